@@ -1,0 +1,1 @@
+//! display (filled in by its issue)

@@ -1,0 +1,1 @@
+//! The gateway client: HTTP adapter for every endpoint (issue 2).

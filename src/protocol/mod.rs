@@ -1,0 +1,17 @@
+//! The gateway's wire format (`spec/gateway.md`): canonical JSON and MD5 signatures, exact
+//! money, codes, payment codes, typed messages and the reading of an outcome.
+//!
+//! Architecture invariant: pure. No I/O, no clock, no tokio/reqwest/sled; callers pass
+//! everything in (keys, times, texts) and get values or typed errors back.
+
+pub mod codes;
+pub mod money;
+pub mod outcome;
+pub mod payment_code;
+pub mod signing;
+
+pub use codes::{ErrCode, ResultCode, TradeStatus};
+pub use money::{Fen, MoneyError};
+pub use outcome::{AmountUnit, AnswerTo, Outcome, TradeAnswer};
+pub use payment_code::{PaymentCode, PaymentCodeError, Payway};
+pub use signing::{MerchantKey, SignRules, VerifyError};

@@ -1,0 +1,444 @@
+//! Canonical JSON and the MD5 signature, exactly as `spec/gateway.md` describes.
+//!
+//! Every signing decision lives here, so that it can be changed in one place if the live
+//! gateway turns out to differ: which parameters are signed, their order, the escaping,
+//! the lowercasing (a config switch), and how the key is appended.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use md5::{Digest, Md5};
+use serde_json::Value;
+
+/// How the canonical text is formed; the one switch the spec leaves to configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignRules {
+    /// Lowercase the whole serialized JSON (keys and values) before appending the key.
+    /// **Decision** (spec, step 4): true by default; `[gateway] sign_lowercase_values`.
+    pub lowercase_values: bool,
+}
+
+impl Default for SignRules {
+    fn default() -> Self {
+        SignRules {
+            lowercase_values: true,
+        }
+    }
+}
+
+/// The merchant key. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MerchantKey(String);
+
+impl MerchantKey {
+    pub fn new(key: impl Into<String>) -> MerchantKey {
+        MerchantKey(key.into())
+    }
+
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for MerchantKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MerchantKey(****)")
+    }
+}
+
+/// Serializes a JSON value canonically: object keys sorted by byte order (recursively),
+/// no whitespace, minimal string escaping (`"`, `\`, control characters), raw UTF-8,
+/// `/` unescaped, and number literals exactly as they were received.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        // With arbitrary_precision, this is the literal text as received.
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push('{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(key, out);
+                out.push(':');
+                write_canonical(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// The text that is hashed, before the key: canonical JSON, lowercased if the rules say so.
+pub fn string_to_sign(value: &Value, rules: SignRules) -> String {
+    let json = canonical_json(value);
+    if rules.lowercase_values {
+        json.to_lowercase()
+    } else {
+        json
+    }
+}
+
+/// Signs a JSON object (a request's parameters or an answer's `result_response`).
+pub fn sign_value(value: &Value, key: &MerchantKey, rules: SignRules) -> String {
+    let mut hasher = Md5::new();
+    hasher.update(string_to_sign(value, rules).as_bytes());
+    hasher.update(key.as_str().as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// Signs flat string parameters, as requests carry them. Parameters with no value must be
+/// left out by the caller (spec step 1: never send or sign an empty string).
+pub fn sign_params(
+    params: &BTreeMap<String, String>,
+    key: &MerchantKey,
+    rules: SignRules,
+) -> String {
+    let object: serde_json::Map<String, Value> = params
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    sign_value(&Value::Object(object), key, rules)
+}
+
+/// Compares a received signature with the expected one: case-insensitive, constant time.
+pub fn signatures_match(received: &str, expected: &str) -> bool {
+    let (a, b) = (received.as_bytes(), expected.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| {
+        acc | (x.to_ascii_lowercase() ^ y.to_ascii_lowercase())
+    }) == 0
+}
+
+/// Why an answer or callback is not trusted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("answer is not JSON ({detail}); first bytes: {snippet:?}")]
+    NotJson { detail: String, snippet: String },
+    #[error("answer has no result_response object")]
+    NoResultResponse,
+    #[error("answer carries no sign")]
+    Unsigned,
+    #[error("answer's sign does not match its result_response (wrong merchant key, sign_lowercase_values setting, or a tampered answer)")]
+    BadSignature,
+}
+
+/// A `result_response` whose signature checked out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    /// The object exactly as received, unknown fields included.
+    pub result_response: serde_json::Map<String, Value>,
+}
+
+/// Verifies `{"result_response": {...}, "sign": "..."}`. Anything else is untrusted.
+pub fn verify_answer(
+    body: &str,
+    key: &MerchantKey,
+    rules: SignRules,
+) -> Result<Verified, VerifyError> {
+    let value: Value = serde_json::from_str(body).map_err(|e| VerifyError::NotJson {
+        detail: e.to_string(),
+        snippet: body.chars().take(80).collect(),
+    })?;
+    let Value::Object(mut outer) = value else {
+        return Err(VerifyError::NoResultResponse);
+    };
+    let Some(Value::Object(result_response)) = outer.remove("result_response") else {
+        return Err(VerifyError::NoResultResponse);
+    };
+    let sign = match outer.get("sign") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => return Err(VerifyError::Unsigned),
+    };
+    let result_response_value = Value::Object(result_response);
+    let expected = sign_value(&result_response_value, key, rules);
+    if !signatures_match(&sign, &expected) {
+        return Err(VerifyError::BadSignature);
+    }
+    let Value::Object(result_response) = result_response_value else {
+        unreachable!()
+    };
+    Ok(Verified { result_response })
+}
+
+/// Builds a signed answer body, as the gateway (and so the simulator) sends it.
+pub fn signed_answer(
+    result_response: serde_json::Map<String, Value>,
+    key: &MerchantKey,
+    rules: SignRules,
+) -> String {
+    let value = Value::Object(result_response);
+    let sign = sign_value(&value, key, rules);
+    // Written canonically so that number literals survive exactly as built.
+    format!(
+        "{{\"result_response\":{},\"sign\":\"{}\"}}",
+        canonical_json(&value),
+        sign
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "8f3b2c1d4e5a6978695a4b3c2d1e0f7a";
+
+    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn check_vector(pairs: &[(&str, &str)], expected_text: &str, expected_sign: &str) {
+        let p = params(pairs);
+        let object: serde_json::Map<String, Value> = p
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        assert_eq!(
+            string_to_sign(&Value::Object(object), SignRules::default()),
+            expected_text
+        );
+        assert_eq!(
+            sign_params(&p, &MerchantKey::new(KEY), SignRules::default()),
+            expected_sign
+        );
+    }
+
+    #[test]
+    fn spec_vector_1_codepay() {
+        check_vector(
+            &[
+                ("app_id", "JYK2018100001"),
+                ("auth_code", "134523198765432101"),
+                ("notify_url", "http://pos.example.com/notify"),
+                ("operator_id", "001"),
+                ("out_trade_no", "POS1-20261125-000001"),
+                ("payway", "3"),
+                ("subject", "Coffee Latte"),
+                ("total_amount", "1250"),
+            ],
+            r#"{"app_id":"jyk2018100001","auth_code":"134523198765432101","notify_url":"http://pos.example.com/notify","operator_id":"001","out_trade_no":"pos1-20261125-000001","payway":"3","subject":"coffee latte","total_amount":"1250"}"#,
+            "f929572fe16f4c2d8d5485c89fa5312a",
+        );
+    }
+
+    #[test]
+    fn spec_vector_2_query() {
+        check_vector(
+            &[
+                ("app_id", "JYK2018100001"),
+                ("out_trade_no", "POS1-20261125-000001"),
+            ],
+            r#"{"app_id":"jyk2018100001","out_trade_no":"pos1-20261125-000001"}"#,
+            "61f6dbb4177c4b54b4e730bbb8b08967",
+        );
+    }
+
+    #[test]
+    fn spec_vector_3_chinese_subject() {
+        check_vector(
+            &[
+                ("app_id", "JYK2018100001"),
+                ("auth_code", "284523198765432101"),
+                ("notify_url", "http://pos.example.com/notify"),
+                ("operator_id", "Cashier-07"),
+                ("out_trade_no", "A-1"),
+                ("subject", "拿铁咖啡 大杯"),
+                ("total_amount", "1"),
+            ],
+            r#"{"app_id":"jyk2018100001","auth_code":"284523198765432101","notify_url":"http://pos.example.com/notify","operator_id":"cashier-07","out_trade_no":"a-1","subject":"拿铁咖啡 大杯","total_amount":"1"}"#,
+            "82288fdc0142e334110f676d201b272f",
+        );
+    }
+
+    #[test]
+    fn escapes_minimally() {
+        let value = serde_json::json!({
+            "z": "quote \" backslash \\ slash / tab \t nl \n nul \u{0} bell \u{7} del \u{7f} end",
+            "a": "拿铁 ☕ 🧋",
+        });
+        expect_test::expect![[r#"{"a":"拿铁 ☕ 🧋","z":"quote \" backslash \\ slash / tab \t nl \n nul \u0000 bell \u0007 del  end"}"#]]
+            .assert_eq(&canonical_json(&value));
+    }
+
+    #[test]
+    fn own_vector_with_every_special_character() {
+        // Computed independently with Python: json.dumps(ensure_ascii=False, separators=(",", ":")) + key, md5.
+        let p = params(&[("subject", "Tea \"Big\" \\ 1/2 🧋\n"), ("app_id", "A")]);
+        let object: serde_json::Map<String, Value> = p
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        let text = string_to_sign(&Value::Object(object), SignRules::default());
+        assert_eq!(
+            text,
+            r#"{"app_id":"a","subject":"tea \"big\" \\ 1/2 🧋\n"}"#
+        );
+        let mut hasher = Md5::new();
+        hasher.update(format!("{text}{KEY}").as_bytes());
+        assert_eq!(
+            sign_params(&p, &MerchantKey::new(KEY), SignRules::default()),
+            hex::encode(hasher.finalize())
+        );
+        assert_eq!(
+            sign_params(&p, &MerchantKey::new(KEY), SignRules::default()),
+            "135348e75675223a49bbad08ad0f9f56"
+        );
+    }
+
+    #[test]
+    fn lowercasing_is_a_switch_and_the_key_is_never_lowercased() {
+        let p = params(&[("subject", "Latte")]);
+        let upper_key = MerchantKey::new("ABC");
+        let lower = sign_params(
+            &p,
+            &upper_key,
+            SignRules {
+                lowercase_values: true,
+            },
+        );
+        let raw = sign_params(
+            &p,
+            &upper_key,
+            SignRules {
+                lowercase_values: false,
+            },
+        );
+        assert_ne!(lower, raw);
+        assert_ne!(
+            lower,
+            sign_params(&p, &MerchantKey::new("abc"), SignRules::default())
+        );
+    }
+
+    #[test]
+    fn keeps_number_literals_and_nested_order() {
+        let body = r#"{"sign":"x","result_response":{"total_amount":12.50,"b":{"z":1,"a":null},"n":-0.10,"big":1e3}}"#;
+        let value: Value = serde_json::from_str(body).unwrap();
+        // Decimal literals survive exactly. Known limit: serde_json writes an exponent with an
+        // explicit sign (1e3 -> 1e+3); the gateway's amounts are plain decimals, and an answer
+        // that fails to verify for this reason is resolved by query like any untrusted answer.
+        assert_eq!(
+            canonical_json(&value["result_response"]),
+            r#"{"b":{"a":null,"z":1},"big":1e+3,"n":-0.10,"total_amount":12.50}"#
+        );
+    }
+
+    #[test]
+    fn verifies_signed_answers_and_refuses_the_rest() {
+        let key = MerchantKey::new(KEY);
+        let rules = SignRules::default();
+        let body = r#"{"result_response":{"result_code":"10000","total_amount":12.50,"extra_field":"Kept"},"sign":"SIGN"}"#;
+        let value: Value = serde_json::from_str(body).unwrap();
+        let sign = sign_value(&value["result_response"], &key, rules);
+        let good = body.replace("SIGN", &sign.to_uppercase());
+        let verified = verify_answer(&good, &key, rules).unwrap();
+        assert_eq!(
+            verified.result_response["total_amount"].to_string(),
+            "12.50"
+        );
+        assert_eq!(verified.result_response["extra_field"], "Kept");
+
+        // Reformatting the number changes the signed text: 12.5 is not 12.50.
+        let tampered = good.replace("12.50", "12.5");
+        assert_eq!(
+            verify_answer(&tampered, &key, rules),
+            Err(VerifyError::BadSignature)
+        );
+        let extra = good.replace("\"Kept\"", "\"kept!\"");
+        assert_eq!(
+            verify_answer(&extra, &key, rules),
+            Err(VerifyError::BadSignature)
+        );
+        assert_eq!(
+            verify_answer(&body.replace(",\"sign\":\"SIGN\"", ""), &key, rules),
+            Err(VerifyError::Unsigned)
+        );
+        assert_eq!(
+            verify_answer(&body.replace("SIGN", ""), &key, rules),
+            Err(VerifyError::Unsigned)
+        );
+        assert_eq!(
+            verify_answer(r#"{"sign":"x"}"#, &key, rules),
+            Err(VerifyError::NoResultResponse)
+        );
+        assert!(matches!(
+            verify_answer("<html>502</html>", &key, rules),
+            Err(VerifyError::NotJson { .. })
+        ));
+        assert!(matches!(
+            verify_answer(&good[..good.len() - 5], &key, rules),
+            Err(VerifyError::NotJson { .. })
+        ));
+        assert_eq!(
+            verify_answer(&good, &MerchantKey::new("other"), rules),
+            Err(VerifyError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn signed_answers_verify() {
+        let key = MerchantKey::new(KEY);
+        let mut map = serde_json::Map::new();
+        map.insert("result_code".into(), Value::String("10000".into()));
+        map.insert(
+            "total_amount".into(),
+            serde_json::from_str("12.50").unwrap(),
+        );
+        let body = signed_answer(map, &key, SignRules::default());
+        assert!(body.contains("12.50"));
+        assert!(verify_answer(&body, &key, SignRules::default()).is_ok());
+    }
+
+    #[test]
+    fn compares_signatures_case_insensitively() {
+        assert!(signatures_match("ABCdef", "abcDEF"));
+        assert!(!signatures_match("abc", "abd"));
+        assert!(!signatures_match("abc", "abcd"));
+        assert!(!format!("{:?}", MerchantKey::new(KEY)).contains(KEY));
+    }
+}

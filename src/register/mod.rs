@@ -1,0 +1,1 @@
+//! register (filled in by its issue)

@@ -1,0 +1,1 @@
+//! scanner (filled in by its issue)
