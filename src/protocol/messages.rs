@@ -992,11 +992,8 @@ mod tests {
 
     #[test]
     fn every_length_limit_is_checked() {
-        let cases: Vec<(
-            &str,
-            usize,
-            Box<dyn Fn(String) -> Result<SignedParams, FieldError>>,
-        )> = vec![
+        type Build = Box<dyn Fn(String) -> Result<SignedParams, FieldError>>;
+        let cases: Vec<(&str, usize, Build)> = vec![
             (
                 "out_trade_no",
                 64,
