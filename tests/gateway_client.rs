@@ -900,3 +900,35 @@ fn results_are_plain_data() {
     let map: Map<String, Value> = Map::new();
     assert!(scanpay::protocol::SettleAnswer::from_result_response(map).is_err());
 }
+
+#[tokio::test]
+async fn a_connect_that_times_out_is_offline() {
+    // A listener that never accepts, with its backlog filled: the kernel drops further SYNs,
+    // so the client's connect hangs until its connect timeout.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await {
+            Ok(stream) => fillers.push(stream.unwrap()),
+            Err(_) => break,
+        }
+        assert!(fillers.len() < 64, "the backlog never filled");
+    }
+    let started = std::time::Instant::now();
+    let text = expect_offline(
+        gateway(&format!("http://{addr}"))
+            .pay(&pay_request("P-1"))
+            .await,
+    );
+    assert!(text.contains("connect timeout"), "{text}");
+    // Classified by the connect timeout (300 ms), well before the request timeout (800 ms).
+    assert!(
+        started.elapsed() < Duration::from_millis(800),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(listener);
+}

@@ -1,7 +1,7 @@
 //! The gateway client: the HTTP adapter for every endpoint of `spec/gateway.md` (issue 2).
 //!
 //! `Gateway` is the narrow trait the daemon and the commands use; `HttpGateway` implements it
-//! over HTTP(S), and tests implement it with a fake. Requests are built, checked and signed
+//! over HTTP(S), and `FakeGateway` from a script, for tests. Requests are built, checked and signed
 //! by `protocol::messages`; this module only carries them and classifies what comes back:
 //! a verified answer (`Ok`, whatever its result_code), `Offline` (never left the machine),
 //! `Unknown` (may have been received), or `Invalid` (refused before sending).
@@ -10,11 +10,13 @@
 //! an answer is `protocol::outcome`'s job, acting on it the engine's.
 
 mod error;
+pub mod fake;
 mod http;
 
 use std::future::Future;
 
 pub use error::{GatewayConfigError, GatewayError};
+pub use fake::FakeGateway;
 pub use http::{
     GatewayClientConfig, HttpGateway, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
 };
