@@ -1,8 +1,9 @@
 //! The gateway client: the HTTP adapter for every endpoint of `spec/gateway.md` (issue 2).
 //!
-//! `Gateway` is the narrow trait the daemon and the commands use; `HttpGateway` implements it
-//! over HTTP(S), and `FakeGateway` from a script, for tests. Requests are built, checked and signed
-//! by `protocol::messages`; this module only carries them and classifies what comes back:
+//! `Gateway` is the narrow trait the daemon and the commands use; `HttpGateway` implements
+//! it over HTTP(S), and `FakeGateway` from a script, for tests. Requests are built, checked
+//! and signed by `protocol::messages`; this module only carries them and classifies what
+//! comes back:
 //! a verified answer (`Ok`, whatever its result_code), `Offline` (never left the machine),
 //! `Unknown` (may have been received), or `Invalid` (refused before sending).
 //!
