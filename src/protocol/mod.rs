@@ -5,12 +5,19 @@
 //! everything in (keys, times, texts) and get values or typed errors back.
 
 pub mod codes;
+pub mod messages;
 pub mod money;
 pub mod outcome;
 pub mod payment_code;
 pub mod signing;
 
 pub use codes::{ErrCode, ResultCode, TradeStatus};
+pub use messages::{
+    parse_notify, read_notify, AppAnswer, BalanceAnswer, BalanceQueryRequest, FieldError,
+    MalformedAnswer, Merchant, NotifyError, PayRequest, QueryRequest, SettleAnswer,
+    SettleQueryRequest, SettleRequest, SignedParams, TradeReply, WebPayRequest, WithdrawStatus,
+    WithdrawalWay,
+};
 pub use money::{Fen, MoneyError};
 pub use outcome::{AmountUnit, AnswerTo, Outcome, TradeAnswer};
 pub use payment_code::{PaymentCode, PaymentCodeError, Payway};
