@@ -128,6 +128,11 @@ impl SaleBoard {
         true
     }
 
+    /// How many long-polls and event streams are listening for changes right now.
+    pub fn listeners(&self) -> usize {
+        self.changes.receiver_count()
+    }
+
     /// Replaces the whole status (the daemon's loop owns it).
     pub fn set_status(&self, status: StatusView) {
         self.lock().status = status;
