@@ -481,6 +481,24 @@ async fn bad_input_is_400_naming_the_field_and_the_server_keeps_serving() {
         assert_eq!(qr.status, 400);
         assert!(qr.error().contains("\"operator_id\""));
 
+        let huge = format!(
+            r#"{{"amount_fen": 1, "subject": "{}"}}"#,
+            "x".repeat(20_000)
+        );
+        let too_large = post(t.addr(), "/v1/sales", &huge).await;
+        assert_eq!(too_large.status, 413);
+        assert!(
+            too_large.error().contains("at most 16384 bytes"),
+            "{}",
+            too_large.error()
+        );
+        let bad_id = get(t.addr(), "/v1/sales/%FF").await;
+        assert_eq!(bad_id.status, 400);
+        assert!(bad_id.error().contains("sale id"), "{}", bad_id.error());
+        let wrong_method = call(t.addr(), Method::PUT, "/v1/sales", None, None).await;
+        assert_eq!(wrong_method.status, 405);
+        assert!(wrong_method.error().contains("PUT"));
+
         // None of it armed anything, and the API still works.
         assert_eq!(
             post(t.addr(), "/v1/sales", r#"{"amount_fen": 1}"#)
@@ -720,6 +738,13 @@ async fn a_long_poll_without_a_change_returns_the_current_state_at_the_timeout()
     assert_eq!(reply.sale().state, SaleState::Armed);
     assert!(took >= Duration::from_secs(1), "returned early: {took:?}");
     assert!(took < Duration::from_secs(10), "took {took:?}");
+
+    // A sale that has ended will not change again: no waiting at all.
+    t.board.publish(advance(&sale, SaleState::Paid));
+    let started = Instant::now();
+    let reply = get(t.addr(), &format!("/v1/sales/{}?wait=60", sale.sale_id)).await;
+    assert_eq!(reply.sale().state, SaleState::Paid);
+    assert!(started.elapsed() < Duration::from_secs(30));
     t.server.shutdown().await.unwrap();
 }
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -171,6 +172,7 @@ fn router<B: RegisterBackend>(state: AppState<B>) -> Router {
         .route("/v1/qr", post(show_qr::<B>))
         .route("/metrics", get(metrics_text::<B>))
         .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             require_token::<B>,
@@ -196,6 +198,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::warn!(status = %self.status, error = %self.message, "register request failed");
+        } else {
+            tracing::debug!(status = %self.status, error = %self.message, "register request refused");
+        }
         let body = Json(serde_json::json!({ "error": self.message }));
         let mut response = (self.status, body).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
@@ -286,11 +293,48 @@ async fn no_route(request: Request) -> ApiError {
     )
 }
 
+async fn wrong_method(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} is not allowed on {}; see the register API reference for the methods of each route",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+/// The body, or a JSON error saying why it could not be read (too large, cut off).
+fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        ApiError::new(
+            rejection.status(),
+            format!(
+                "could not read the request body ({}); a request is a small JSON object of at most {MAX_BODY_BYTES} bytes",
+                rejection.body_text()
+            ),
+        )
+    })
+}
+
+/// The `{sale_id}` path segment, or a JSON error (it was not valid percent-encoded UTF-8).
+fn read_sale_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(id)| id).map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the sale id in the path is not valid: {}",
+                rejection.body_text()
+            ),
+        )
+    })
+}
+
 async fn create_sale<B: RegisterBackend>(
     State(state): State<AppState<B>>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let req = input::parse_arm(&body)?;
+    let req = input::parse_arm(&read_body(body)?)?;
     let sale = state.backend.arm(req).await?;
     let location = HeaderValue::from_str(&format!("/v1/sales/{}", sale.sale_id)).ok();
     let mut response = (StatusCode::CREATED, Json(sale)).into_response();
@@ -342,9 +386,10 @@ async fn list_sales<B: RegisterBackend>(
 
 async fn get_sale<B: RegisterBackend>(
     State(state): State<AppState<B>>,
-    Path(sale_id): Path<String>,
+    sale_id: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<SaleView>, ApiError> {
+    let sale_id = read_sale_id(sale_id)?;
     let mut wait = Duration::ZERO;
     let mut known_state = None;
     for (name, value) in query_pairs(query, &["wait", "state"])? {
@@ -360,7 +405,8 @@ async fn get_sale<B: RegisterBackend>(
         .sale(&sale_id)
         .ok_or_else(|| sale_not_found(&sale_id))?;
     let baseline = known_state.unwrap_or(current.state);
-    if current.state != baseline || wait.is_zero() {
+    // A final sale will not change again: waiting would only delay the answer.
+    if current.state != baseline || current.state.is_final() || wait.is_zero() {
         return Ok(Json(current));
     }
     let stopping = state.stopping();
@@ -421,16 +467,17 @@ async fn wait_for_change<B: RegisterBackend>(
 
 async fn disarm_sale<B: RegisterBackend>(
     State(state): State<AppState<B>>,
-    Path(sale_id): Path<String>,
+    sale_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<SaleView>, ApiError> {
+    let sale_id = read_sale_id(sale_id)?;
     Ok(Json(state.backend.disarm(&sale_id).await?))
 }
 
 async fn show_qr<B: RegisterBackend>(
     State(state): State<AppState<B>>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<super::backend::QrView>, ApiError> {
-    let req = input::parse_qr(&body)?;
+    let req = input::parse_qr(&read_body(body)?)?;
     Ok(Json(state.backend.show_qr(req).await?))
 }
 
