@@ -6,6 +6,32 @@
 //! decided here: they travel as `RegisterCommand`s over an mpsc channel into the daemon's one
 //! loop, which answers on the enclosed oneshot. So the engine stays the single place where a
 //! sale's fate is decided, and the HTTP side never races it.
+//!
+//! Wiring it into the daemon's loop:
+//!
+//! ```no_run
+//! use scanpay::register::{self, ArmError, RegisterCommand, SaleBoard};
+//!
+//! # async fn daemon() -> Result<(), Box<dyn std::error::Error>> {
+//! let (board, mut commands) = SaleBoard::new();
+//! let server = register::serve("127.0.0.1:8470".parse()?, None, board.clone()).await?;
+//! while let Some(command) = commands.recv().await {
+//!     match command {
+//!         RegisterCommand::Arm { req, reply } => {
+//!             // Hand `req` to the engine; publish each view it produces, then answer.
+//!             # let _ = req;
+//!             let _ = reply.send(Err(ArmError::Refused { reason: "example".into() }));
+//!         }
+//!         RegisterCommand::Disarm { reply, .. } => drop(reply), // answered "unavailable"
+//!         RegisterCommand::ShowQr { reply, .. } => drop(reply),
+//!     }
+//!     // Elsewhere in the loop: board.publish(view), board.update_status(..),
+//!     // board.record_gateway_error(), board.record_scan_refused().
+//! }
+//! server.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -276,6 +276,32 @@ pub async fn charge(
     }
 }
 
+/// One line for a person following `scanpay charge`: `sale-1 ¥12.50 paid (trade 4200…)`.
+pub fn describe(sale: &SaleView) -> String {
+    let what = match sale.state {
+        SaleState::Armed => "armed: scan the customer's payment code".to_string(),
+        SaleState::Submitting => "submitting to the gateway".to_string(),
+        SaleState::WaitingCustomer => "waiting for the customer to confirm on the phone".to_string(),
+        SaleState::Queued => "queued: the gateway is unreachable; it is sent when it answers again".to_string(),
+        SaleState::Paid => match &sale.trade_no {
+            Some(trade_no) => format!("paid (trade {trade_no})"),
+            None => "paid".to_string(),
+        },
+        SaleState::Failed => format!(
+            "failed: {} {}",
+            sale.err_code.as_deref().unwrap_or("(no code)"),
+            sale.err_code_des.as_deref().unwrap_or("")
+        )
+        .trim_end()
+        .to_string(),
+        SaleState::Unknown => "outcome unknown: asking the gateway".to_string(),
+        SaleState::Unresolved => "unresolved: still being checked in the background; do not charge again, look it up with `scanpay query`".to_string(),
+        SaleState::Expired => "expired: never sent, nothing charged".to_string(),
+        SaleState::Disarmed => "disarmed: nothing charged".to_string(),
+    };
+    format!("{} {} {what}", sale.sale_id, sale.amount_fen)
+}
+
 /// Disarms a sale nobody scanned. If it was scanned in the meantime (409), the scan wins and
 /// its current view is returned.
 async fn disarm_unscanned(
@@ -342,4 +368,41 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sale(state: SaleState) -> SaleView {
+        SaleView {
+            sale_id: "sale-1".to_string(),
+            out_trade_no: "POS-1".to_string(),
+            amount_fen: Fen(1250),
+            subject: "Coffee".to_string(),
+            state,
+            payway: None,
+            trade_no: None,
+            err_code: None,
+            err_code_des: None,
+            created_at: "2026-11-25T20:00:00Z".to_string(),
+            updated_at: "2026-11-25T20:00:00Z".to_string(),
+        }
+    }
+
+    #[test]
+    fn describes_outcomes_for_a_person() {
+        let mut paid = sale(SaleState::Paid);
+        paid.trade_no = Some("G42".to_string());
+        assert_eq!(describe(&paid), "sale-1 ¥12.50 paid (trade G42)");
+        let mut failed = sale(SaleState::Failed);
+        failed.err_code = Some("TRADE_ERROR".to_string());
+        assert_eq!(describe(&failed), "sale-1 ¥12.50 failed: TRADE_ERROR");
+        assert!(describe(&sale(SaleState::Unresolved)).contains("do not charge again"));
+    }
+
+    #[test]
+    fn a_sale_id_is_one_path_segment() {
+        assert_eq!(encode_segment("a b/c?d"), "a%20b%2Fc%3Fd");
+    }
 }

@@ -52,6 +52,6 @@ pub use backend::{
     RegisterBackend, StatusView,
 };
 pub use board::{RegisterCommand, SaleBoard};
-pub use client::{charge, ChargeError, RegisterClient};
+pub use client::{charge, describe, ChargeError, RegisterClient};
 pub use listen::{BindError, ListenAddr, ListenAddrError};
 pub use server::{serve, RegisterError, ServerHandle};

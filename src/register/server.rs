@@ -57,7 +57,9 @@ pub enum RegisterError {
     Task { addr: ListenAddr, reason: String },
 }
 
-/// A running register API. Dropping it leaves the server running; call `shutdown`.
+/// A running register API. Call `shutdown` to stop it and wait for it. Dropping the handle
+/// also stops it, but without waiting and leaving a unix socket file behind (the next start
+/// removes a stale one).
 pub struct ServerHandle {
     addr: ListenAddr,
     stop: watch::Sender<bool>,
