@@ -1127,3 +1127,23 @@ fn the_board_is_the_backend() {
     let (board, _commands) = SaleBoard::new();
     is_backend(&*board);
 }
+
+#[tokio::test]
+async fn an_event_reader_that_falls_behind_is_told_how_much_it_missed() {
+    let t = terminal(Transport::Tcp, None, vec![]).await;
+    let mut stream = open(t.addr(), Method::GET, "/v1/events", None, None).await;
+    until_listeners(&t.board, 1).await;
+    // 300 changes while the reader reads nothing: the feed keeps the last 256.
+    for n in 0..300 {
+        t.board.publish(view(n, Fen(n + 1), "burst"));
+    }
+    let events = read_events(&mut stream, 2).await;
+    assert_eq!(
+        events[0],
+        ("lagged".to_string(), r#"{"missed":44}"#.to_string())
+    );
+    assert_eq!(events[1].0, "sale");
+    let first_kept: SaleView = serde_json::from_str(&events[1].1).unwrap();
+    assert_eq!(first_kept.sale_id, "sale-44");
+    t.server.shutdown().await.unwrap();
+}
