@@ -1,0 +1,168 @@
+//! What the register API needs from the daemon, as one narrow trait, and the values that cross
+//! it. The HTTP layer (`server`) knows only this trait; the daemon's ready implementation is
+//! `board::SaleBoard`, and tests can substitute anything that implements it.
+//!
+//! Deliberately not here: how a sale is decided. Whether another sale is in progress, what a
+//! default subject is, whether the terminal is in fixed-amount mode: the daemon (engine) says,
+//! through the errors below.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::engine::{SaleState, SaleView};
+use crate::protocol::Fen;
+
+/// A validated request to arm a sale (`POST /v1/sales`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArmRequest {
+    pub amount_fen: Fen,
+    /// `None`: the daemon uses the configured default subject.
+    pub subject: Option<String>,
+    /// `None`: the daemon uses the configured operator id.
+    pub operator_id: Option<String>,
+}
+
+/// A validated request to show a customer-scans-merchant QR code (`POST /v1/qr`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QrRequest {
+    pub amount_fen: Fen,
+    /// `None`: the daemon uses the configured default subject.
+    pub subject: Option<String>,
+}
+
+/// The answer to `POST /v1/qr`: the pay page the QR code on the display points at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QrView {
+    /// The customer-facing pay page (the gateway's h5 URL). Carries no secret: the signature
+    /// in it is over public parameters.
+    pub url: String,
+    /// The merchant order number the page pays, to look the payment up later.
+    pub out_trade_no: String,
+    pub amount_fen: Fen,
+}
+
+/// Why a sale could not be armed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArmError {
+    /// Another sale is armed or in progress; the register must wait for it or disarm it.
+    #[error("sale {sale_id} is {} on this terminal; wait for its result or disarm it (DELETE /v1/sales/{sale_id}) before arming another", .state.as_str())]
+    Busy { sale_id: String, state: SaleState },
+    /// The daemon refuses register-armed sales for a reason of its own (e.g. fixed-amount
+    /// kiosk mode).
+    #[error("the terminal refused to arm a sale: {reason}")]
+    Refused { reason: String },
+    /// The daemon is not taking commands (shutting down or stopped).
+    #[error("the payment daemon is not accepting sales right now (shutting down?); retry shortly")]
+    Unavailable,
+}
+
+/// Why a sale could not be disarmed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DisarmError {
+    #[error("no sale {sale_id} on this terminal; list recent sales with GET /v1/sales")]
+    NotFound { sale_id: String },
+    /// Only an armed sale (not yet scanned) can be disarmed; a scanned one has a payment in
+    /// flight whose outcome must be followed.
+    #[error("sale {sale_id} is {} and can no longer be disarmed (only an armed sale that has not been scanned can); follow it with GET /v1/sales/{sale_id}", .state.as_str())]
+    NotArmed { sale_id: String, state: SaleState },
+    #[error(
+        "the payment daemon is not accepting commands right now (shutting down?); retry shortly"
+    )]
+    Unavailable,
+}
+
+/// Why a QR code could not be shown.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QrError {
+    #[error("sale {sale_id} is {} on this terminal; the display is busy until it ends", .state.as_str())]
+    Busy { sale_id: String, state: SaleState },
+    #[error("could not make the pay page: {reason}")]
+    Failed { reason: String },
+    #[error(
+        "the payment daemon is not accepting commands right now (shutting down?); retry shortly"
+    )]
+    Unavailable,
+}
+
+/// One part of the terminal (scanner, display, gateway): up or not, and a short note for a
+/// person (`"serial /dev/serial/by-id/usb-…"`, `"unplugged; retrying"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl Health {
+    pub fn up(detail: impl Into<String>) -> Health {
+        Health {
+            ok: true,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn down(detail: impl Into<String>) -> Health {
+        Health {
+            ok: false,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// `GET /v1/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusView {
+    pub version: String,
+    pub scanner: Health,
+    pub display: Health,
+    /// Whether the gateway answered the last request that reached it.
+    pub gateway: Health,
+    /// Pay requests and queries waiting for the gateway to answer again.
+    pub queue_depth: u64,
+    /// A Pi has no real-time clock: until NTP has set it, TLS and journal times are suspect.
+    pub clock_synchronized: bool,
+}
+
+impl StatusView {
+    /// The status before the daemon has reported anything: nothing known to be up.
+    pub fn starting() -> StatusView {
+        StatusView {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            scanner: Health::down("starting"),
+            display: Health::down("starting"),
+            gateway: Health::down("not contacted yet"),
+            queue_depth: 0,
+            clock_synchronized: false,
+        }
+    }
+}
+
+/// The numbers behind `GET /metrics`; `metrics::render` turns them into Prometheus text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    /// How many sales entered each state, in `SaleState` declaration order, every state
+    /// listed (a zero is a fact worth exporting).
+    pub sales_entered: Vec<(SaleState, u64)>,
+    /// Gateway requests that failed: transport errors and untrustworthy answers.
+    pub gateway_errors: u64,
+    /// Scans refused before reaching the gateway (not a payment code, duplicate, no sale armed).
+    pub scans_refused: u64,
+    pub status: StatusView,
+}
+
+/// What the register API asks of the daemon. Commands that change a sale (`arm`, `disarm`,
+/// `show_qr`) are async because they go through the daemon's one loop; reads are answered
+/// from shared state without waiting for it.
+pub trait RegisterBackend: Send + Sync + 'static {
+    fn arm(&self, req: ArmRequest) -> impl Future<Output = Result<SaleView, ArmError>> + Send;
+    fn disarm(&self, sale_id: &str) -> impl Future<Output = Result<SaleView, DisarmError>> + Send;
+    fn show_qr(&self, req: QrRequest) -> impl Future<Output = Result<QrView, QrError>> + Send;
+    fn sale(&self, sale_id: &str) -> Option<SaleView>;
+    /// Most recent first.
+    fn recent_sales(&self, limit: usize) -> Vec<SaleView>;
+    /// Every change of any sale, in the order they happened.
+    fn subscribe(&self) -> broadcast::Receiver<SaleView>;
+    fn status(&self) -> StatusView;
+    fn metrics(&self) -> MetricsSnapshot;
+}
