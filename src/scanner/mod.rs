@@ -1,1 +1,2 @@
-//! scanner (filled in by its issue)
+//! scanner (in progress)
+pub mod framing;
