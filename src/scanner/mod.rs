@@ -1,2 +1,3 @@
 //! scanner (in progress)
 pub mod framing;
+pub mod keymap;
