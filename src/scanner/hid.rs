@@ -6,10 +6,11 @@
 //! the framer (suffix LF) takes as the end of a code. An I/O error (ENODEV on unplug) means
 //! the device is gone; the reader task reopens the path with a backoff.
 
+use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use evdev::{Device, EventStream};
+use evdev::{Device, EventStream, InputEvent};
 
 use super::keymap::{KeyMapper, KeyOutput, Layout};
 use super::source::{DeviceInput, DeviceOpener, ScanDevice};
@@ -48,10 +49,7 @@ impl DeviceOpener for HidOpener {
             device: self.source(),
             reason: err.to_string(),
         })?;
-        Ok(HidDevice {
-            events,
-            mapper: KeyMapper::new(self.layout.clone()),
-        })
+        Ok(HidDevice::new(events, self.layout.clone()))
     }
 
     fn source(&self) -> String {
@@ -59,13 +57,35 @@ impl DeviceOpener for HidOpener {
     }
 }
 
-/// A grabbed keyboard scanner; the grab ends when it is dropped (its descriptor closes).
-pub struct HidDevice {
-    events: EventStream,
+/// Where key events come from: a grabbed evdev device, or a recording in tests.
+pub trait KeyEventSource: Send {
+    /// The next event. Must be cancel-safe. An error means the device is gone.
+    fn next_event(&mut self) -> impl Future<Output = io::Result<InputEvent>> + Send;
+}
+
+impl KeyEventSource for EventStream {
+    fn next_event(&mut self) -> impl Future<Output = io::Result<InputEvent>> + Send {
+        EventStream::next_event(self)
+    }
+}
+
+/// A keyboard scanner being read. With a real device the grab ends when it is dropped (its
+/// descriptor closes).
+pub struct HidDevice<E = EventStream> {
+    events: E,
     mapper: KeyMapper,
 }
 
-impl ScanDevice for HidDevice {
+impl<E: KeyEventSource> HidDevice<E> {
+    pub fn new(events: E, layout: Layout) -> HidDevice<E> {
+        HidDevice {
+            events,
+            mapper: KeyMapper::new(layout),
+        }
+    }
+}
+
+impl<E: KeyEventSource> ScanDevice for HidDevice<E> {
     async fn next_input(&mut self) -> io::Result<DeviceInput> {
         loop {
             // Cancel-safe: the stream keeps undelivered events, the mapper keeps shift state,
