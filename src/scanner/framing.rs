@@ -386,7 +386,10 @@ mod tests {
         );
         check(
             rules(Suffix::Lf),
-            &[Bytes(0, b"134523198765432101\n"), Bytes(5, b"2845231987654321\n")],
+            &[
+                Bytes(0, b"134523198765432101\n"),
+                Bytes(5, b"2845231987654321\n"),
+            ],
             expect![[r#"
                 0ms scanned "134523198765432101"
                 5ms scanned "2845231987654321"
@@ -580,6 +583,9 @@ mod tests {
             text: "134523198765432101".into(),
             completed_at: Instant::now(),
         };
-        assert_eq!(format!("{scanned:?} {scanned}"), "ScannedText(1345…2101) 1345…2101");
+        assert_eq!(
+            format!("{scanned:?} {scanned}"),
+            "ScannedText(1345…2101) 1345…2101"
+        );
     }
 }

@@ -45,15 +45,21 @@ impl DeviceOpener for HidOpener {
             device: self.source(),
             reason: err.to_string(),
         })?;
-        let events = device.into_event_stream().map_err(|err| DeviceError::Open {
-            device: self.source(),
-            reason: err.to_string(),
-        })?;
+        let events = device
+            .into_event_stream()
+            .map_err(|err| DeviceError::Open {
+                device: self.source(),
+                reason: err.to_string(),
+            })?;
         Ok(HidDevice::new(events, self.layout.clone()))
     }
 
     fn source(&self) -> String {
-        format!("hid {} ({} layout)", self.path.display(), self.layout.name())
+        format!(
+            "hid {} ({} layout)",
+            self.path.display(),
+            self.layout.name()
+        )
     }
 }
 
@@ -125,7 +131,10 @@ mod tests {
         // A regular file opens but fails evdev's ioctls: the same path a wrong by-id link
         // (e.g. to the scanner's mouse interface or a tty) would take.
         let file = tempfile::NamedTempFile::new().unwrap();
-        let err = HidOpener::new(file.path(), Layout::us()).open().err().unwrap();
+        let err = HidOpener::new(file.path(), Layout::us())
+            .open()
+            .err()
+            .unwrap();
         assert!(matches!(err, DeviceError::Open { .. }), "{err:?}");
     }
 }

@@ -360,7 +360,14 @@ mod tests {
     #[test]
     fn digits_then_enter_make_a_code() {
         let mut mapper = KeyMapper::new(Layout::us());
-        let events = taps(&[K::KEY_1, K::KEY_3, K::KEY_4, K::KEY_5, K::KEY_0, K::KEY_ENTER]);
+        let events = taps(&[
+            K::KEY_1,
+            K::KEY_3,
+            K::KEY_4,
+            K::KEY_5,
+            K::KEY_0,
+            K::KEY_ENTER,
+        ]);
         assert_eq!(replay(&mut mapper, &events), "13450⏎");
     }
 

@@ -53,7 +53,9 @@ pub enum DeviceError {
     Open { device: String, reason: String },
     #[error("cannot grab keyboard scanner {device} exclusively: {reason}; another program holds it (stop it, or check the path is the scanner's event-kbd node); retrying")]
     Grab { device: String, reason: String },
-    #[error("scanner {device} went away ({reason}); plug it back in: scanpay reopens it by itself")]
+    #[error(
+        "scanner {device} went away ({reason}); plug it back in: scanpay reopens it by itself"
+    )]
     Gone { device: String, reason: String },
     #[error("scanner input {device} has ended; restart scanpay to read it again")]
     Ended { device: String },

@@ -275,8 +275,14 @@ mod tests {
                 ..
             }
         ));
-        assert!(matches!(next(&mut rx).await, ScannerEvent::Connected { .. }));
-        first_writer.write_all(b"134523198765432101\r").await.unwrap();
+        assert!(matches!(
+            next(&mut rx).await,
+            ScannerEvent::Connected { .. }
+        ));
+        first_writer
+            .write_all(b"134523198765432101\r")
+            .await
+            .unwrap();
         match next(&mut rx).await {
             ScannerEvent::Scanned(text) => assert_eq!(text.as_str(), "134523198765432101"),
             other => panic!("expected a scan, got {other:?}"),
@@ -291,7 +297,10 @@ mod tests {
                 ..
             }
         ));
-        assert!(matches!(next(&mut rx).await, ScannerEvent::Connected { .. }));
+        assert!(matches!(
+            next(&mut rx).await,
+            ScannerEvent::Connected { .. }
+        ));
         second_writer
             .write_all(b"\x00\x01\r2845231987654321\r")
             .await
@@ -364,7 +373,10 @@ mod tests {
         let opener = StreamOpener::new("fake", reader);
         let (tx, mut rx) = mpsc::channel(16);
         tokio::spawn(run_source(opener, rules(), fast(), tx));
-        assert!(matches!(next(&mut rx).await, ScannerEvent::Connected { .. }));
+        assert!(matches!(
+            next(&mut rx).await,
+            ScannerEvent::Connected { .. }
+        ));
         writer.write_all(b"1345231987").await.unwrap();
         let written = Instant::now();
         assert!(matches!(

@@ -100,8 +100,7 @@ mod tests {
             tx,
         ));
         let mut events = Vec::new();
-        while let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await
-        {
+        while let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
             events.push(format!("{event:?}"));
         }
         assert_eq!(
