@@ -87,6 +87,14 @@ pub struct ScannedText {
 }
 
 impl ScannedText {
+    /// For fakes and tests of the consumers; the framer makes the real ones.
+    pub fn new(text: impl Into<String>, completed_at: Instant) -> ScannedText {
+        ScannedText {
+            text: text.into(),
+            completed_at,
+        }
+    }
+
     /// The whole text, for validation as a payment code.
     pub fn as_str(&self) -> &str {
         &self.text

@@ -66,7 +66,7 @@ pub async fn run_source<O: DeviceOpener>(
     loop {
         match opener.open() {
             Ok(device) => {
-                backoff.reset();
+                let opened_at = now();
                 tracing::info!(%source, "scanner connected");
                 let connected = ScannerEvent::Connected {
                     source: source.clone(),
@@ -79,7 +79,23 @@ pub async fn run_source<O: DeviceOpener>(
                 let framer = Framer::new(rules.clone());
                 match pump(device, framer, &events, &source).await {
                     Pumped::ReceiverGone => return,
-                    Pumped::DeviceGone(reason) => {
+                    Pumped::DeviceGone { reason, got_input } => {
+                        // Start over from the short delay only after a real connection: a
+                        // node that opens and ends at once (a stale link, a dead adapter)
+                        // must not flap Connected/Disconnected five times a second.
+                        if got_input || now() - opened_at >= policy.max {
+                            backoff.reset();
+                        }
+                        let reason = if opener.reopens() {
+                            DeviceError::Gone {
+                                device: source.clone(),
+                                reason,
+                            }
+                        } else {
+                            DeviceError::Ended {
+                                device: source.clone(),
+                            }
+                        };
                         tracing::warn!(%source, %reason, "scanner disconnected");
                         let gone = ScannerEvent::Disconnected {
                             source: source.clone(),
@@ -121,7 +137,12 @@ pub async fn run_source<O: DeviceOpener>(
 
 enum Pumped {
     ReceiverGone,
-    DeviceGone(DeviceError),
+    DeviceGone {
+        /// End of file or the read error that ended the device.
+        reason: String,
+        /// Whether the device delivered anything before it went.
+        got_input: bool,
+    },
 }
 
 /// Feeds one open device's input through the framer until the device goes away.
@@ -131,6 +152,7 @@ async fn pump<D: ScanDevice>(
     events: &mpsc::Sender<ScannerEvent>,
     source: &str,
 ) -> Pumped {
+    let mut got_input = false;
     loop {
         let deadline = framer.poll_timeout();
         tokio::select! {
@@ -140,18 +162,15 @@ async fn pump<D: ScanDevice>(
                     Ok(DeviceInput::Bytes(bytes)) => framer.handle_bytes(&bytes, now),
                     Ok(DeviceInput::UnknownKey(key)) => framer.handle_unknown_key(&key, now),
                     Ok(DeviceInput::Closed) => {
-                        return Pumped::DeviceGone(DeviceError::Gone {
-                            device: source.to_string(),
-                            reason: "end of file".into(),
-                        })
+                        let reason = "end of file".into();
+                        return Pumped::DeviceGone { reason, got_input };
                     }
                     Err(err) => {
-                        return Pumped::DeviceGone(DeviceError::Gone {
-                            device: source.to_string(),
-                            reason: err.to_string(),
-                        })
+                        let reason = err.to_string();
+                        return Pumped::DeviceGone { reason, got_input };
                     }
                 }
+                got_input = true;
             }
             _ = wait_until(deadline) => framer.handle_timeout(now()),
             _ = events.closed() => return Pumped::ReceiverGone,
@@ -360,6 +379,41 @@ mod tests {
             ScannerEvent::Disconnected { .. }
         ));
         assert!(rx.try_recv().is_err());
+        drop(rx);
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("task ends when the daemon stops listening")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_device_that_opens_and_ends_at_once_backs_off_instead_of_flapping() {
+        let (attempts_tx, mut attempts) = mpsc::unbounded_channel();
+        let plan = (0..6)
+            .map(|_| Some(tokio::io::duplex(8).1)) // the writer is dropped: end of file
+            .collect();
+        let opener = FakeOpener {
+            plan,
+            attempts: attempts_tx,
+        };
+        let (tx, mut rx) = mpsc::channel(64);
+        let task = tokio::spawn(run_source(opener, rules(), fast(), tx));
+        let mut times = Vec::new();
+        for _ in 0..6 {
+            times.push(next_attempt(&mut attempts).await);
+        }
+        let gaps = gaps_ms(&times);
+        for (gap, min) in gaps.iter().zip([10, 20, 40, 40, 40]) {
+            assert!(*gap >= min, "gaps between attempts {gaps:?}");
+        }
+        assert!(matches!(
+            next(&mut rx).await,
+            ScannerEvent::Connected { .. }
+        ));
+        assert!(matches!(
+            next(&mut rx).await,
+            ScannerEvent::Disconnected { .. }
+        ));
         drop(rx);
         tokio::time::timeout(Duration::from_secs(10), task)
             .await

@@ -109,7 +109,7 @@ mod tests {
                 "Connected { source: \"stdin\" }",
                 "Scanned(ScannedText(1345…2101))",
                 "Scanned(ScannedText(2845…4321))",
-                "Disconnected { source: \"stdin\", reason: Gone { device: \"stdin\", reason: \"end of file\" } }",
+                "Disconnected { source: \"stdin\", reason: Ended { device: \"stdin\" } }",
             ]
         );
         task.await.unwrap();
