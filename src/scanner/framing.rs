@@ -152,7 +152,6 @@ pub enum Frame {
 }
 
 /// The framing state machine. See the module documentation.
-#[derive(Debug)]
 pub struct Framer {
     rules: FramingRules,
     /// The current line, capped at `max_len` bytes.
@@ -164,6 +163,20 @@ pub struct Framer {
     /// A key that could not be mapped was typed into the current line.
     unknown_key: Option<String>,
     outputs: VecDeque<Frame>,
+}
+
+/// Shows how much is pending, never what: the pending line may be a payment code.
+impl fmt::Debug for Framer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Framer")
+            .field("rules", &self.rules)
+            .field("pending_bytes", &self.line.len())
+            .field("last_byte_at", &self.last_byte_at)
+            .field("discarding", &self.discarding)
+            .field("unknown_key", &self.unknown_key)
+            .field("outputs", &self.outputs)
+            .finish()
+    }
 }
 
 impl Framer {
@@ -199,10 +212,19 @@ impl Framer {
             if self.line.len() == self.rules.max_len {
                 self.line.push(byte);
                 let masked = mask_bytes(&self.line);
-                self.outputs.push_back(Frame::Refused(Refusal::TooLong {
-                    max: self.rules.max_len,
-                    masked,
-                }));
+                // A long run of garbage is a wrong baud rate more often than a long code.
+                let refusal = if self.line.iter().any(|&b| is_noise(b)) {
+                    Refusal::Noise {
+                        len: self.line.len(),
+                        masked,
+                    }
+                } else {
+                    Refusal::TooLong {
+                        max: self.rules.max_len,
+                        masked,
+                    }
+                };
+                self.outputs.push_back(Frame::Refused(refusal));
                 self.line.clear();
                 self.discarding = true;
                 continue;
@@ -547,6 +569,24 @@ mod tests {
     }
 
     #[test]
+    fn endless_garbage_is_called_noise_not_a_long_code() {
+        check(
+            FramingRules {
+                max_len: 20,
+                ..rules(Suffix::Cr)
+            },
+            &[
+                Bytes(0, &[0xf8; 40]),
+                Bytes(10, b"\xf8\x80\r134523198765432101\r"),
+            ],
+            expect![[r#"
+                refused Noise { len: 21, masked: "\\xf8\\xf8\\xf8\\xf8…\\xf8\\xf8\\xf8\\xf8" }
+                10ms scanned "134523198765432101"
+            "#]],
+        );
+    }
+
+    #[test]
     fn an_unknown_key_spoils_only_its_own_code() {
         check(
             rules(Suffix::Lf),
@@ -579,6 +619,12 @@ mod tests {
 
     #[test]
     fn refusals_never_show_more_than_four_characters_each_side() {
+        let mut framer = Framer::new(rules(Suffix::Lf));
+        framer.handle_bytes(b"13452319876543", Instant::now());
+        let debug = format!("{framer:?}");
+        assert!(debug.contains("pending_bytes: 14"), "{debug}");
+        assert!(!debug.contains("2319876"), "{debug}");
+
         let refusal = Refusal::Incomplete {
             len: 18,
             masked: crate::protocol::payment_code::mask("134523198765432101"),

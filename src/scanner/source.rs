@@ -5,6 +5,7 @@
 //! Devices sit behind two narrow traits ([`DeviceOpener`], [`ScanDevice`]) so the reconnect
 //! logic is tested with fakes and the real adapters (`serial`, `hid`, `stdin`) stay thin.
 
+use std::fmt;
 use std::future::Future;
 use std::io;
 use std::time::Instant;
@@ -16,8 +17,8 @@ use super::backoff::{Backoff, BackoffPolicy};
 use super::framing::{Frame, Framer, FramingRules};
 use super::{DeviceError, ScannerEvent};
 
-/// What a device delivered.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a device delivered. `Debug` shows sizes only: the bytes may be a payment code.
+#[derive(Clone, PartialEq, Eq)]
 pub enum DeviceInput {
     /// Bytes read from a serial port or stdin, or characters typed by a keyboard scanner
     /// (UTF-8, with Enter as `\n`).
@@ -26,6 +27,16 @@ pub enum DeviceInput {
     UnknownKey(String),
     /// End of file: the device is gone.
     Closed,
+}
+
+impl fmt::Debug for DeviceInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceInput::Bytes(bytes) => write!(f, "Bytes({} bytes)", bytes.len()),
+            DeviceInput::UnknownKey(key) => write!(f, "UnknownKey({key})"),
+            DeviceInput::Closed => f.write_str("Closed"),
+        }
+    }
 }
 
 /// An open scanner.
@@ -177,17 +188,20 @@ async fn pump<D: ScanDevice>(
         }
         while let Some(frame) = framer.poll_output() {
             let event = match frame {
-                Frame::Scanned(text) => {
-                    tracing::info!(%source, code = %text, "scanned");
-                    ScannerEvent::Scanned(text)
-                }
-                Frame::Refused(reason) => {
-                    tracing::warn!(%source, %reason, "scan refused");
-                    ScannerEvent::Refused { reason }
-                }
+                Frame::Scanned(text) => ScannerEvent::Scanned(text),
+                Frame::Refused(reason) => ScannerEvent::Refused { reason },
             };
+            // Send before logging: the daemon is waiting for the scan, the log is not.
+            let logged = event.clone();
             if events.send(event).await.is_err() {
                 return Pumped::ReceiverGone;
+            }
+            match logged {
+                ScannerEvent::Scanned(text) => tracing::info!(%source, code = %text, "scanned"),
+                ScannerEvent::Refused { reason } => {
+                    tracing::warn!(%source, %reason, "scan refused")
+                }
+                _ => {}
             }
         }
     }
@@ -419,6 +433,12 @@ mod tests {
             .await
             .expect("task ends when the daemon stops listening")
             .unwrap();
+    }
+
+    #[test]
+    fn device_input_debug_shows_sizes_not_codes() {
+        let input = DeviceInput::Bytes(b"134523198765432101\r".to_vec());
+        assert_eq!(format!("{input:?}"), "Bytes(19 bytes)");
     }
 
     #[tokio::test]
