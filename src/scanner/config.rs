@@ -1,0 +1,271 @@
+//! The `[scanner]` config section: parsed raw (every field optional), then validated into a
+//! typed [`ScannerConfig`] that `spawn_scanner` takes.
+//!
+//! ```toml
+//! [scanner]
+//! kind = "serial"                 # serial | hid | stdin (default stdin)
+//! path = "/dev/serial/by-id/usb-Honeywell_Scanner-if00"
+//! baud = 9600
+//! suffix = "cr"                   # cr | lf | crlf | none (serial only; hid ends at Enter)
+//! inter_char_timeout_ms = 100     # 0 = wait forever (needs a suffix)
+//! max_length = 128
+//! strip_prefix = ""
+//! strip_suffix = ""
+//! hid_layout = "us"               # us | de | fr
+//! hid_keys = { KEY_F13 = "#~" }   # per-key overrides: unshifted, shifted
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::backoff::BackoffPolicy;
+use super::framing::{FramingRules, Suffix};
+use super::keymap::{Layout, LayoutError};
+
+/// Where codes come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScannerKind {
+    /// A serial or USB-CDC scanner (`/dev/serial/by-id/…`).
+    Serial,
+    /// A keyboard-mode USB scanner read through evdev (`/dev/input/by-id/…-event-kbd`).
+    Hid,
+    /// One code per line on standard input: the demo and testing by hand.
+    Stdin,
+}
+
+impl fmt::Display for ScannerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ScannerKind::Serial => "serial",
+            ScannerKind::Hid => "hid",
+            ScannerKind::Stdin => "stdin",
+        })
+    }
+}
+
+/// The validated `[scanner]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScannerConfig {
+    pub kind: ScannerKind,
+    /// Device path for serial and hid; unused for stdin.
+    pub path: PathBuf,
+    pub baud: u32,
+    pub framing: FramingRules,
+    pub hid_layout: Layout,
+    pub reconnect: BackoffPolicy,
+}
+
+impl ScannerConfig {
+    /// Reads stdin, one code per line, with no inter-character timeout (a person types slowly).
+    pub fn stdin() -> ScannerConfig {
+        RawScannerConfig::default()
+            .validate()
+            .expect("the defaults are valid")
+    }
+}
+
+pub const DEFAULT_BAUD: u32 = 9600;
+pub const DEFAULT_INTER_CHAR_TIMEOUT_MS: u64 = 100;
+pub const DEFAULT_MAX_LENGTH: usize = 128;
+/// Anything longer is not a barcode a till needs, and caps the framer's memory.
+pub const MAX_MAX_LENGTH: usize = 4096;
+
+/// `[scanner]` as written in the file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScannerConfig {
+    pub kind: Option<String>,
+    pub path: Option<PathBuf>,
+    pub baud: Option<u32>,
+    pub suffix: Option<String>,
+    pub inter_char_timeout_ms: Option<u64>,
+    pub max_length: Option<usize>,
+    pub strip_prefix: Option<String>,
+    pub strip_suffix: Option<String>,
+    pub hid_layout: Option<String>,
+    #[serde(default)]
+    pub hid_keys: BTreeMap<String, String>,
+}
+
+/// A `[scanner]` setting that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScannerConfigError {
+    #[error("unknown [scanner] kind {0:?}; use \"serial\", \"hid\" or \"stdin\"")]
+    UnknownKind(String),
+    #[error("[scanner] kind = \"{0}\" needs a path: a stable one such as /dev/serial/by-id/… (serial) or /dev/input/by-id/…-event-kbd (hid)")]
+    MissingPath(ScannerKind),
+    #[error("[scanner] baud = {0} is not a usable speed; use the scanner's setting, usually 9600 or 115200")]
+    BadBaud(u32),
+    #[error("unknown [scanner] suffix {0:?}; use \"cr\", \"lf\", \"crlf\" or \"none\"")]
+    UnknownSuffix(String),
+    #[error("[scanner] suffix = \"none\" with inter_char_timeout_ms = 0 gives no way to end a code; set a timeout (e.g. 100) or the scanner's suffix")]
+    NoWayToEndACode,
+    #[error("[scanner] max_length = {0} is out of range; use 1 to {MAX_MAX_LENGTH}")]
+    BadMaxLength(usize),
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+}
+
+impl RawScannerConfig {
+    pub fn validate(self) -> Result<ScannerConfig, ScannerConfigError> {
+        let kind = match self.kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("stdin") => ScannerKind::Stdin,
+            Some("serial") => ScannerKind::Serial,
+            Some("hid") => ScannerKind::Hid,
+            Some(_) => return Err(ScannerConfigError::UnknownKind(self.kind.unwrap())),
+        };
+        let path = match (kind, self.path) {
+            (ScannerKind::Stdin, path) => path.unwrap_or_default(),
+            (_, Some(path)) if !path.as_os_str().is_empty() => path,
+            (kind, _) => return Err(ScannerConfigError::MissingPath(kind)),
+        };
+        let baud = self.baud.unwrap_or(DEFAULT_BAUD);
+        if !(50..=4_000_000).contains(&baud) {
+            return Err(ScannerConfigError::BadBaud(baud));
+        }
+        let suffix = match kind {
+            // A keyboard scanner ends a code with Enter, which the key mapper turns into '\n'.
+            ScannerKind::Hid => Suffix::Lf,
+            // Lines typed or piped in end in '\n' (a '\r' before it is trimmed).
+            ScannerKind::Stdin => Suffix::Lf,
+            ScannerKind::Serial => match self.suffix.as_deref().map(str::to_ascii_lowercase) {
+                None => Suffix::Cr,
+                Some(s) => match s.as_str() {
+                    "cr" => Suffix::Cr,
+                    "lf" => Suffix::Lf,
+                    "crlf" => Suffix::CrLf,
+                    "none" => Suffix::None,
+                    _ => return Err(ScannerConfigError::UnknownSuffix(self.suffix.unwrap())),
+                },
+            },
+        };
+        let default_timeout = match kind {
+            ScannerKind::Stdin => 0,
+            _ => DEFAULT_INTER_CHAR_TIMEOUT_MS,
+        };
+        let inter_char_timeout = match self.inter_char_timeout_ms.unwrap_or(default_timeout) {
+            0 if suffix == Suffix::None => return Err(ScannerConfigError::NoWayToEndACode),
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        };
+        let max_len = self.max_length.unwrap_or(DEFAULT_MAX_LENGTH);
+        if !(1..=MAX_MAX_LENGTH).contains(&max_len) {
+            return Err(ScannerConfigError::BadMaxLength(max_len));
+        }
+        let hid_layout = Layout::named(self.hid_layout.as_deref().unwrap_or("us"))?
+            .with_overrides(&self.hid_keys)?;
+        Ok(ScannerConfig {
+            kind,
+            path,
+            baud,
+            framing: FramingRules {
+                suffix,
+                inter_char_timeout,
+                max_len,
+                strip_prefix: self.strip_prefix.unwrap_or_default(),
+                strip_suffix: self.strip_suffix.unwrap_or_default(),
+            },
+            hid_layout,
+            reconnect: BackoffPolicy::default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ScannerConfig, ScannerConfigError> {
+        toml::from_str::<RawScannerConfig>(text)
+            .expect("valid TOML")
+            .validate()
+    }
+
+    #[test]
+    fn a_serial_scanner_with_every_setting() {
+        let config = parse(
+            r##"
+            kind = "serial"
+            path = "/dev/serial/by-id/usb-scanner"
+            baud = 115200
+            suffix = "CRLF"
+            inter_char_timeout_ms = 50
+            max_length = 64
+            strip_prefix = "]Q1"
+            strip_suffix = "#"
+            "##,
+        )
+        .unwrap();
+        assert_eq!(config.kind, ScannerKind::Serial);
+        assert_eq!(config.path, PathBuf::from("/dev/serial/by-id/usb-scanner"));
+        assert_eq!(config.baud, 115200);
+        assert_eq!(
+            config.framing,
+            FramingRules {
+                suffix: Suffix::CrLf,
+                inter_char_timeout: Some(Duration::from_millis(50)),
+                max_len: 64,
+                strip_prefix: "]Q1".into(),
+                strip_suffix: "#".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn defaults_read_stdin_line_by_line_without_a_timeout() {
+        let config = ScannerConfig::stdin();
+        assert_eq!(config.kind, ScannerKind::Stdin);
+        assert_eq!(config.framing.suffix, Suffix::Lf);
+        assert_eq!(config.framing.inter_char_timeout, None);
+        assert_eq!(config.framing.max_len, DEFAULT_MAX_LENGTH);
+    }
+
+    #[test]
+    fn hid_ends_codes_at_enter_and_takes_a_layout() {
+        let config = parse(
+            r##"
+            kind = "hid"
+            path = "/dev/input/by-id/usb-scanner-event-kbd"
+            hid_layout = "fr"
+            hid_keys = { KEY_F13 = "#~" }
+            "##,
+        )
+        .unwrap();
+        assert_eq!(config.framing.suffix, Suffix::Lf);
+        assert_eq!(config.hid_layout.name(), "fr");
+        assert_eq!(
+            config.hid_layout.char_for(evdev::KeyCode::KEY_F13, true),
+            Some('~')
+        );
+    }
+
+    #[test]
+    fn settings_that_cannot_work_are_refused_with_advice() {
+        let cases = [
+            ("kind = \"bluetooth\"", "use \"serial\", \"hid\" or \"stdin\""),
+            ("kind = \"serial\"", "needs a path"),
+            ("kind = \"hid\"\npath = \"\"", "needs a path"),
+            ("kind = \"serial\"\npath = \"/dev/x\"\nbaud = 0", "baud = 0"),
+            (
+                "kind = \"serial\"\npath = \"/dev/x\"\nsuffix = \"tab\"",
+                "\"tab\"",
+            ),
+            (
+                "kind = \"serial\"\npath = \"/dev/x\"\nsuffix = \"none\"\ninter_char_timeout_ms = 0",
+                "no way to end a code",
+            ),
+            ("max_length = 0", "max_length = 0"),
+            ("hid_layout = \"dvorak\"", "\"dvorak\""),
+            ("hid_keys = { KEY_A = \"a\" }", "exactly two characters"),
+        ];
+        for (text, advice) in cases {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(advice), "{text:?} gave {err:?}");
+        }
+        assert!(toml::from_str::<RawScannerConfig>("speed = 9600").is_err());
+    }
+}
