@@ -401,7 +401,8 @@ async fn get_faults(State(shared): State<Arc<Shared>>) -> Json<Faults> {
 }
 
 /// POST /_sim/faults: replaces the fault settings; `down_ms` takes the server down for that
-/// long (this answer still goes out, on a connection that then closes).
+/// long. The answer comes once nothing listens any more (it still goes out, on a connection
+/// that then closes).
 async fn set_faults(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(conn): ConnectInfo<Conn>,
@@ -424,9 +425,10 @@ async fn set_faults(
     *shared.faults() = faults.clone();
     if let Some(ms) = down_ms {
         let availability = shared.availability.clone();
+        // This connection stays open for the answer, then closes (Connection: close).
         availability.spare(&conn.0);
+        availability.go_down().await;
         tokio::spawn(async move {
-            availability.go_down().await;
             // How long the gateway stays unreachable: the fault itself.
             tokio::time::sleep(Duration::from_millis(ms)).await;
             if let Err(err) = availability.come_up().await {
