@@ -480,6 +480,7 @@ impl Ledger {
             ));
         }
         self.balance = Fen(self.balance.0 - amount.0);
+        // Counted for the day even if the bank later returns it: the gateway accepted it today.
         self.withdrawn_by_day.insert(day, Fen(today.0 + amount.0));
         let trade_no = self.next_number("SIMW", now);
         let withdrawal = Withdrawal {
