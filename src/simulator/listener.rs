@@ -115,6 +115,9 @@ pub struct Availability {
     /// A connection the next "down" leaves open (the admin request that asked for it, so
     /// that its answer still goes out).
     spared: Mutex<Option<Weak<ConnState>>>,
+    /// Bumped by every go_down/come_up, so that a timed "come up" (admin `down_ms`) does not
+    /// undo a later, explicit change.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Availability {
@@ -124,19 +127,32 @@ impl Availability {
             is_down: watch::channel(false).0,
             conns: Mutex::new(Vec::new()),
             spared: Mutex::new(None),
+            generation: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
-    /// Stops listening and closes every open connection; returns once nothing listens.
-    pub async fn go_down(&self) {
+    /// Stops listening and closes every open connection; returns once nothing listens, with
+    /// the generation for `come_up_unless_changed`.
+    pub async fn go_down(&self) -> u64 {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         self.want_down.send_replace(true);
         let mut is_down = self.is_down.subscribe();
         // The listener only fails to report if it is gone, and then nothing listens anyway.
         let _ = is_down.wait_for(|down| *down).await;
+        generation
+    }
+
+    /// Comes up unless someone went down or up since `generation`.
+    pub async fn come_up_unless_changed(&self, generation: u64) -> io::Result<()> {
+        if self.generation.load(Ordering::SeqCst) != generation {
+            return Ok(());
+        }
+        self.come_up().await
     }
 
     /// Listens again on the same port; returns once connections are accepted again.
     pub async fn come_up(&self) -> io::Result<()> {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.want_down.send_replace(false);
         let mut is_down = self.is_down.subscribe();
         let up = tokio::time::timeout(Duration::from_secs(5), async {

@@ -427,11 +427,11 @@ async fn set_faults(
         let availability = shared.availability.clone();
         // This connection stays open for the answer, then closes (Connection: close).
         availability.spare(&conn.0);
-        availability.go_down().await;
+        let generation = availability.go_down().await;
         tokio::spawn(async move {
             // How long the gateway stays unreachable: the fault itself.
             tokio::time::sleep(Duration::from_millis(ms)).await;
-            if let Err(err) = availability.come_up().await {
+            if let Err(err) = availability.come_up_unless_changed(generation).await {
                 tracing::error!(%err, "simulator could not come back up");
             }
         });
