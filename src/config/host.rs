@@ -17,7 +17,9 @@ pub struct HostFacts {
 }
 
 impl HostFacts {
-    /// Reads `/etc/machine-id` and `/proc/sys/kernel/hostname`; a missing file is `None`.
+    /// Reads `/etc/machine-id` and the hostname (`/proc/sys/kernel/hostname`, or
+    /// `/etc/hostname` where the unit's `ProcSubset=pid` hides `/proc/sys`); a missing file
+    /// is `None`.
     pub fn read() -> HostFacts {
         let read = |path: &str| {
             std::fs::read_to_string(path)
@@ -27,7 +29,7 @@ impl HostFacts {
         };
         HostFacts {
             machine_id: read("/etc/machine-id"),
-            hostname: read("/proc/sys/kernel/hostname"),
+            hostname: read("/proc/sys/kernel/hostname").or_else(|| read("/etc/hostname")),
         }
     }
 
