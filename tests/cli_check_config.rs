@@ -251,6 +251,39 @@ fn a_typo_and_a_missing_file_are_config_errors_too() {
 }
 
 #[test]
+fn logs_are_plain_under_journald_and_timestamped_elsewhere() {
+    let dir = setup(GOOD);
+    let run = |journal: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_scanpay"));
+        command
+            .args(["check-config", "--config", &config_arg(dir.path())])
+            .env("RUST_LOG", "scanpay=debug")
+            .env_remove("JOURNAL_STREAM");
+        if journal {
+            command.env("JOURNAL_STREAM", "8:12345");
+        }
+        let output = command.output().unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        texts(&output, dir.path()).1
+    };
+    let journald = run(true);
+    assert_eq!(
+        journald,
+        "DEBUG scanpay::cli::check_config: config is valid path=$DIR/config.toml\n"
+    );
+    let terminal = run(false);
+    // RFC 3339 time first, then the same line; stderr is a pipe here, so no colours.
+    assert!(terminal.starts_with("20"), "{terminal}");
+    assert!(
+        terminal.ends_with(
+            " DEBUG scanpay::cli::check_config: config is valid path=$DIR/config.toml\n"
+        ),
+        "{terminal}"
+    );
+    assert!(!terminal.contains('\x1b'), "{terminal}");
+}
+
+#[test]
 fn usage_errors_exit_2_like_every_clap_program() {
     let output = scanpay(&["check-config", "--jsn"]);
     assert_eq!(output.status.code(), Some(2));

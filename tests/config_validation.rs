@@ -606,6 +606,13 @@ fn unknown_keys_and_wrong_types_are_named_with_their_line() {
     assert!(err.to_string().contains("unknown field `paymnet`"), "{err}");
     let err = setup.load("[gateway\n").unwrap_err();
     assert!(err.to_string().contains("line 1"), "{err}");
+    // A token without quotes is a syntax error; the message must not quote the line.
+    let err = setup
+        .load(&with(&format!("[register]\ntoken = {TOKEN}\n")))
+        .unwrap_err();
+    expect![[r#"
+        config file test.toml is not valid TOML for scanpay: line 8 ([register] token): invalid string; expected `"`, `'`"#]]
+    .assert_eq(&err.to_string());
     let err = setup.load(&with("[scanner]\nbaud = -1\n")).unwrap_err();
     assert!(err.to_string().contains("[scanner] baud"), "{err}");
 }

@@ -35,6 +35,7 @@ pub fn run(path: &Path, args: &CheckConfigArgs, out: &mut dyn Write) -> anyhow::
             return Err(err.into());
         }
     };
+    tracing::debug!(path = %path.display(), "config is valid");
     let effective = masked(&config);
     if args.json {
         let report = serde_json::json!({

@@ -131,7 +131,8 @@ pub fn parse_raw(text: &str) -> Result<RawConfig, SyntaxProblem> {
         SyntaxProblem {
             line,
             key: key_at_line(text, line),
-            message: err.message().trim().to_string(),
+            // Some messages span lines ("invalid string\nexpected `\"`"); keep one line.
+            message: err.message().trim().replace('\n', "; "),
         }
     })
 }
