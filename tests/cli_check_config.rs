@@ -251,7 +251,7 @@ fn a_typo_and_a_missing_file_are_config_errors_too() {
 }
 
 #[test]
-fn logs_are_plain_under_journald_and_timestamped_elsewhere() {
+fn logs_carry_syslog_priority_under_journald_and_time_elsewhere() {
     let dir = setup(GOOD);
     let run = |journal: bool| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_scanpay"));
@@ -269,7 +269,7 @@ fn logs_are_plain_under_journald_and_timestamped_elsewhere() {
     let journald = run(true);
     assert_eq!(
         journald,
-        "DEBUG scanpay::cli::check_config: config is valid path=$DIR/config.toml\n"
+        "<7>DEBUG scanpay::cli::check_config: config is valid path=$DIR/config.toml\n"
     );
     let terminal = run(false);
     // RFC 3339 time first, then the same line; stderr is a pipe here, so no colours.

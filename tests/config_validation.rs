@@ -535,6 +535,12 @@ fn register_key_errors() {
         "#]],
     );
     check_problems(
+        "[register]\nlisten = \"127.0.0.1:8750\"\nnotify_listen = \"127.0.0.1:8750\"\n",
+        expect![[r#"
+            [register] notify_listen: 127.0.0.1:8750 is also the register API's listen address; give the notify listener its own port
+        "#]],
+    );
+    check_problems(
         "[register]\nlisten = \"0.0.0.0:8750\"\n",
         expect![[r#"
             [register] listen: 0.0.0.0:8750 is reachable from other machines but no token is set; listen on 127.0.0.1 or a unix socket, or set token_file

@@ -2,11 +2,17 @@
 //!
 //! Under systemd (`JOURNAL_STREAM` is set when stderr is connected to the journal) lines
 //! carry no ANSI colours and no timestamp: journald stamps every line itself, and escape
-//! codes would show up as garbage in `journalctl`.
+//! codes would show up as garbage in `journalctl`. Instead each line starts with its syslog
+//! priority (`<3>` error … `<7>` debug), which journald reads (`SyslogLevelPrefix=`, on by
+//! default) so that `journalctl -p warning -u scanpay` shows only what needs attention.
 
 use std::ffi::OsStr;
 use std::io::IsTerminal as _;
 
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
 /// How log lines look.
@@ -14,6 +20,8 @@ use tracing_subscriber::EnvFilter;
 pub struct LogStyle {
     pub ansi: bool,
     pub timestamps: bool,
+    /// `<N>` syslog priority before each line, for journald.
+    pub syslog_priority: bool,
 }
 
 impl LogStyle {
@@ -23,7 +31,38 @@ impl LogStyle {
         LogStyle {
             ansi: stderr_is_terminal && !journald,
             timestamps: !journald,
+            syslog_priority: journald,
         }
+    }
+}
+
+/// The syslog priority journald files a line under.
+pub fn syslog_priority(level: Level) -> u8 {
+    match level {
+        Level::ERROR => 3,
+        Level::WARN => 4,
+        Level::INFO => 6,
+        _ => 7,
+    }
+}
+
+/// Puts `<N>` before each event, then formats it as the inner format does.
+struct SyslogPrefix<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for SyslogPrefix<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        write!(writer, "<{}>", syslog_priority(*event.metadata().level()))?;
+        self.0.format_event(ctx, writer, event)
     }
 }
 
@@ -57,7 +96,13 @@ pub fn init() {
         .with_writer(std::io::stderr)
         .with_ansi(style.ansi)
         .with_target(true);
-    if style.timestamps {
+    if style.syslog_priority {
+        let format = tracing_subscriber::fmt::format()
+            .without_time()
+            .with_ansi(false)
+            .with_target(true);
+        builder.event_format(SyslogPrefix(format)).init();
+    } else if style.timestamps {
         builder.init();
     } else {
         builder.without_time().init();
@@ -78,23 +123,35 @@ mod tests {
             LogStyle::detect(journal, true),
             LogStyle {
                 ansi: false,
-                timestamps: false
+                timestamps: false,
+                syslog_priority: true
             }
         );
         assert_eq!(
             LogStyle::detect(None, true),
             LogStyle {
                 ansi: true,
-                timestamps: true
+                timestamps: true,
+                syslog_priority: false
             }
         );
         assert_eq!(
             LogStyle::detect(None, false),
             LogStyle {
                 ansi: false,
-                timestamps: true
+                timestamps: true,
+                syslog_priority: false
             }
         );
+    }
+
+    #[test]
+    fn priorities_are_the_syslog_ones() {
+        assert_eq!(syslog_priority(Level::ERROR), 3);
+        assert_eq!(syslog_priority(Level::WARN), 4);
+        assert_eq!(syslog_priority(Level::INFO), 6);
+        assert_eq!(syslog_priority(Level::DEBUG), 7);
+        assert_eq!(syslog_priority(Level::TRACE), 7);
     }
 
     #[test]

@@ -908,6 +908,15 @@ fn register(check: &mut Checker, raw: RawRegister) -> Option<RegisterSettings> {
             }
         },
     };
+    if let (Some(ListenAddr::Tcp(register)), Some(Some(notify))) = (&listen, &notify_listen) {
+        if register == notify && register.port() != 0 {
+            check.problem(
+                S,
+                "notify_listen",
+                format!("{notify} is also the register API's listen address; give the notify listener its own port"),
+            );
+        }
+    }
     Some(RegisterSettings {
         listen: listen?,
         token: token?,
