@@ -3,6 +3,7 @@
 //! The file layout is a map of the architecture (see ARCHITECTURE.md):
 //! `protocol` and `engine` are pure; everything else is a thin adapter or the driver loop.
 
+pub mod cli;
 pub mod config;
 pub mod display;
 pub mod engine;
@@ -12,3 +13,4 @@ pub mod protocol;
 pub mod register;
 pub mod scanner;
 pub mod simulator;
+pub mod systemd;

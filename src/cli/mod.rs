@@ -1,0 +1,97 @@
+//! The command line: `scanpay [--config PATH] COMMAND`.
+//!
+//! Commands live in their own modules and return `anyhow::Result`; `main` only parses,
+//! starts logging, dispatches here and turns an error into an exit code (`exit_code`).
+//! Amounts typed by a person are yuan (`amount::parse_yuan_amount`).
+
+pub mod amount;
+pub mod check_config;
+pub mod logging;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{ConfigError, DEFAULT_CONFIG_PATH};
+
+/// scanpay: a cash register's payment terminal. Scan a wallet payment code, pay through the
+/// gateway, never charge twice.
+#[derive(Debug, Parser)]
+#[command(name = "scanpay", version, about)]
+pub struct Cli {
+    /// The config file (TOML).
+    #[arg(long, global = true, value_name = "PATH", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the config file and print the effective config (defaults filled in, secrets
+    /// masked). Exits 0 only when the config is valid.
+    CheckConfig(check_config::CheckConfigArgs),
+}
+
+/// Runs one command, writing its normal output to `out`.
+pub fn run(cli: &Cli, out: &mut dyn Write) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::CheckConfig(args) => check_config::run(&cli.config, args, out),
+    }
+}
+
+/// `EX_CONFIG` from sysexits.h: the unit file's `RestartPreventExitStatus=78` keeps systemd
+/// from restarting a daemon whose config is wrong, which would only fail again.
+pub const EXIT_CONFIG: u8 = 78;
+
+/// The exit code for a failed command: 78 for a config problem, 1 for anything else.
+pub fn exit_code(err: &anyhow::Error) -> ExitCode {
+    if err.downcast_ref::<ConfigError>().is_some() {
+        ExitCode::from(EXIT_CONFIG)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_defaults_to_etc_and_is_accepted_after_the_command() {
+        let cli = Cli::try_parse_from(["scanpay", "check-config"]).unwrap();
+        assert_eq!(cli.config, PathBuf::from("/etc/scanpay/config.toml"));
+        let cli = Cli::try_parse_from([
+            "scanpay",
+            "check-config",
+            "--config",
+            "/tmp/c.toml",
+            "--json",
+        ])
+        .unwrap();
+        assert_eq!(cli.config, PathBuf::from("/tmp/c.toml"));
+        let Command::CheckConfig(args) = &cli.command;
+        assert!(args.json);
+        let cli = Cli::try_parse_from(["scanpay", "--config", "x.toml", "check-config"]).unwrap();
+        assert_eq!(cli.config, PathBuf::from("x.toml"));
+    }
+
+    #[test]
+    fn config_errors_exit_78_and_others_1() {
+        let config_err = anyhow::Error::new(ConfigError::Invalid {
+            path: "c.toml".into(),
+            problems: vec![],
+        })
+        .context("checking the config");
+        assert_eq!(exit_code(&config_err), ExitCode::from(EXIT_CONFIG));
+        assert_eq!(exit_code(&anyhow::anyhow!("other")), ExitCode::FAILURE);
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
