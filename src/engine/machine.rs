@@ -737,6 +737,7 @@ impl Engine {
     /// from now on (the code is useless and erased: it is never sent again).
     fn pay_unknown(&mut self, sale_id: &str, note: String, rate_limited: bool, now: Timestamp) {
         let unresolved = self.past_deadline(sale_id, now);
+        let policy = self.policy.clone();
         self.update(sale_id, now, |r| {
             r.auth_code = None;
             r.note = Some(note);
@@ -746,8 +747,8 @@ impl Engine {
             } else {
                 r.state = SaleState::Unknown;
             }
+            plan_query(&policy, r, true, rate_limited, now);
         });
-        self.schedule_next_query(sale_id, true, rate_limited, now);
     }
 
     fn past_deadline(&self, sale_id: &str, now: Timestamp) -> bool {
@@ -757,8 +758,6 @@ impl Engine {
         })
     }
 
-    /// Sets when to ask next: soon after a pay answer, on the interval while the cashier
-    /// waits (doubling on FREQUENTLY), on the reconciliation schedule once unresolved.
     fn schedule_next_query(
         &mut self,
         sale_id: &str,
@@ -768,27 +767,7 @@ impl Engine {
     ) {
         let policy = self.policy.clone();
         self.edit(sale_id, |r| {
-            let base = millis(policy.query_interval);
-            r.poll_interval_ms = if rate_limited {
-                (r.poll_interval_ms.max(base) * 2).min(millis(policy.query_interval_max))
-            } else {
-                base
-            };
-            let interval = std::time::Duration::from_millis(r.poll_interval_ms);
-            let wait = if r.state == SaleState::Unresolved {
-                let since = now.since(r.unresolved_at.unwrap_or(now));
-                let phase = if since < policy.reconcile_fast_for {
-                    policy.reconcile_fast_interval
-                } else {
-                    policy.reconcile_slow_interval
-                };
-                phase.max(if rate_limited { interval } else { phase })
-            } else if after_pay && !rate_limited {
-                policy.first_query
-            } else {
-                interval
-            };
-            r.next_poll_at = Some(now.plus(wait));
+            plan_query(&policy, r, after_pay, rate_limited, now)
         });
     }
 
@@ -870,20 +849,25 @@ impl Engine {
                     SaleState::WaitingCustomer
                 };
                 let changed = record.state != state || record.auth_code.is_some();
+                let policy = self.policy.clone();
+                let plan = |r: &mut SaleRecord| {
+                    r.state = state;
+                    r.auth_code = None;
+                    if unresolved {
+                        r.unresolved_at.get_or_insert(now);
+                    }
+                    plan_query(&policy, r, to == AnswerTo::Pay, false, now);
+                };
                 if changed {
-                    self.update(sale_id, now, |r| {
-                        r.state = state;
-                        r.auth_code = None;
-                        if unresolved {
-                            r.unresolved_at.get_or_insert(now);
-                        }
-                    });
-                } else if self.counter.as_deref() == Some(sale_id) {
-                    // Still waiting: refresh the countdown on the screen.
+                    self.update(sale_id, now, plan);
+                } else {
                     let screen = self.screen_for(record, now);
-                    self.outputs.push_back(Output::Show(screen));
+                    self.edit(sale_id, plan);
+                    if self.counter.as_deref() == Some(sale_id) {
+                        // Still waiting: refresh the countdown on the screen.
+                        self.outputs.push_back(Output::Show(screen));
+                    }
                 }
-                self.schedule_next_query(sale_id, to == AnswerTo::Pay, false, now);
             }
             Outcome::OrderExists => {
                 self.pay_unknown(sale_id, "the order exists already: looking it up".into(), false, now)
@@ -916,11 +900,12 @@ impl Engine {
                     SaleState::Submitting | SaleState::WaitingCustomer | SaleState::Unknown
                 )
             {
+                let policy = self.policy.clone();
                 self.update(&id, now, |r| {
                     r.state = SaleState::Unresolved;
                     r.unresolved_at = Some(now);
+                    plan_query(&policy, r, false, false, now);
                 });
-                self.schedule_next_query(&id, false, false, now);
             }
         }
 
@@ -1000,6 +985,43 @@ impl Engine {
             Flight::Query => self.send_query(sale_id),
         }
     }
+}
+
+/// Sets when to ask next: soon after a pay answer, on the interval while the cashier waits
+/// (doubling on FREQUENTLY, back to normal on any other answer), on the reconciliation
+/// schedule once unresolved.
+fn plan_query(
+    policy: &EnginePolicy,
+    r: &mut SaleRecord,
+    after_pay: bool,
+    rate_limited: bool,
+    now: Timestamp,
+) {
+    let base = millis(policy.query_interval);
+    r.poll_interval_ms = if rate_limited {
+        (r.poll_interval_ms.max(base) * 2).min(millis(policy.query_interval_max))
+    } else {
+        base
+    };
+    let interval = std::time::Duration::from_millis(r.poll_interval_ms);
+    let wait = if r.state == SaleState::Unresolved {
+        let since = now.since(r.unresolved_at.unwrap_or(now));
+        let phase = if since < policy.reconcile_fast_for {
+            policy.reconcile_fast_interval
+        } else {
+            policy.reconcile_slow_interval
+        };
+        if rate_limited {
+            phase.max(interval)
+        } else {
+            phase
+        }
+    } else if after_pay && !rate_limited {
+        policy.first_query
+    } else {
+        interval
+    };
+    r.next_poll_at = Some(now.plus(wait));
 }
 
 fn millis(d: std::time::Duration) -> u64 {
