@@ -1172,3 +1172,498 @@ fn configuration_problem_on_pay_fails_but_on_query_keeps_asking() {
         "#]],
     );
 }
+
+/// Where one sale stands after one answer: `state err` (or the request sent next).
+fn after(answer: Answer, to_query: bool) -> String {
+    let mut sim = Sim::new(scanpay::engine::EnginePolicy::default());
+    sim.quiet = true;
+    sim.run(&[Arm(1250), Scan(WECHAT)]);
+    if to_query {
+        sim.run(&[Reply(Answer::Unknown), Wait]);
+    }
+    sim.run(&[Reply(answer)]);
+    let record = sim.journal.values().next().unwrap();
+    let mut text = record.state.as_str().to_string();
+    if let Some(e) = &record.err_code {
+        text.push_str(&format!(" err={e}"));
+    }
+    if record.auth_code.is_some() {
+        text.push_str(" (code kept)");
+    }
+    if let Some(t) = sim.engine.poll_timeout() {
+        let next = sim.engine.sale(&record.sale_id).map(|v| v.state.as_str());
+        if next.is_some() {
+            text.push_str(&format!(" next={:.0}s", (t.0 - sim.now.0) as f64 / 1000.0));
+        }
+    }
+    text
+}
+
+#[test]
+fn every_err_code_class_on_pay_and_on_query() {
+    let rows = [
+        gw("10000", None, Some("TRADE_SUCCESS")),
+        gw("10000", Some("SUCCESS"), None),
+        gw("10000", None, Some("WAIT_BUYER_PAY")),
+        gw("40004", Some("USERPAYING"), None),
+        gw("40004", Some("INSUFFICIENT"), None),
+        gw("40004", Some("ORDERCLOSED"), None),
+        gw("40002", Some("PARAMSERROR"), None),
+        gw("40001", Some("LACK_PARAMS"), None),
+        gw("40004", None, Some("TRADE_CLOSED")),
+        gw("10000", None, Some("REFUNDED")),
+        gw("10000", None, Some("REFUND_ERROR")),
+        gw("40004", Some("ORDERPAID"), None),
+        gw("40004", Some("ORDER_CONFLICT"), None),
+        gw("40004", Some("ORDER_NOTFOUND"), None),
+        gw("40004", Some("SYSTEMERROR"), None),
+        gw("20000", None, None),
+        gw("40004", Some("FREQUENTLY"), None),
+        gw("40004", Some("SIGNERROR"), None),
+        gw("40004", Some("UNACTIVATE"), None),
+        gw("10000", None, None),
+        gw("40004", Some("SOMETHING_NEW"), None),
+        Answer::Offline,
+        Answer::Unknown,
+        Answer::Invalid,
+    ];
+    let mut table = String::new();
+    for row in rows {
+        let label = match &row {
+            Answer::Gateway {
+                result,
+                err,
+                status,
+                ..
+            } => format!("{result} {} {}", err.unwrap_or("-"), status.unwrap_or("-")),
+            other => format!("{other:?}"),
+        };
+        table.push_str(&format!(
+            "{label:<36} pay: {:<32} query: {}\n",
+            after(row.clone(), false),
+            after(row, true)
+        ));
+    }
+    expect![[r#"
+        10000 - TRADE_SUCCESS                pay: paid                             query: paid
+        10000 SUCCESS -                      pay: paid                             query: paid
+        10000 - WAIT_BUYER_PAY               pay: waiting_customer next=2s         query: waiting_customer next=3s
+        40004 USERPAYING -                   pay: waiting_customer next=2s         query: waiting_customer next=3s
+        40004 INSUFFICIENT -                 pay: failed err=INSUFFICIENT          query: failed err=INSUFFICIENT
+        40004 ORDERCLOSED -                  pay: failed err=ORDERCLOSED           query: failed err=ORDERCLOSED
+        40002 PARAMSERROR -                  pay: failed err=PARAMSERROR           query: unknown next=3s
+        40001 LACK_PARAMS -                  pay: failed err=LACK_PARAMS           query: unknown next=3s
+        40004 - TRADE_CLOSED                 pay: failed                           query: failed
+        10000 - REFUNDED                     pay: failed err=REFUNDED              query: failed err=REFUNDED
+        10000 - REFUND_ERROR                 pay: failed err=REFUND_ERROR          query: failed err=REFUND_ERROR
+        40004 ORDERPAID -                    pay: unknown next=2s                  query: paid
+        40004 ORDER_CONFLICT -               pay: unknown next=2s                  query: unknown next=3s
+        40004 ORDER_NOTFOUND -               pay: failed err=ORDER_NOTFOUND        query: unknown next=3s
+        40004 SYSTEMERROR -                  pay: unknown next=2s                  query: unknown next=3s
+        20000 - -                            pay: unknown next=2s                  query: unknown next=3s
+        40004 FREQUENTLY -                   pay: unknown next=6s                  query: unknown next=6s
+        40004 SIGNERROR -                    pay: failed err=SIGNERROR             query: unknown next=3s
+        40004 UNACTIVATE -                   pay: failed err=UNACTIVATE            query: unknown next=3s
+        10000 - -                            pay: unknown next=2s                  query: unknown next=3s
+        40004 SOMETHING_NEW -                pay: failed err=SOMETHING_NEW         query: unknown next=3s
+        Offline                              pay: queued (code kept) next=5s       query: unknown next=5s
+        Unknown                              pay: unknown next=2s                  query: unknown next=3s
+        Invalid                              pay: failed                           query: unknown next=3s
+    "#]].assert_eq(&table);
+}
+
+#[test]
+fn restart_while_armed_disarms() {
+    check(&[Arm(1250), Restart(1_000), Arm(500)], expect![[r#"
+        [   0.000] start
+                   show Ready
+        [   0.000] arm ¥12.50
+                   -> ok POS1-20261125-000001
+                   journal #1 armed pays=0 queries=0
+                   report #1 armed
+                   show Armed { amount: Fen(1250), subject: "Coffee" }
+        [   0.000] crash
+        [   1.000] restart (1 unfinished, last_seq 1)
+                   show Ready
+                   journal #1 disarmed pays=0 queries=0 note="disarmed at restart: arm it again on the register"
+                   report #1 disarmed
+        [   1.000] arm ¥5.00
+                   -> ok POS1-20261125-000002
+                   journal #2 armed pays=0 queries=0
+                   report #2 armed
+                   show Armed { amount: Fen(500), subject: "Coffee" }
+    "#]]);
+}
+
+#[test]
+fn restart_while_submitting_queries_and_never_pays_again() {
+    check(
+        &[Arm(1250), Scan(WECHAT), Restart(1_000), Reply(paid())],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm ¥12.50
+                       -> ok POS1-20261125-000001
+                       journal #1 armed pays=0 queries=0
+                       report #1 armed
+                       show Armed { amount: Fen(1250), subject: "Coffee" }
+            [   0.000] scan 1345…2101
+                       journal #1 submitting code=1345…2101 pays=1 queries=0
+                       report #1 submitting
+                       show Processing { amount: Fen(1250) }
+                       send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
+                       (next timeout 60.000)
+            [   0.000] crash
+            [   1.000] restart (1 unfinished, last_seq 1)
+                       show Ready
+                       journal #1 unknown pays=1 queries=0 next_poll=1.000 note="restarted while the pay request was in flight"
+                       report #1 unknown
+                       show Checking { amount: Fen(1250) }
+                       send query #1
+                       (next timeout 60.000)
+            [   1.000] query reply #1 10000 SUCCESS TRADE_SUCCESS
+                       journal #1 paid pays=1 queries=1 note="restarted while the pay request was in flight"
+                       report #1 paid trade_no=2026112522001400001234
+                       show Paid { amount: Fen(1250), payway: Some(WeChat), trade_no_tail: "001234" }
+        "#]],
+    );
+}
+
+#[test]
+fn restart_while_submitting_past_the_deadline_reconciles() {
+    check(
+        &[Arm(1250), Scan(WECHAT), Restart(120_000), Reply(waiting()), Arm(300)],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm ¥12.50
+                       -> ok POS1-20261125-000001
+                       journal #1 armed pays=0 queries=0
+                       report #1 armed
+                       show Armed { amount: Fen(1250), subject: "Coffee" }
+            [   0.000] scan 1345…2101
+                       journal #1 submitting code=1345…2101 pays=1 queries=0
+                       report #1 submitting
+                       show Processing { amount: Fen(1250) }
+                       send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
+                       (next timeout 60.000)
+            [   0.000] crash
+            [ 120.000] restart (1 unfinished, last_seq 1)
+                       show Ready
+                       journal #1 unresolved pays=1 queries=0 next_poll=120.000 note="restarted while the pay request was in flight"
+                       report #1 unresolved
+                       send query #1
+            [ 120.000] query reply #1 10000 - WAIT_BUYER_PAY
+                       (next timeout 150.000)
+            [ 120.000] arm ¥3.00
+                       -> ok POS1-20261125-000002
+                       journal #2 armed pays=0 queries=0
+                       report #2 armed
+                       show Armed { amount: Fen(300), subject: "Coffee" }
+                       (next timeout 150.000)
+        "#]],
+    );
+}
+
+#[test]
+fn restart_while_waiting_keeps_polling() {
+    check(
+        &[
+            Arm(1250),
+            Scan(WECHAT),
+            Reply(userpaying()),
+            Restart(4_000),
+            Reply(waiting()),
+            Wait,
+            Reply(paid()),
+        ],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm ¥12.50
+                       -> ok POS1-20261125-000001
+                       journal #1 armed pays=0 queries=0
+                       report #1 armed
+                       show Armed { amount: Fen(1250), subject: "Coffee" }
+            [   0.000] scan 1345…2101
+                       journal #1 submitting code=1345…2101 pays=1 queries=0
+                       report #1 submitting
+                       show Processing { amount: Fen(1250) }
+                       send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
+                       (next timeout 60.000)
+            [   0.000] pay reply #1 40004 USERPAYING -
+                       journal #1 waiting_customer pays=1 queries=0 next_poll=2.000
+                       report #1 waiting_customer
+                       show WaitingCustomer { amount: Fen(1250), seconds_left: 60 }
+                       (next timeout 2.000)
+            [   0.000] crash
+            [   4.000] restart (1 unfinished, last_seq 1)
+                       show Ready
+                       show WaitingCustomer { amount: Fen(1250), seconds_left: 56 }
+                       send query #1
+                       (next timeout 60.000)
+            [   4.000] query reply #1 10000 - WAIT_BUYER_PAY
+                       show WaitingCustomer { amount: Fen(1250), seconds_left: 56 }
+                       (next timeout 7.000)
+            [   7.000] timeout
+                       send query #1
+                       (next timeout 60.000)
+            [   7.000] query reply #1 10000 SUCCESS TRADE_SUCCESS
+                       journal #1 paid pays=1 queries=2
+                       report #1 paid trade_no=2026112522001400001234
+                       show Paid { amount: Fen(1250), payway: Some(WeChat), trade_no_tail: "001234" }
+        "#]],
+    );
+}
+
+#[test]
+fn restart_while_queued_sends_if_young_else_expires() {
+    check(
+        &[
+            Arm(1250),
+            Scan(WECHAT),
+            Reply(Answer::Offline),
+            Restart(3_000),
+            Reply(paid()),
+            Arm(700),
+            Advance(11_000),
+            Scan(ALIPAY),
+            Reply(Answer::Offline),
+            Restart(40_000),
+            Arm(100),
+        ],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm ¥12.50
+                       -> ok POS1-20261125-000001
+                       journal #1 armed pays=0 queries=0
+                       report #1 armed
+                       show Armed { amount: Fen(1250), subject: "Coffee" }
+            [   0.000] scan 1345…2101
+                       journal #1 submitting code=1345…2101 pays=1 queries=0
+                       report #1 submitting
+                       show Processing { amount: Fen(1250) }
+                       send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
+                       (next timeout 60.000)
+            [   0.000] pay reply #1 Offline
+                       journal #1 queued code=1345…2101 pays=1 queries=0 note="gateway unreachable, queued: connection refused"
+                       report #1 queued
+                       show Offline { amount: Fen(1250), queue_depth: 1 }
+                       (next timeout 5.000)
+            [   0.000] crash
+            [   3.000] restart (1 unfinished, last_seq 1)
+                       show Ready
+                       show Offline { amount: Fen(1250), queue_depth: 1 }
+                       journal #1 submitting code=1345…2101 pays=2 queries=0 note="gateway unreachable, queued: connection refused"
+                       report #1 submitting
+                       show Processing { amount: Fen(1250) }
+                       send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
+                       (next timeout 60.000)
+            [   3.000] pay reply #1 10000 SUCCESS TRADE_SUCCESS
+                       journal #1 paid pays=2 queries=0 note="gateway unreachable, queued: connection refused"
+                       report #1 paid trade_no=2026112522001400001234
+                       show Paid { amount: Fen(1250), payway: Some(WeChat), trade_no_tail: "001234" }
+            [   3.000] arm ¥7.00
+                       -> ok POS1-20261125-000002
+                       journal #2 armed pays=0 queries=0
+                       report #2 armed
+                       show Armed { amount: Fen(700), subject: "Coffee" }
+            [  14.000] (advanced 11.000 s)
+            [  14.000] scan 2845…2101
+                       journal #2 submitting code=2845…2101 pays=1 queries=0
+                       report #2 submitting
+                       show Processing { amount: Fen(700) }
+                       send pay #2 POS1-20261125-000002 code=2845…2101 ¥7.00 Some(Alipay)
+                       (next timeout 74.000)
+            [  14.000] pay reply #2 Offline
+                       journal #2 queued code=2845…2101 pays=1 queries=0 note="gateway unreachable, queued: connection refused"
+                       report #2 queued
+                       show Offline { amount: Fen(700), queue_depth: 1 }
+                       (next timeout 19.000)
+            [  14.000] crash
+            [  54.000] restart (1 unfinished, last_seq 2)
+                       show Ready
+                       journal #2 expired pays=1 queries=0 note="gateway unreachable, queued: connection refused"
+                       report #2 expired des="not sent: the gateway could not be reached in time; nothing was charged"
+                       show Expired { amount: Fen(700) }
+            [  54.000] arm ¥1.00
+                       -> ok POS1-20261125-000003
+                       journal #3 armed pays=0 queries=0
+                       report #3 armed
+                       show Armed { amount: Fen(100), subject: "Coffee" }
+        "#]],
+    );
+}
+
+#[test]
+fn restart_while_unknown_and_unresolved_keeps_polling() {
+    check(
+        &[
+            Arm(1250),
+            Scan(WECHAT),
+            Reply(Answer::Unknown),
+            RunFor(61_000, not_found()),
+            Arm(800),
+            Scan(ALIPAY),
+            Reply(Answer::Unknown),
+            Restart(5_000),
+            Reply(not_found()),
+            Reply(not_found()),
+            Wait,
+            Reply(paid()),
+            Wait,
+            Reply(paid()),
+        ],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm ¥12.50
+                       -> ok POS1-20261125-000001
+                       journal #1 armed pays=0 queries=0
+                       report #1 armed
+                       show Armed { amount: Fen(1250), subject: "Coffee" }
+            [   0.000] scan 1345…2101
+                       journal #1 submitting code=1345…2101 pays=1 queries=0
+                       report #1 submitting
+                       show Processing { amount: Fen(1250) }
+                       send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
+                       (next timeout 60.000)
+            [   0.000] pay reply #1 Unknown
+                       journal #1 unknown pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
+                       report #1 unknown
+                       show Checking { amount: Fen(1250) }
+                       (next timeout 2.000)
+            [  61.000] (ran 61.000 s answering 40004 ORDER_NOTFOUND -: 20 requests sent)
+                       (next timeout 90.000)
+            [  61.000] arm ¥8.00
+                       -> ok POS1-20261125-000002
+                       journal #2 armed pays=0 queries=0
+                       report #2 armed
+                       show Armed { amount: Fen(800), subject: "Coffee" }
+                       (next timeout 90.000)
+            [  61.000] scan 2845…2101
+                       journal #2 submitting code=2845…2101 pays=1 queries=0
+                       report #2 submitting
+                       show Processing { amount: Fen(800) }
+                       send pay #2 POS1-20261125-000002 code=2845…2101 ¥8.00 Some(Alipay)
+                       (next timeout 90.000)
+            [  61.000] pay reply #2 Unknown
+                       journal #2 unknown pays=1 queries=0 next_poll=63.000 note="pay outcome unknown: timed out after 10 s"
+                       report #2 unknown
+                       show Checking { amount: Fen(800) }
+                       (next timeout 63.000)
+            [  61.000] crash
+            [  66.000] restart (2 unfinished, last_seq 2)
+                       show Ready
+                       show Checking { amount: Fen(800) }
+                       send query #1
+                       send query #2
+                       (next timeout 121.000)
+            [  66.000] query reply #1 40004 ORDER_NOTFOUND -
+                       (next timeout 96.000)
+            [  66.000] query reply #2 40004 ORDER_NOTFOUND -
+                       (next timeout 69.000)
+            [  69.000] timeout
+                       send query #2
+                       (next timeout 96.000)
+            [  69.000] query reply #2 10000 SUCCESS TRADE_SUCCESS
+                       journal #2 paid pays=1 queries=2 note="pay outcome unknown: timed out after 10 s"
+                       report #2 paid trade_no=2026112522001400001234
+                       show Paid { amount: Fen(800), payway: Some(Alipay), trade_no_tail: "001234" }
+                       (next timeout 96.000)
+            [  96.000] timeout
+                       send query #1
+            [  96.000] query reply #1 10000 SUCCESS TRADE_SUCCESS
+                       journal #1 paid pays=1 queries=22 note="pay outcome unknown: timed out after 10 s"
+                       report #1 paid trade_no=2026112522001400001234
+        "#]],
+    );
+}
+
+#[test]
+fn restart_after_final_keeps_numbering() {
+    check(
+        &[Arm(1250), Scan(WECHAT), Reply(paid()), Restart(1_000), Arm(900)],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm ¥12.50
+                       -> ok POS1-20261125-000001
+                       journal #1 armed pays=0 queries=0
+                       report #1 armed
+                       show Armed { amount: Fen(1250), subject: "Coffee" }
+            [   0.000] scan 1345…2101
+                       journal #1 submitting code=1345…2101 pays=1 queries=0
+                       report #1 submitting
+                       show Processing { amount: Fen(1250) }
+                       send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
+                       (next timeout 60.000)
+            [   0.000] pay reply #1 10000 SUCCESS TRADE_SUCCESS
+                       journal #1 paid pays=1 queries=0
+                       report #1 paid trade_no=2026112522001400001234
+                       show Paid { amount: Fen(1250), payway: Some(WeChat), trade_no_tail: "001234" }
+            [   0.000] crash
+            [   1.000] restart (0 unfinished, last_seq 1)
+                       show Ready
+            [   1.000] arm ¥9.00
+                       -> ok POS1-20261125-000002
+                       journal #2 armed pays=0 queries=0
+                       report #2 armed
+                       show Armed { amount: Fen(900), subject: "Coffee" }
+        "#]],
+    );
+}
+
+#[test]
+fn reconciliation_schedule_ends_in_needs_review_and_a_callback_still_counts() {
+    check(
+        &[
+            Arm(1250),
+            Scan(WECHAT),
+            Reply(Answer::Unknown),
+            // 20 queries while the cashier waits (2 s, then every 3 s up to 60 s).
+            RunFor(60_000, not_found()),
+            // 15 min at 30 s: 30 queries.
+            RunFor(15 * 60_000, not_found()),
+            // Up to 24 h after the deadline at 5 min: 284 more.
+            RunFor(24 * 3_600_000 - 15 * 60_000 - 1_000, not_found()),
+            // Then no more polling: flagged for a person.
+            Wait,
+            Wait,
+            Notify(paid()),
+        ],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm ¥12.50
+                       -> ok POS1-20261125-000001
+                       journal #1 armed pays=0 queries=0
+                       report #1 armed
+                       show Armed { amount: Fen(1250), subject: "Coffee" }
+            [   0.000] scan 1345…2101
+                       journal #1 submitting code=1345…2101 pays=1 queries=0
+                       report #1 submitting
+                       show Processing { amount: Fen(1250) }
+                       send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
+                       (next timeout 60.000)
+            [   0.000] pay reply #1 Unknown
+                       journal #1 unknown pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
+                       report #1 unknown
+                       show Checking { amount: Fen(1250) }
+                       (next timeout 2.000)
+            [  60.000] (ran 60.000 s answering 40004 ORDER_NOTFOUND -: 20 requests sent)
+                       (next timeout 90.000)
+            [ 960.000] (ran 900.000 s answering 40004 ORDER_NOTFOUND -: 30 requests sent)
+                       (next timeout 1260.000)
+            [86459.000] (ran 85499.000 s answering 40004 ORDER_NOTFOUND -: 284 requests sent)
+                       (next timeout 86460.000)
+            [86460.000] timeout
+                       journal #1 unresolved pays=1 queries=334 NEEDS_REVIEW note="no outcome after the reconciliation window: look it up in the gateway's statements"
+            [86460.000] wait: nothing scheduled
+            [86460.000] notify #1 10000 SUCCESS TRADE_SUCCESS
+                       journal #1 paid pays=1 queries=334 note="no outcome after the reconciliation window: look it up in the gateway's statements"
+                       report #1 paid trade_no=2026112522001400001234
+        "#]],
+    );
+}

@@ -16,7 +16,7 @@ use super::record::SaleRecord;
 use super::sale::{SaleState, SaleView};
 use super::screen::Screen;
 use super::time::Timestamp;
-use crate::protocol::{AnswerTo, Fen, Outcome, PaymentCode, TradeAnswer};
+use crate::protocol::{AnswerTo, ErrCode, Fen, Outcome, PaymentCode, TradeAnswer};
 
 /// Which request of a sale is out with the daemon, waiting for its reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -796,6 +796,23 @@ impl Engine {
                 };
             }
         }
+        // A pay request refused for its parameters created no order, so "not paid" is safe.
+        // A query refused for its parameters (LACK_PARAMS, PARAMSERROR, ORDER_CONFLICT, a code
+        // we do not know, …) says nothing about the payment, which may well have succeeded:
+        // only an order status or a payment reason settles a sale whose outcome is unknown.
+        if let Outcome::NotPaid { reason, .. } = &outcome {
+            let about_the_payment = answer.trade_status.is_some()
+                || matches!(
+                    answer.err_code,
+                    Some(ErrCode::Insufficient | ErrCode::OrderClosed)
+                );
+            if to != AnswerTo::Pay && !about_the_payment {
+                outcome = Outcome::TryLater {
+                    rate_limited: false,
+                    reason: format!("answer about the query, not the payment: {reason}"),
+                };
+            }
+        }
         let trade_no = answer.trade_no.clone();
         match outcome {
             Outcome::Paid => self.update(sale_id, now, |r| {
@@ -805,6 +822,7 @@ impl Engine {
                 r.trade_no = trade_no.or(r.trade_no.take());
                 r.err_code = None;
                 r.err_code_des = None;
+                r.needs_review = false;
             }),
             Outcome::NotPaid { err_code, reason } => self.update(sale_id, now, |r| {
                 r.state = SaleState::Failed;
@@ -813,6 +831,7 @@ impl Engine {
                 r.trade_no = trade_no.or(r.trade_no.take());
                 r.err_code = err_code.map(|c| c.to_string());
                 r.err_code_des = Some(reason);
+                r.needs_review = false;
             }),
             Outcome::Refunded { in_doubt } => {
                 let status = answer.trade_status.as_ref().map(|s| s.to_string());

@@ -91,8 +91,9 @@ pub enum Step {
     /// Move time on by this many ms, firing every deadline on the way.
     Advance(u64),
     Reachable,
-    /// Crash and start again from the journal; outstanding requests are lost.
-    Restart,
+    /// Crash, stay down this many ms, start again from the journal; outstanding requests
+    /// are lost.
+    Restart(u64),
     /// For this many ms, fire every deadline and give every request this answer; logs one
     /// summary line instead of the details.
     RunFor(u64, Answer),
@@ -371,7 +372,9 @@ impl Sim {
                 self.line("gateway reachable");
                 self.engine.gateway_reachable(self.now);
             }
-            Restart => {
+            Restart(down_ms) => {
+                self.line("crash");
+                self.now = Timestamp(self.now.0 + down_ms);
                 let unfinished: Vec<SaleRecord> = self
                     .journal
                     .values()
