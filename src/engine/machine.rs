@@ -923,6 +923,9 @@ impl Engine {
                 self.update(&id, now, |r| {
                     r.state = SaleState::Unresolved;
                     r.unresolved_at = Some(now);
+                    // Past the deadline the code is never sent again (a pay still in flight
+                    // that turns out not to have left expires), so it goes now.
+                    r.auth_code = None;
                     plan_query(&policy, r, false, false, now);
                 });
             }

@@ -84,6 +84,8 @@ pub enum Step {
     Scan(&'static str),
     /// Answer the oldest outstanding request.
     Reply(Answer),
+    /// Answer the n-th outstanding request (replies may come back in any order).
+    ReplyNth(usize, Answer),
     /// A verified callback about the most recently armed sale.
     Notify(Answer),
     /// Jump to the engine's next deadline and fire it.
@@ -264,6 +266,25 @@ impl Sim {
         }
     }
 
+    fn reply(&mut self, n: usize, answer: &Answer) {
+        let request = self
+            .outstanding
+            .remove(n)
+            .expect("a request is outstanding");
+        let reply = self.trade_answer(answer, request.out_trade_no());
+        let id = request.sale_id().to_string();
+        match request {
+            Request::Pay { .. } => {
+                self.line(&format!("pay reply {} {}", short(&id), describe(answer)));
+                self.engine.handle_pay_reply(&id, reply, self.now);
+            }
+            Request::Query { .. } => {
+                self.line(&format!("query reply {} {}", short(&id), describe(answer)));
+                self.engine.handle_query_reply(&id, reply, self.now);
+            }
+        }
+    }
+
     pub fn step(&mut self, step: &Step) {
         match step {
             Arm(fen) => {
@@ -291,24 +312,8 @@ impl Sim {
                 self.line(&format!("scan {}", mask(text)));
                 self.engine.handle_scan(text, self.now);
             }
-            Reply(answer) => {
-                let request = self
-                    .outstanding
-                    .pop_front()
-                    .expect("a request is outstanding");
-                let reply = self.trade_answer(answer, request.out_trade_no());
-                let id = request.sale_id().to_string();
-                match request {
-                    Request::Pay { .. } => {
-                        self.line(&format!("pay reply {} {}", short(&id), describe(answer)));
-                        self.engine.handle_pay_reply(&id, reply, self.now);
-                    }
-                    Request::Query { .. } => {
-                        self.line(&format!("query reply {} {}", short(&id), describe(answer)));
-                        self.engine.handle_query_reply(&id, reply, self.now);
-                    }
-                }
-            }
+            Reply(answer) => self.reply(0, answer),
+            ReplyNth(n, answer) => self.reply(*n, answer),
             Notify(answer) => {
                 let id = self.last_armed.clone().expect("a sale was armed");
                 self.line(&format!("notify {} {}", short(&id), describe(answer)));
