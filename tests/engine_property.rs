@@ -91,17 +91,26 @@ impl Ledger {
                     .number_of_sale
                     .entry(sale_id.clone())
                     .or_insert_with(|| out_trade_no.clone());
-                assert_eq!(number, out_trade_no, "seed {seed}: sale sent under two numbers");
+                assert_eq!(
+                    number, out_trade_no,
+                    "seed {seed}: sale sent under two numbers"
+                );
                 let sent_code = self
                     .code_of_number
                     .entry(out_trade_no.clone())
                     .or_insert_with(|| code.clone());
-                assert_eq!(*sent_code, code, "seed {seed}: {out_trade_no} sent with a new code");
+                assert_eq!(
+                    *sent_code, code,
+                    "seed {seed}: {out_trade_no} sent with a new code"
+                );
                 let code_number = self
                     .number_of_code
                     .entry(code.clone())
                     .or_insert_with(|| out_trade_no.clone());
-                assert_eq!(code_number, out_trade_no, "seed {seed}: one code, two sales");
+                assert_eq!(
+                    code_number, out_trade_no,
+                    "seed {seed}: one code, two sales"
+                );
                 if let Some(last) = self.last_pay.get(out_trade_no) {
                     assert_eq!(
                         *last,
@@ -129,12 +138,16 @@ impl Ledger {
                 )
             })
             .count();
-        assert!(at_counter <= 1, "seed {seed}: {at_counter} sales hold the counter");
+        assert!(
+            at_counter <= 1,
+            "seed {seed}: {at_counter} sales hold the counter"
+        );
         for record in sim.journal.values() {
             if let Some(done) = self.final_state.get(&record.sale_id) {
                 assert_eq!(*done, record.state, "seed {seed}: final state changed");
             } else if record.state.is_final() {
-                self.final_state.insert(record.sale_id.clone(), record.state);
+                self.final_state
+                    .insert(record.sale_id.clone(), record.state);
             }
             if !matches!(record.state, SaleState::Queued | SaleState::Submitting) {
                 assert!(
@@ -201,7 +214,11 @@ fn run(seed: u64) -> (usize, usize) {
 
     // The gateway comes back and answers "paid" to everything: every sale must end.
     if let Some(id) = sim.last_armed.clone() {
-        if sim.engine.sale(&id).is_some_and(|v| v.state == SaleState::Armed) {
+        if sim
+            .engine
+            .sale(&id)
+            .is_some_and(|v| v.state == SaleState::Armed)
+        {
             sim.step(&Disarm);
         }
     }
@@ -218,14 +235,18 @@ fn run(seed: u64) -> (usize, usize) {
     ledger.check(&sim, seed);
     for record in sim.journal.values() {
         assert!(
-            record.state.is_final() || (record.state == SaleState::Unresolved && record.needs_review),
+            record.state.is_final()
+                || (record.state == SaleState::Unresolved && record.needs_review),
             "seed {seed}: sale {} left {}",
             record.sale_id,
             record.state.as_str()
         );
     }
     for code in CODES {
-        assert!(!sim.log.contains(code), "seed {seed}: full code in the transcript");
+        assert!(
+            !sim.log.contains(code),
+            "seed {seed}: full code in the transcript"
+        );
     }
     let paid = sim
         .journal

@@ -15,7 +15,9 @@ fn check(script: &[Step], expected: Expect) {
 
 #[test]
 fn immediate_success() {
-    check(&[Arm(1250), Scan(WECHAT), Reply(paid())], expect![[r#"
+    check(
+        &[Arm(1250), Scan(WECHAT), Reply(paid())],
+        expect![[r#"
         [   0.000] start
                    show Ready
         [   0.000] arm ¥12.50
@@ -33,7 +35,8 @@ fn immediate_success() {
                    journal #1 paid pays=1 queries=0
                    report #1 paid trade_no=2026112522001400001234
                    show Paid { amount: Fen(1250), payway: Some(WeChat), trade_no_tail: "001234" }
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -203,7 +206,9 @@ fn userpaying_until_the_deadline_then_late_success() {
         Wait,
         Reply(paid()),
     ]);
-    check(&script, expect![[r#"
+    check(
+        &script,
+        expect![[r#"
         [   0.000] start
                    show Ready
         [   0.000] arm ¥12.50
@@ -362,7 +367,8 @@ fn userpaying_until_the_deadline_then_late_success() {
         [ 120.000] query reply #1 10000 SUCCESS TRADE_SUCCESS
                    journal #1 paid pays=1 queries=22
                    report #1 paid trade_no=2026112522001400001234
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -1085,7 +1091,9 @@ fn disarm() {
 
 #[test]
 fn invalid_request_fails_without_sending() {
-    check(&[Arm(1250), Scan(WECHAT), Reply(Answer::Invalid)], expect![[r#"
+    check(
+        &[Arm(1250), Scan(WECHAT), Reply(Answer::Invalid)],
+        expect![[r#"
         [   0.000] start
                    show Ready
         [   0.000] arm ¥12.50
@@ -1103,7 +1111,8 @@ fn invalid_request_fails_without_sending() {
                    journal #1 failed pays=1 queries=0 note="pay request refused locally: subject longer than 128 bytes"
                    report #1 failed des="not sent: subject longer than 128 bytes"
                    show Failed { amount: Fen(1250), err_code: None, reason: "not sent: subject longer than 128 bytes" }
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -1274,7 +1283,9 @@ fn every_err_code_class_on_pay_and_on_query() {
 
 #[test]
 fn restart_while_armed_disarms() {
-    check(&[Arm(1250), Restart(1_000), Arm(500)], expect![[r#"
+    check(
+        &[Arm(1250), Restart(1_000), Arm(500)],
+        expect![[r#"
         [   0.000] start
                    show Ready
         [   0.000] arm ¥12.50
@@ -1292,7 +1303,8 @@ fn restart_while_armed_disarms() {
                    journal #2 armed pays=0 queries=0
                    report #2 armed
                    show Armed { amount: Fen(500), subject: "Coffee" }
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -1332,7 +1344,13 @@ fn restart_while_submitting_queries_and_never_pays_again() {
 #[test]
 fn restart_while_submitting_past_the_deadline_reconciles() {
     check(
-        &[Arm(1250), Scan(WECHAT), Restart(120_000), Reply(waiting()), Arm(300)],
+        &[
+            Arm(1250),
+            Scan(WECHAT),
+            Restart(120_000),
+            Reply(waiting()),
+            Arm(300),
+        ],
         expect![[r#"
             [   0.000] start
                        show Ready
@@ -1584,7 +1602,13 @@ fn restart_while_unknown_and_unresolved_keeps_polling() {
 #[test]
 fn restart_after_final_keeps_numbering() {
     check(
-        &[Arm(1250), Scan(WECHAT), Reply(paid()), Restart(1_000), Arm(900)],
+        &[
+            Arm(1250),
+            Scan(WECHAT),
+            Reply(paid()),
+            Restart(1_000),
+            Arm(900),
+        ],
         expect![[r#"
             [   0.000] start
                        show Ready

@@ -344,14 +344,16 @@ impl Engine {
             Err(err) => return self.refuse(err.to_string()),
         };
         let window = self.policy.duplicate_window;
-        self.recent_scans.retain(|_, seen| now.since(*seen) < window);
+        self.recent_scans
+            .retain(|_, seen| now.since(*seen) < window);
         if self.recent_scans.contains_key(&code) {
             // The scanner read the same code twice: ignore quietly, it is not a new request.
             return;
         }
         self.recent_scans.insert(code.clone(), now);
         let memory = self.policy.used_code_memory;
-        self.used_codes.retain(|_, (used, _)| now.since(*used) < memory);
+        self.used_codes
+            .retain(|_, (used, _)| now.since(*used) < memory);
         if let Some((_, sale_id)) = self.used_codes.get(&code) {
             return self.refuse(format!(
                 "payment code {code} was already used for sale {sale_id}; ask the customer to show a fresh code"
@@ -406,9 +408,12 @@ impl Engine {
                     self.apply_answer(sale_id, &answer, AnswerTo::Pay, now);
                 }
                 Err(SendFailure::Offline(detail)) => self.pay_never_left(sale_id, &detail, now),
-                Err(SendFailure::Unknown(detail)) => {
-                    self.pay_unknown(sale_id, format!("pay outcome unknown: {detail}"), false, now)
-                }
+                Err(SendFailure::Unknown(detail)) => self.pay_unknown(
+                    sale_id,
+                    format!("pay outcome unknown: {detail}"),
+                    false,
+                    now,
+                ),
                 Err(SendFailure::Invalid(detail)) => self.update(sale_id, now, |r| {
                     r.state = SaleState::Failed;
                     r.auth_code = None;
@@ -445,7 +450,9 @@ impl Engine {
                 }
                 Err(SendFailure::Unknown(detail) | SendFailure::Invalid(detail)) => {
                     self.schedule_next_query(sale_id, false, false, now);
-                    self.edit(sale_id, |r| r.note = Some(format!("query failed: {detail}")));
+                    self.edit(sale_id, |r| {
+                        r.note = Some(format!("query failed: {detail}"))
+                    });
                 }
             }
         }
@@ -453,7 +460,11 @@ impl Engine {
     }
 
     /// A verified notify callback from the gateway.
-    pub fn handle_notify(&mut self, answer: TradeAnswer, now: Timestamp) -> Result<(), NotifyError> {
+    pub fn handle_notify(
+        &mut self,
+        answer: TradeAnswer,
+        now: Timestamp,
+    ) -> Result<(), NotifyError> {
         let now = self.tick(now);
         let out_trade_no = answer
             .out_trade_no
@@ -639,9 +650,9 @@ impl Engine {
             SaleState::Submitting => Screen::Processing { amount },
             SaleState::WaitingCustomer => Screen::WaitingCustomer {
                 amount,
-                seconds_left: r
-                    .deadline_at
-                    .map_or(0, |d| u32::try_from(d.since(now).as_secs()).unwrap_or(u32::MAX)),
+                seconds_left: r.deadline_at.map_or(0, |d| {
+                    u32::try_from(d.since(now).as_secs()).unwrap_or(u32::MAX)
+                }),
             },
             SaleState::Queued => Screen::Offline {
                 amount,
@@ -728,8 +739,9 @@ impl Engine {
             r.state = SaleState::Expired;
             r.auth_code = None;
             r.next_poll_at = None;
-            r.err_code_des =
-                Some("not sent: the gateway could not be reached in time; nothing was charged".into());
+            r.err_code_des = Some(
+                "not sent: the gateway could not be reached in time; nothing was charged".into(),
+            );
         });
     }
 
@@ -842,7 +854,8 @@ impl Engine {
                     r.trade_no = trade_no.or(r.trade_no.take());
                     r.err_code = status;
                     r.err_code_des = Some(if in_doubt {
-                        "paid, then a refund whose outcome is in doubt: check with the gateway".into()
+                        "paid, then a refund whose outcome is in doubt: check with the gateway"
+                            .into()
                     } else {
                         "paid, then refunded".into()
                     });
@@ -888,9 +901,12 @@ impl Engine {
                     }
                 }
             }
-            Outcome::OrderExists => {
-                self.pay_unknown(sale_id, "the order exists already: looking it up".into(), false, now)
-            }
+            Outcome::OrderExists => self.pay_unknown(
+                sale_id,
+                "the order exists already: looking it up".into(),
+                false,
+                now,
+            ),
             Outcome::TryLater {
                 rate_limited,
                 reason,
@@ -945,8 +961,7 @@ impl Engine {
             } else if r.state == SaleState::Unresolved
                 && !r.needs_review
                 && r.next_poll_at.is_some_and(|t| t <= now)
-                && r
-                    .unresolved_at
+                && r.unresolved_at
                     .is_some_and(|u| now.since(u) >= self.policy.reconcile_until)
             {
                 self.update(id, now, |r| {
@@ -966,7 +981,9 @@ impl Engine {
         for sale in self.sales.values().filter(|s| s.in_flight.is_none()) {
             let r = &sale.record;
             match r.state {
-                SaleState::Queued => pays.push((r.scanned_at.unwrap_or(r.created_at), r.sale_id.clone())),
+                SaleState::Queued => {
+                    pays.push((r.scanned_at.unwrap_or(r.created_at), r.sale_id.clone()))
+                }
                 s if polled(s) => {
                     if let Some(t) = r.next_poll_at.filter(|t| *t <= now) {
                         queries.push((t, r.sale_id.clone()));

@@ -17,7 +17,9 @@ pub enum Output {
     /// One per state change, for the register.
     Report(SaleView),
     /// A scan was not used; `reason` is safe to show (codes masked).
-    ScanRefused { reason: String },
+    ScanRefused {
+        reason: String,
+    },
 }
 
 /// A request for the gateway. Answer it with `Engine::handle_pay_reply` /
@@ -48,9 +50,7 @@ impl Request {
 
     pub fn out_trade_no(&self) -> &str {
         match self {
-            Request::Pay { out_trade_no, .. } | Request::Query { out_trade_no, .. } => {
-                out_trade_no
-            }
+            Request::Pay { out_trade_no, .. } | Request::Query { out_trade_no, .. } => out_trade_no,
         }
     }
 }

@@ -59,7 +59,9 @@ impl Default for EnginePolicy {
 pub enum PolicyError {
     #[error("order prefix {prefix:?} is invalid: use 1 to 32 ASCII letters or digits (unique per terminal), e.g. \"POS1\"")]
     BadPrefix { prefix: String },
-    #[error("{field} is zero; it must be at least 1 ms (polling with no pause would flood the gateway)")]
+    #[error(
+        "{field} is zero; it must be at least 1 ms (polling with no pause would flood the gateway)"
+    )]
     ZeroInterval { field: &'static str },
 }
 

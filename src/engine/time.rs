@@ -75,8 +75,14 @@ mod tests {
         assert_eq!(t.rfc3339(), "2026-11-25T20:00:00Z");
         assert_eq!(Timestamp(t.0 + 250).rfc3339(), "2026-11-25T20:00:00.250Z");
         assert_eq!(t.yyyymmdd(), "20261125");
-        assert_eq!(t.plus(Duration::from_secs(2)).since(t), Duration::from_secs(2));
+        assert_eq!(
+            t.plus(Duration::from_secs(2)).since(t),
+            Duration::from_secs(2)
+        );
         assert_eq!(t.since(t.plus(Duration::from_secs(2))), Duration::ZERO);
-        assert_eq!(Timestamp(u64::MAX).plus(Duration::from_secs(1)), Timestamp(u64::MAX));
+        assert_eq!(
+            Timestamp(u64::MAX).plus(Duration::from_secs(1)),
+            Timestamp(u64::MAX)
+        );
     }
 }

@@ -165,15 +165,16 @@ impl Sim {
         while let Some(output) = self.engine.poll_output() {
             match output {
                 Output::Journal(r) => {
-                    let mut text = format!(
-                        "journal {} {}",
-                        short(&r.sale_id),
-                        r.state.as_str()
-                    );
+                    let mut text = format!("journal {} {}", short(&r.sale_id), r.state.as_str());
                     if let Some(code) = &r.auth_code {
                         write!(text, " code={code}").unwrap();
                     }
-                    write!(text, " pays={} queries={}", r.pay_attempts, r.query_attempts).unwrap();
+                    write!(
+                        text,
+                        " pays={} queries={}",
+                        r.pay_attempts, r.query_attempts
+                    )
+                    .unwrap();
                     if r.next_poll_at.is_some() {
                         write!(text, " next_poll={}", self.rel(r.next_poll_at)).unwrap();
                     }
@@ -237,7 +238,11 @@ impl Sim {
         }
     }
 
-    fn trade_answer(&self, answer: &Answer, out_trade_no: &str) -> Result<TradeAnswer, SendFailure> {
+    fn trade_answer(
+        &self,
+        answer: &Answer,
+        out_trade_no: &str,
+    ) -> Result<TradeAnswer, SendFailure> {
         match answer {
             Answer::Offline => Err(SendFailure::Offline("connection refused".into())),
             Answer::Unknown => Err(SendFailure::Unknown("timed out after 10 s".into())),
@@ -413,11 +418,7 @@ fn describe(answer: &Answer) -> String {
             err,
             status,
             ..
-        } => format!(
-            "{result} {} {}",
-            err.unwrap_or("-"),
-            status.unwrap_or("-")
-        ),
+        } => format!("{result} {} {}", err.unwrap_or("-"), status.unwrap_or("-")),
         Answer::Offline => "Offline".into(),
         Answer::Unknown => "Unknown".into(),
         Answer::Invalid => "Invalid".into(),
