@@ -33,13 +33,7 @@ impl Rng {
     }
 }
 
-const CODES: [&str; 5] = [
-    WECHAT,
-    ALIPAY,
-    OTHER,
-    "104523198765432109",
-    "2945231987654321",
-];
+const CODES: [&str; 5] = ALL_CODES;
 
 fn random_answer(rng: &mut Rng) -> Answer {
     match rng.below(14) {

@@ -258,6 +258,19 @@ impl Engine {
         if amount.0 == 0 {
             return Err(ArmError::ZeroAmount { amount });
         }
+        // Checked here, before a customer's single-use code is spent on a request the
+        // gateway client would refuse (spec: subject ≤ 256, operator_id ≤ 32, both required).
+        let bad = |field, value: &str, rule| ArmError::BadField {
+            field,
+            value: value.to_string(),
+            rule,
+        };
+        if subject.trim().is_empty() || subject.chars().count() > 256 {
+            return Err(bad("subject", &subject, "give 1 to 256 characters"));
+        }
+        if operator_id.trim().is_empty() || operator_id.chars().count() > 32 {
+            return Err(bad("operator_id", &operator_id, "give 1 to 32 characters"));
+        }
         if let Some(busy) = self.counter_sale() {
             return Err(ArmError::CounterBusy {
                 sale_id: busy.sale_id,
@@ -1015,6 +1028,16 @@ impl Engine {
     fn start(&mut self, flight: Flight, sale_id: &str, now: Timestamp) {
         match flight {
             Flight::Pay => {
+                let has_code = self
+                    .sales
+                    .get(sale_id)
+                    .is_some_and(|s| s.record.auth_code.is_some());
+                if !has_code {
+                    // A queued record without its code (hand-edited journal): it cannot be
+                    // sent, and it never was.
+                    self.expire(sale_id, now);
+                    return;
+                }
                 self.update(sale_id, now, |r| {
                     r.state = SaleState::Submitting;
                     r.pay_attempts += 1;
@@ -1065,4 +1088,79 @@ fn plan_query(
 
 fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        Engine::new(EnginePolicy::default(), Timestamp(1_795_636_800_000)).unwrap()
+    }
+
+    #[test]
+    fn arm_refuses_what_the_gateway_would_refuse() {
+        let mut e = engine();
+        let now = Timestamp(1_795_636_800_000);
+        let arm = |e: &mut Engine, fen, subject: &str, op: &str| {
+            e.arm(Fen(fen), subject.into(), op.into(), now)
+                .map(|v| v.state)
+                .map_err(|err| err.to_string())
+        };
+        assert_eq!(
+            arm(&mut e, 0, "Tea", "001"),
+            Err("amount ¥0.00 is zero; a sale needs at least ¥0.01".into())
+        );
+        assert_eq!(
+            arm(&mut e, 100, " ", "001"),
+            Err("subject \" \" is not accepted: give 1 to 256 characters".into())
+        );
+        assert!(arm(&mut e, 100, &"茶".repeat(257), "001").is_err());
+        assert!(arm(&mut e, 100, "Tea", &"x".repeat(33)).is_err());
+        assert!(arm(&mut e, 100, "Tea", "").is_err());
+        // Nothing was armed by the refusals; a good sale is.
+        assert_eq!(
+            arm(&mut e, 100, &"茶".repeat(256), "001"),
+            Ok(SaleState::Armed)
+        );
+        assert_eq!(e.last_seq(), 1);
+    }
+
+    #[test]
+    fn refuses_a_bad_policy() {
+        let policy = EnginePolicy {
+            order_prefix: "POS 1".into(),
+            ..EnginePolicy::default()
+        };
+        assert!(matches!(
+            Engine::new(policy, Timestamp(0)),
+            Err(PolicyError::BadPrefix { .. })
+        ));
+        let policy = EnginePolicy {
+            query_interval: std::time::Duration::ZERO,
+            ..EnginePolicy::default()
+        };
+        assert_eq!(
+            Engine::new(policy, Timestamp(0)).unwrap_err(),
+            PolicyError::ZeroInterval {
+                field: "query_interval"
+            }
+        );
+    }
+
+    #[test]
+    fn time_going_backwards_does_not_move_deadlines_back() {
+        let mut e = engine();
+        let t = Timestamp(1_795_636_800_000);
+        e.arm(Fen(100), "Tea".into(), "001".into(), t).unwrap();
+        e.handle_scan(
+            "134523198765432101",
+            t.plus(std::time::Duration::from_secs(5)),
+        );
+        let deadline = e.poll_timeout().unwrap();
+        // The wall clock steps back a minute (NTP): the engine keeps its latest time.
+        e.handle_timeout(t);
+        assert_eq!(e.poll_timeout(), Some(deadline));
+        assert_eq!(e.counter_sale().unwrap().state, SaleState::Submitting);
+    }
 }

@@ -77,6 +77,12 @@ pub enum ArmError {
     CounterBusy { sale_id: String, state: SaleState },
     #[error("amount {amount} is zero; a sale needs at least ¥0.01")]
     ZeroAmount { amount: Fen },
+    #[error("{field} {value:?} is not accepted: {rule}")]
+    BadField {
+        field: &'static str,
+        value: String,
+        rule: &'static str,
+    },
 }
 
 /// A disarm that cannot be done.

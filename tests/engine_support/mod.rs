@@ -21,6 +21,14 @@ pub const T0: u64 = 1_795_636_800_000;
 pub const WECHAT: &str = "134523198765432101";
 pub const ALIPAY: &str = "284523198765432101";
 pub const OTHER: &str = "6212345678901";
+/// Every code the tests scan.
+pub const ALL_CODES: [&str; 5] = [
+    WECHAT,
+    ALIPAY,
+    OTHER,
+    "104523198765432109",
+    "2945231987654321",
+];
 
 /// What the gateway (or the transport) says.
 #[derive(Debug, Clone)]
@@ -163,6 +171,17 @@ impl Sim {
     /// Carries out every pending output, checking the daemon-side rules as it goes.
     pub fn drain(&mut self) {
         while let Some(output) = self.engine.poll_output() {
+            // Invariant 5: screens, reports and refusals never carry a full code (the
+            // Debug form covers every field; a report also goes out as JSON).
+            if !matches!(output, Output::Journal(_) | Output::Send(_)) {
+                let mut shown = format!("{output:?}");
+                if let Output::Report(view) = &output {
+                    shown.push_str(&serde_json::to_string(view).unwrap());
+                }
+                for code in ALL_CODES {
+                    assert!(!shown.contains(code), "full code in {shown}");
+                }
+            }
             match output {
                 Output::Journal(r) => {
                     let mut text = format!("journal {} {}", short(&r.sale_id), r.state.as_str());
