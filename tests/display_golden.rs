@@ -20,7 +20,7 @@ fn cases() -> Vec<(&'static str, Screen, StatusFlags)> {
     let clock = StatusFlags {
         clock_unsynced: true,
     };
-    let amount = Fen(12_50);
+    let amount = Fen(1250);
     vec![
         ("ready", Screen::Ready, ok),
         (
@@ -70,7 +70,7 @@ fn cases() -> Vec<(&'static str, Screen, StatusFlags)> {
         (
             "failed-long-reason",
             Screen::Failed {
-                amount: Fen(9_999_999_99),
+                amount: Fen(999_999_999),
                 err_code: Some("TRADE_FAIL".into()),
                 reason:
                     "交易失败：用户支付渠道返回了一段很长很长的错误描述，屏幕上放不下，需要截断显示"
@@ -94,6 +94,14 @@ fn cases() -> Vec<(&'static str, Screen, StatusFlags)> {
             Screen::PayQr {
                 amount,
                 url: qr_url().into(),
+            },
+            ok,
+        ),
+        (
+            "pay-qr-too-long",
+            Screen::PayQr {
+                amount,
+                url: format!("https://pay.example.com/h5?x={}", "a".repeat(1500)),
             },
             ok,
         ),
@@ -124,12 +132,13 @@ fn updating() -> bool {
 /// Compares `actual` with the PNG at `path` (or writes it when updating). Returns a failure
 /// description, having written `*.actual.png` beside the golden.
 fn check_image(path: &Path, actual: &RgbImage) -> Option<String> {
+    let actual_path = path.with_extension("actual.png");
     if updating() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         actual.write_png(path).unwrap();
+        let _ = std::fs::remove_file(&actual_path);
         return None;
     }
-    let actual_path = path.with_extension("actual.png");
     let problem = match std::fs::read(path) {
         Err(e) => Some(format!("{}: cannot read golden ({e})", path.display())),
         Ok(bytes) => match RgbImage::decode_png(&bytes) {

@@ -26,18 +26,18 @@ use super::palette::PanelColor;
 use super::render::render_frame;
 use super::{Display, DisplayError, Language, StatusFlags};
 
-/// A device that shows pixels. `write_region` sends one rectangle of a finished frame.
+/// A device that shows pixels. `write_regions` sends rectangles of a finished frame.
 pub trait Panel {
     type Color: PanelColor;
 
     fn size(&self) -> Size;
 
-    /// Sends the pixels of `area` (inside the panel) from `frame`. The error is a readable
+    /// Sends the pixels of `areas` (inside the panel) from `frame`. The error is a readable
     /// description of what the driver reported.
-    fn write_region(
+    fn write_regions(
         &mut self,
         frame: &Framebuffer<Self::Color>,
-        area: Rectangle,
+        areas: &[Rectangle],
     ) -> Result<(), String>;
 }
 
@@ -83,9 +83,11 @@ impl<P: Panel> Display for PanelDisplay<P> {
         let panel = &mut self.panel;
         // Drivers assert on their invariants; a panic in one must not take the daemon down.
         let sent = catch_unwind(AssertUnwindSafe(|| {
-            regions
-                .iter()
-                .try_for_each(|&area| panel.write_region(&frame, area))
+            if regions.is_empty() {
+                Ok(())
+            } else {
+                panel.write_regions(&frame, &regions)
+            }
         }));
         let failure = match sent {
             Ok(Ok(())) => None,
@@ -145,16 +147,24 @@ where
         self.display.bounding_box().size
     }
 
-    fn write_region(&mut self, frame: &Framebuffer<Rgb565>, area: Rectangle) -> Result<(), String> {
-        let area = area.intersection(&self.display.bounding_box());
-        let Some(bottom_right) = area.bottom_right() else {
-            return Ok(());
-        };
-        let (sx, sy) = (area.top_left.x as u16, area.top_left.y as u16);
-        let (ex, ey) = (bottom_right.x as u16, bottom_right.y as u16);
-        self.display
-            .set_pixels(sx, sy, ex, ey, frame.region(area))
-            .map_err(|e| format!("{e:?}"))
+    /// One address window and one burst of pixels per area.
+    fn write_regions(
+        &mut self,
+        frame: &Framebuffer<Rgb565>,
+        areas: &[Rectangle],
+    ) -> Result<(), String> {
+        for area in areas {
+            let area = area.intersection(&self.display.bounding_box());
+            let Some(bottom_right) = area.bottom_right() else {
+                continue;
+            };
+            let (sx, sy) = (area.top_left.x as u16, area.top_left.y as u16);
+            let (ex, ey) = (bottom_right.x as u16, bottom_right.y as u16);
+            self.display
+                .set_pixels(sx, sy, ex, ey, frame.region(area))
+                .map_err(|e| format!("{e:?}"))?;
+        }
+        Ok(())
     }
 }
 
@@ -183,17 +193,20 @@ impl<DI: WriteOnlyDataCommand> Panel for Ssd1306Panel<DI> {
         Size::new(128, 64)
     }
 
-    /// Copies the area into the driver's buffer and flushes: ssd1306 sends only the
-    /// columns and pages that were touched since the last flush.
-    fn write_region(
+    /// Copies the areas into the driver's buffer, then flushes once: ssd1306 sends the
+    /// columns and 8-row pages spanning everything touched. One flush, not one per area:
+    /// areas can share a page, and a page must go out with all its new rows.
+    fn write_regions(
         &mut self,
         frame: &Framebuffer<BinaryColor>,
-        area: Rectangle,
+        areas: &[Rectangle],
     ) -> Result<(), String> {
-        let area = area.intersection(&Rectangle::new(Point::zero(), self.size()));
-        for point in area.points() {
-            let on = frame.pixel(point.x as u32, point.y as u32) == Some(BinaryColor::On);
-            self.display.set_pixel(point.x as u32, point.y as u32, on);
+        let panel = Rectangle::new(Point::zero(), self.size());
+        for area in areas {
+            for point in area.intersection(&panel).points() {
+                let on = frame.pixel(point.x as u32, point.y as u32) == Some(BinaryColor::On);
+                self.display.set_pixel(point.x as u32, point.y as u32, on);
+            }
         }
         self.display.flush().map_err(|e| format!("{e:?}"))
     }
@@ -309,10 +322,10 @@ mod tests {
             self.size
         }
 
-        fn write_region(
+        fn write_regions(
             &mut self,
             frame: &Framebuffer<Rgb565>,
-            area: Rectangle,
+            areas: &[Rectangle],
         ) -> Result<(), String> {
             if self.panic {
                 panic!("driver bug");
@@ -320,8 +333,10 @@ mod tests {
             if let Some(why) = self.fail {
                 return Err(why.to_string());
             }
-            self.writes.push(area);
-            self.pixels_sent += frame.region(area).count();
+            for &area in areas {
+                self.writes.push(area);
+                self.pixels_sent += frame.region(area).count();
+            }
             Ok(())
         }
     }

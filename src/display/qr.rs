@@ -16,7 +16,7 @@ const QUIET_MODULES: u32 = 2;
 pub enum QrError {
     #[error("payment URL of {len} bytes is too long for a QR code; shorten it (h5 URL only)")]
     TooLong { len: usize },
-    #[error("QR code of {modules} modules does not fit in {side} pixels; use a larger display")]
+    #[error("QR code of {modules} modules does not fit in {side} pixels; shorten the URL or use a larger display")]
     TooSmall { modules: u32, side: u32 },
 }
 
@@ -48,12 +48,13 @@ pub struct Placement {
     pub scale: u32,
 }
 
-/// Places `code` as large as fits, centred in `area`, quiet zone included.
-pub fn place(code: &QrModules, area: Rectangle) -> Result<Placement, QrError> {
+/// Places `code` as large as fits, centred in `area`, quiet zone included. Modules smaller
+/// than `min_scale` pixels are refused: a phone cannot read them off a small panel.
+pub fn place(code: &QrModules, area: Rectangle, min_scale: u32) -> Result<Placement, QrError> {
     let side = area.size.width.min(area.size.height);
     let modules = code.width + 2 * QUIET_MODULES;
     let scale = side / modules;
-    if scale == 0 {
+    if scale == 0 || scale < min_scale {
         return Err(QrError::TooSmall { modules, side });
     }
     let drawn = modules * scale;
@@ -111,15 +112,19 @@ mod tests {
     fn places_centred_with_whole_pixel_modules() {
         let code = encode("https://pay.example.com/h5?o=1").unwrap();
         let area = Rectangle::new(Point::new(10, 0), Size::new(200, 100));
-        let p = place(&code, area).unwrap();
+        let p = place(&code, area, 1).unwrap();
         assert_eq!(p.scale, 100 / (code.width + 4));
         assert_eq!(p.covered.size.width, (code.width + 4) * p.scale);
         assert_eq!(p.covered.center().x, area.center().x);
         let tiny = Rectangle::new(Point::zero(), Size::new(20, 20));
         assert!(matches!(
-            place(&code, tiny),
+            place(&code, tiny, 1),
             Err(QrError::TooSmall { side: 20, .. })
         ));
+        // Fits at 1 pixel per module, but 3 are asked for.
+        let small = Rectangle::new(Point::zero(), Size::new(code.width + 4, code.width + 4));
+        assert!(place(&code, small, 1).is_ok());
+        assert!(place(&code, small, 3).is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::engine::Screen;
 use super::framebuffer::Framebuffer;
 use super::palette::{PanelColor, Role};
 use super::qr;
-use super::text::{clock_warning, wording, Wording};
+use super::text::{clock_warning, qr_unavailable, wording, Wording};
 use super::wrap::{truncate, wrap};
 use super::{Language, StatusFlags};
 
@@ -65,7 +65,7 @@ where
     target.clear(D::Color::role(Role::Background))?;
     let words = wording(screen, lang);
     let compact = area.size.width < 200 || area.size.height < 120;
-    let mut painter = Painter { target, area };
+    let mut painter = Painter { target, area, lang };
     if compact {
         painter.compact(screen, &words, lang, flags)
     } else {
@@ -90,6 +90,7 @@ pub fn render_frame<C: PanelColor>(
 struct Painter<'a, D> {
     target: &'a mut D,
     area: Rectangle,
+    lang: Language,
 }
 
 impl<D> Painter<'_, D>
@@ -275,8 +276,9 @@ where
             Point::new(0, top + 4),
             Size::new(w, (bottom - top - 4 - caption_h).max(0) as u32),
         );
-        self.qr(url, qr_area, 16)?;
-        // One centred line: the amount in the amount font, then the hint in 16 px text.
+        let shown = self.qr(url, qr_area, 16)?;
+        // One centred line: the amount in the amount font, then the hint in 16 px text
+        // (no "scan" hint when there is no code to scan).
         let amount = words.amount.map(|a| a.to_string()).unwrap_or_default();
         let amount_font = &AMOUNT_FONTS[4];
         let amount_w = if amount.is_empty() {
@@ -284,7 +286,11 @@ where
         } else {
             measure(amount_font, &amount) + 8
         };
-        let hint = words.advice.as_deref().unwrap_or("");
+        let hint = if shown {
+            words.advice.as_deref().unwrap_or("")
+        } else {
+            ""
+        };
         let hint = truncate(hint, (w - 8).saturating_sub(amount_w), |t| {
             measure(&WQY16, t)
         });
@@ -339,21 +345,26 @@ where
         Ok(())
     }
 
-    /// Draws the code in `area`, or says why it cannot be shown.
-    fn qr(&mut self, url: &str, area: Rectangle, line: i32) -> Result<(), D::Error> {
-        let placed = qr::encode(url).and_then(|code| qr::place(&code, area).map(|p| (code, p)));
+    /// Draws the code in `area`, or says it cannot be shown. Returns whether it was drawn.
+    fn qr(&mut self, url: &str, area: Rectangle, line: i32) -> Result<bool, D::Error> {
+        // Colour panels have the room for modules of 2 px or more, which phones read from
+        // arm's length; an OLED can only offer 1 px.
+        let min_scale = if line >= 16 { 2 } else { 1 };
+        let placed =
+            qr::encode(url).and_then(|code| qr::place(&code, area, min_scale).map(|p| (code, p)));
         match placed {
             Ok((code, placement)) => {
                 // Dark modules on white: the polarity every phone scanner expects.
                 let dark = D::Color::role(Role::Background);
                 let light = D::Color::role(Role::Text);
-                qr::draw_qr(&code, placement, dark, light, self.target)
+                qr::draw_qr(&code, placement, dark, light, self.target)?;
+                Ok(true)
             }
-            Err(e) => {
+            Err(_) => {
                 let font = if line >= 16 { &WQY16 } else { &WQY12 };
                 let rows = (area.size.height as i32 / line).max(1) as usize;
                 let lines = wrap(
-                    &e.to_string(),
+                    qr_unavailable(self.lang),
                     area.size.width.saturating_sub(4),
                     rows,
                     |t| measure(font, t),
@@ -371,7 +382,7 @@ where
                     )?;
                     y += line;
                 }
-                Ok(())
+                Ok(false)
             }
         }
     }

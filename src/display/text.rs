@@ -281,6 +281,16 @@ pub fn clock_warning(lang: Language) -> &'static str {
     }
 }
 
+/// Shown instead of a QR code that cannot be drawn legibly (URL too long for the panel).
+pub fn qr_unavailable(lang: Language) -> &'static str {
+    match lang {
+        Language::Zh => "付款链接过长，无法显示二维码，请改用付款码支付",
+        Language::En => {
+            "Payment link too long for a QR code here: scan the customer's pay code instead"
+        }
+    }
+}
+
 /// The whole screen as one line of text, for the terminal fallback and logs.
 pub fn describe(screen: &Screen, lang: Language) -> String {
     let w = wording(screen, lang);

@@ -39,7 +39,7 @@ pub fn truncate(text: &str, max_width: u32, measure: impl Fn(&str) -> u32) -> St
         return text.to_string();
     }
     let mut cut: String = text.to_string();
-    while let Some(_) = cut.pop() {
+    while cut.pop().is_some() {
         let candidate = format!("{}{ELLIPSIS}", cut.trim_end());
         if measure(&candidate) <= max_width || cut.is_empty() {
             return candidate;
