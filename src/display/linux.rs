@@ -9,6 +9,7 @@ use linux_embedded_hal::spidev::{SpiModeFlags, SpidevOptions};
 use linux_embedded_hal::{CdevPin, Delay, SpidevDevice};
 use mipidsi::models::{ILI9341Rgb565, Model, ST7789};
 use mipidsi::options::{ColorInversion, ColorOrder, Orientation, Rotation};
+use mipidsi::NoResetPin;
 use ssd1306::mode::DisplayConfig as _;
 use ssd1306::prelude::{DisplayRotation, DisplaySize128x64, SPIInterface};
 use ssd1306::Ssd1306;
@@ -135,28 +136,35 @@ impl<P: Panel> Display for Wired<P> {
 
 /// Opens an ST7789 240×240 panel.
 pub fn open_st7789(config: &SpiPanelConfig) -> Result<Box<dyn Display + Send>, DisplayError> {
-    let setup = MipiSetup {
+    open_mipi(config, ST7789, st7789_setup(config))
+}
+
+/// Opens an ILI9341 panel in landscape (320×240).
+pub fn open_ili9341(config: &SpiPanelConfig) -> Result<Box<dyn Display + Send>, DisplayError> {
+    open_mipi(config, ILI9341Rgb565, ili9341_setup(config))
+}
+
+fn st7789_setup(config: &SpiPanelConfig) -> MipiSetup {
+    MipiSetup {
         name: "st7789",
         size: (240, 240),
         orientation: Orientation::new(),
         // Nearly every ST7789 module is wired for inverted colours.
         invert: config.invert_colors.unwrap_or(true),
         order: ColorOrder::Rgb,
-    };
-    open_mipi(config, ST7789, setup)
+    }
 }
 
-/// Opens an ILI9341 panel in landscape (320×240).
-pub fn open_ili9341(config: &SpiPanelConfig) -> Result<Box<dyn Display + Send>, DisplayError> {
-    let setup = MipiSetup {
+fn ili9341_setup(config: &SpiPanelConfig) -> MipiSetup {
+    MipiSetup {
         name: "ili9341",
         size: (240, 320),
+        // Landscape: the 240×320 panel turned a quarter, 320 wide.
         orientation: Orientation::new().rotate(Rotation::Deg90),
         invert: config.invert_colors.unwrap_or(false),
         // ILI9341 modules are wired BGR.
         order: ColorOrder::Bgr,
-    };
-    open_mipi(config, ILI9341Rgb565, setup)
+    }
 }
 
 struct MipiSetup {
@@ -166,6 +174,24 @@ struct MipiSetup {
     orientation: Orientation,
     invert: bool,
     order: ColorOrder,
+}
+
+/// A mipidsi builder configured for `setup` (no reset pin yet).
+fn mipi_builder<M, DI>(model: M, di: DI, setup: &MipiSetup) -> mipidsi::Builder<DI, M, NoResetPin>
+where
+    M: Model<ColorFormat = embedded_graphics::pixelcolor::Rgb565>,
+    DI: mipidsi::interface::Interface<Word = u8>,
+{
+    let inversion = if setup.invert {
+        ColorInversion::Inverted
+    } else {
+        ColorInversion::Normal
+    };
+    mipidsi::Builder::new(model, di)
+        .display_size(setup.size.0, setup.size.1)
+        .orientation(setup.orientation)
+        .invert_colors(inversion)
+        .color_order(setup.order)
 }
 
 fn open_mipi<M>(
@@ -187,16 +213,7 @@ where
         device: device.clone(),
         detail: format!("panel init failed: {e:?}"),
     };
-    let inversion = if setup.invert {
-        ColorInversion::Inverted
-    } else {
-        ColorInversion::Normal
-    };
-    let builder = mipidsi::Builder::new(model, SpiInterface::new(spi, dc))
-        .display_size(setup.size.0, setup.size.1)
-        .orientation(setup.orientation)
-        .invert_colors(inversion)
-        .color_order(setup.order);
+    let builder = mipi_builder(model, SpiInterface::new(spi, dc), &setup);
     let mut delay = Delay;
     let language = config.language;
     match reset {
@@ -279,6 +296,55 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("SPI device /nonexistent/spidev9.9"), "{err}");
+    }
+
+    /// An SPI bus and DC line that accept everything: for checking geometry, not traffic.
+    struct Sink;
+
+    impl embedded_hal::spi::ErrorType for Sink {
+        type Error = std::convert::Infallible;
+    }
+
+    impl embedded_hal::spi::SpiDevice for Sink {
+        fn transaction(
+            &mut self,
+            _: &mut [embedded_hal::spi::Operation<'_, u8>],
+        ) -> Result<(), Self::Error> {
+            Ok(())
+        }
+    }
+
+    impl embedded_hal::digital::ErrorType for Sink {
+        type Error = std::convert::Infallible;
+    }
+
+    impl embedded_hal::digital::OutputPin for Sink {
+        fn set_low(&mut self) -> Result<(), Self::Error> {
+            Ok(())
+        }
+        fn set_high(&mut self) -> Result<(), Self::Error> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn panels_have_the_layout_sizes() {
+        use crate::display::panel::Panel;
+        use embedded_graphics::prelude::Size;
+        use embedded_hal_mock::eh1::delay::NoopDelay;
+
+        let c = config("/dev/spidev0.0");
+        let di = SpiInterface::new(Sink, Sink);
+        let ili = mipi_builder(ILI9341Rgb565, di, &ili9341_setup(&c))
+            .init(&mut NoopDelay)
+            .unwrap();
+        assert_eq!(MipiPanel::new(ili).size(), Size::new(320, 240));
+        let di = SpiInterface::new(Sink, Sink);
+        let st = mipi_builder(ST7789, di, &st7789_setup(&c))
+            .init(&mut NoopDelay)
+            .unwrap();
+        assert_eq!(MipiPanel::new(st).size(), Size::new(240, 240));
+        assert!(st7789_setup(&c).invert && !ili9341_setup(&c).invert);
     }
 
     #[test]

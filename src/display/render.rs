@@ -647,6 +647,50 @@ mod tests {
     }
 
     #[test]
+    fn every_screen_renders_at_odd_sizes_without_panicking() {
+        let screens = [
+            Screen::Ready,
+            Screen::WaitingCustomer {
+                amount: Fen(1),
+                seconds_left: u32::MAX,
+            },
+            Screen::Failed {
+                amount: Fen(1),
+                err_code: Some("X".into()),
+                reason: "r\nr".into(),
+            },
+            Screen::Offline {
+                amount: Fen(1),
+                queue_depth: usize::MAX,
+            },
+            Screen::PayQr {
+                amount: Fen(1),
+                url: "https://a.example/h5".into(),
+            },
+            Screen::ScannerMissing,
+        ];
+        let flags = StatusFlags {
+            clock_unsynced: true,
+        };
+        for (w, h) in [
+            (1, 1),
+            (5, 200),
+            (200, 5),
+            (64, 32),
+            (119, 119),
+            (199, 120),
+            (200, 120),
+            (480, 320),
+        ] {
+            for screen in &screens {
+                for lang in Language::ALL {
+                    let _: Framebuffer<Rgb565> = render_frame(screen, lang, flags, Size::new(w, h));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn huge_amounts_and_tiny_targets_still_render() {
         let big = Screen::Armed {
             amount: Fen(10_000_000_000),
