@@ -110,6 +110,9 @@ pub struct PngConfig {
     pub layout: Layout,
     #[serde(default)]
     pub language: Language,
+    /// How many numbered frames to keep (older ones are deleted); 0 keeps them all.
+    #[serde(default = "default_keep_frames")]
+    pub keep_frames: u64,
 }
 
 /// The `terminal` backend's settings.
@@ -135,6 +138,10 @@ fn default_spi_hz() -> u32 {
 
 fn default_layout() -> Layout {
     Layout::Color240x240
+}
+
+fn default_keep_frames() -> u64 {
+    1000
 }
 
 fn default_terminal_layout() -> Layout {
@@ -239,6 +246,7 @@ mod tests {
                 dir: "/tmp/frames".into(),
                 layout: Layout::Mono128x64,
                 language: Language::Zh,
+                keep_frames: 1000,
             })
         );
         let none: DisplayConfig = toml::from_str("kind = \"none\"").unwrap();

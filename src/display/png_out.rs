@@ -126,13 +126,14 @@ impl RgbImage {
     }
 
     /// Writes the PNG through a temporary file and a rename, so readers never see half a file.
+    /// Not fsynced: a frame lost to a power cut is harmless, and SD cards wear.
     pub fn write_png(&self, path: &Path) -> Result<(), std::io::Error> {
         let bytes = self.encode_png().map_err(std::io::Error::other)?;
         let tmp = path.with_extension("png.tmp");
         {
             let mut file = BufWriter::new(fs::File::create(&tmp)?);
             std::io::Write::write_all(&mut file, &bytes)?;
-            file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            std::io::Write::flush(&mut file)?;
         }
         fs::rename(&tmp, path)
     }
@@ -186,6 +187,7 @@ pub struct PngDisplay {
     dir: PathBuf,
     layout: Layout,
     language: Language,
+    keep_frames: u64,
     next: u64,
 }
 
@@ -207,14 +209,19 @@ impl PngDisplay {
             dir: config.dir.clone(),
             layout: config.layout,
             language: config.language,
+            keep_frames: config.keep_frames,
             next: last + 1,
         })
     }
 
     /// The path the next frame will be written to.
     pub fn next_path(&self) -> PathBuf {
-        self.dir.join(format!("frame-{:06}.png", self.next))
+        self.dir.join(frame_name(self.next))
     }
+}
+
+fn frame_name(number: u64) -> String {
+    format!("frame-{number:06}.png")
 }
 
 fn frame_number(name: &str) -> Option<u64> {
@@ -235,6 +242,11 @@ impl Display for PngDisplay {
         image.write_png(&path).map_err(|e| fail(&path, e))?;
         let latest = self.dir.join("latest.png");
         image.write_png(&latest).map_err(|e| fail(&latest, e))?;
+        // A countdown makes a frame a second: keep the folder bounded.
+        if self.keep_frames > 0 && self.next > self.keep_frames {
+            let old = self.dir.join(frame_name(self.next - self.keep_frames));
+            let _ = fs::remove_file(old);
+        }
         self.next += 1;
         Ok(())
     }
@@ -282,6 +294,7 @@ mod tests {
             dir: dir.path().join("frames"),
             layout: Layout::Mono128x64,
             language: Language::En,
+            keep_frames: 2,
         };
         let mut display = PngDisplay::open(&config).unwrap();
         display
@@ -298,9 +311,16 @@ mod tests {
         assert_eq!(latest, fs::read(frames.join("frame-000002.png")).unwrap());
         let image = RgbImage::decode_png(&latest).unwrap();
         assert_eq!((image.width, image.height), (128, 64));
+        // Only the last `keep_frames` numbered frames stay.
+        display
+            .show(&Screen::Ready, StatusFlags::default())
+            .unwrap();
+        assert!(!frames.join("frame-000001.png").exists());
+        assert!(frames.join("frame-000002.png").exists());
+        assert!(frames.join("frame-000003.png").exists());
         // Reopening continues the numbering instead of overwriting.
         let reopened = PngDisplay::open(&config_clone(&frames)).unwrap();
-        assert_eq!(reopened.next_path(), frames.join("frame-000003.png"));
+        assert_eq!(reopened.next_path(), frames.join("frame-000004.png"));
     }
 
     fn config_clone(dir: &Path) -> PngConfig {
@@ -308,6 +328,7 @@ mod tests {
             dir: dir.to_path_buf(),
             layout: Layout::Mono128x64,
             language: Language::En,
+            keep_frames: 2,
         }
     }
 
@@ -318,6 +339,7 @@ mod tests {
             dir: file.path().join("sub"),
             layout: Layout::Color240x240,
             language: Language::Zh,
+            keep_frames: 0,
         };
         let err = PngDisplay::open(&config).err().unwrap().to_string();
         assert!(err.contains(&file.path().display().to_string()), "{err}");
