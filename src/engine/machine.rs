@@ -927,8 +927,12 @@ impl Engine {
                 rate_limited,
                 reason,
             } if to == AnswerTo::Pay => self.pay_unknown(sale_id, reason, rate_limited, now),
-            Outcome::TryLater { rate_limited, .. } if to == AnswerTo::Query => {
-                self.schedule_next_query(sale_id, false, rate_limited, now)
+            Outcome::TryLater {
+                rate_limited,
+                reason,
+            } if to == AnswerTo::Query => {
+                self.schedule_next_query(sale_id, false, rate_limited, now);
+                self.edit(sale_id, |r| r.note = Some(reason));
             }
             Outcome::NotFound | Outcome::ConfigProblem { .. } if to == AnswerTo::Query => {
                 self.schedule_next_query(sale_id, false, false, now)
