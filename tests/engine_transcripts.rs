@@ -472,7 +472,7 @@ fn frequently_doubles_the_interval_up_to_the_cap() {
                        send query #1
                        (next timeout 60.000)
             [  53.000] query reply #1 10000 SUCCESS TRADE_SUCCESS
-                       journal #1 paid pays=1 queries=6
+                       journal #1 paid pays=1 queries=6 note="FREQUENTLY"
                        report #1 paid trade_no=2026112522001400001234
                        show Paid { amount: Fen(1250), payway: Some(WeChat), trade_no_tail: "001234" }
         "#]],
@@ -646,7 +646,7 @@ fn unclear_verified_answers_are_resolved_by_query() {
                        send query #1
                        (next timeout 60.000)
             [   8.000] query reply #1 10000 - TRADE_CLOSED
-                       journal #1 failed pays=1 queries=3 note="SYSTEMERROR"
+                       journal #1 failed pays=1 queries=3 note="contradictory answer: TRADE_SUCCESS"
                        report #1 failed des="TRADE_CLOSED"
                        show Failed { amount: Fen(1250), err_code: None, reason: "TRADE_CLOSED" }
         "#]],
@@ -1688,6 +1688,97 @@ fn reconciliation_schedule_ends_in_needs_review_and_a_callback_still_counts() {
             [86460.000] notify #1 10000 SUCCESS TRADE_SUCCESS
                        journal #1 paid pays=1 queries=334 note="no outcome after the reconciliation window: look it up in the gateway's statements"
                        report #1 paid trade_no=2026112522001400001234
+        "#]],
+    );
+}
+
+#[test]
+fn a_callback_settles_only_what_it_can() {
+    check(
+        &[
+            Arm(1250),
+            Scan(WECHAT),
+            Reply(Answer::Unknown),
+            // "Still waiting" in a callback changes nothing; polling goes on.
+            Notify(waiting()),
+            Notify(insufficient()),
+            // The sale is final: a second callback is about an order no longer followed.
+            Notify(paid()),
+        ],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm ¥12.50
+                       -> ok POS1-20261125-000001
+                       journal #1 armed pays=0 queries=0
+                       report #1 armed
+                       show Armed { amount: Fen(1250), subject: "Coffee" }
+            [   0.000] scan 1345…2101
+                       journal #1 submitting code=1345…2101 pays=1 queries=0
+                       report #1 submitting
+                       show Processing { amount: Fen(1250) }
+                       send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
+                       (next timeout 60.000)
+            [   0.000] pay reply #1 Unknown
+                       journal #1 unknown pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
+                       report #1 unknown
+                       show Checking { amount: Fen(1250) }
+                       (next timeout 2.000)
+            [   0.000] notify #1 10000 - WAIT_BUYER_PAY
+                       (next timeout 2.000)
+            [   0.000] notify #1 40004 INSUFFICIENT TRADE_FAIL
+                       journal #1 failed pays=1 queries=0 note="pay outcome unknown: timed out after 10 s"
+                       report #1 failed err=INSUFFICIENT des="balance too low"
+                       show Failed { amount: Fen(1250), err_code: Some("INSUFFICIENT"), reason: "balance too low" }
+            [   0.000] notify #1 10000 SUCCESS TRADE_SUCCESS
+                       -> error: callback for order POS1-20261125-000001, which this terminal is not resolving (finished long ago or another terminal's); ignored
+        "#]],
+    );
+}
+
+#[test]
+fn a_paid_answer_for_another_amount_is_not_trusted() {
+    check(
+        &[
+            Arm(1250),
+            Scan(WECHAT),
+            Reply(Answer::PaidAmount(1)),
+            Wait,
+            Reply(Answer::PaidAmount(125_000)),
+            Wait,
+            Reply(Answer::PaidAmount(1250)),
+        ],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm ¥12.50
+                       -> ok POS1-20261125-000001
+                       journal #1 armed pays=0 queries=0
+                       report #1 armed
+                       show Armed { amount: Fen(1250), subject: "Coffee" }
+            [   0.000] scan 1345…2101
+                       journal #1 submitting code=1345…2101 pays=1 queries=0
+                       report #1 submitting
+                       show Processing { amount: Fen(1250) }
+                       send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
+                       (next timeout 60.000)
+            [   0.000] pay reply #1 paid ¥0.01
+                       journal #1 unknown pays=1 queries=0 next_poll=2.000 note="answer says ¥0.01 paid, the sale is ¥12.50"
+                       report #1 unknown
+                       show Checking { amount: Fen(1250) }
+                       (next timeout 2.000)
+            [   2.000] timeout
+                       send query #1
+                       (next timeout 60.000)
+            [   2.000] query reply #1 paid ¥1250.00
+                       (next timeout 5.000)
+            [   5.000] timeout
+                       send query #1
+                       (next timeout 60.000)
+            [   5.000] query reply #1 paid ¥12.50
+                       journal #1 paid pays=1 queries=2 note="answer says ¥1250.00 paid, the sale is ¥12.50"
+                       report #1 paid trade_no=2026112522001400001234
+                       show Paid { amount: Fen(1250), payway: Some(WeChat), trade_no_tail: "001234" }
         "#]],
     );
 }

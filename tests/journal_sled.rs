@@ -129,22 +129,35 @@ fn order_numbers_are_never_reused_across_restarts() {
     assert_eq!(sale.out_trade_no, "POS1-20261125-000004");
 }
 
-fn assert_moved_aside(path: &Path, err: JournalError) {
+/// The damaged store is kept aside, and the new one continues the order numbers.
+fn assert_moved_aside(path: &Path, err: JournalError, continues_after: u64) {
     let message = err.to_string();
     match err {
-        JournalError::Corrupt { moved_to, .. } => {
+        JournalError::Corrupt {
+            moved_to,
+            continued_after,
+            ..
+        } => {
             assert!(moved_to.exists(), "{message}");
             assert!(moved_to.join("db").exists(), "the damaged files are kept");
             let name = moved_to.file_name().unwrap().to_string_lossy().into_owned();
             assert!(name.starts_with("journal.corrupt-"), "{name}");
-            assert!(!path.exists(), "the damaged store is no longer in place");
             assert!(message.contains("moved aside"), "{message}");
+            assert_eq!(continued_after, Some(continues_after), "{message}");
+            assert!(
+                message.contains(&format!("continues order numbers after {continues_after}")),
+                "{message}"
+            );
         }
         other => panic!("expected Corrupt, got {other:?}"),
     }
-    // Starting again begins a new, empty store.
+    // Starting again opens the new store: empty, numbering where the old one stopped.
     let fresh = SledJournal::open(path).unwrap();
     assert!(fresh.load_all().unwrap().is_empty());
+    assert_eq!(fresh.last_seq().unwrap(), continues_after);
+    drop(fresh);
+    let again = SledJournal::open(path).unwrap();
+    assert_eq!(again.last_seq().unwrap(), continues_after);
 }
 
 fn store_with_sales(path: &Path) {
@@ -160,7 +173,7 @@ fn garbage_config_file_is_moved_aside() {
     store_with_sales(&path);
     std::fs::write(path.join("conf"), b"\xff\x00 not a sled config \x13\x37").unwrap();
     let err = SledJournal::open(&path).unwrap_err();
-    assert_moved_aside(&path, err);
+    assert_moved_aside(&path, err, 2);
 }
 
 #[test]
@@ -172,7 +185,7 @@ fn garbage_data_file_is_moved_aside() {
     let len = std::fs::metadata(&db).unwrap().len() as usize;
     std::fs::write(&db, vec![0xA5; len.max(4096)]).unwrap();
     let err = SledJournal::open(&path).unwrap_err();
-    assert_moved_aside(&path, err);
+    assert_moved_aside(&path, err, 2);
 }
 
 #[test]
@@ -187,7 +200,42 @@ fn an_entry_that_does_not_decode_is_damage() {
         db.flush().unwrap();
     }
     let err = SledJournal::open(&path).unwrap_err();
-    assert_moved_aside(&path, err);
+    assert_moved_aside(&path, err, 2);
+}
+
+#[test]
+fn a_garbage_counter_file_is_damage_and_the_store_counter_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    store_with_sales(&path);
+    std::fs::write(path.join("scanpay-last-seq"), "x\n").unwrap();
+    let err = SledJournal::open(&path).unwrap_err();
+    assert_moved_aside(&path, err, 2);
+}
+
+#[test]
+fn an_unrecoverable_counter_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    store_with_sales(&path);
+    std::fs::remove_file(path.join("scanpay-last-seq")).unwrap();
+    std::fs::write(path.join("conf"), b"\xff\x00 garbage").unwrap();
+    let err = SledJournal::open(&path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            JournalError::Corrupt {
+                continued_after: None,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("change the terminal's order prefix"),
+        "{err}"
+    );
 }
 
 #[test]

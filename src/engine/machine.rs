@@ -150,7 +150,8 @@ impl Engine {
     ///
     /// - submitting → unknown, queried at once (the request may have been received);
     /// - queued → sent if still young enough, else expired;
-    /// - waiting / unknown / unresolved → polled again (at once, or on their schedule);
+    /// - waiting / unknown / unresolved → asked about at once, then polled on their schedule
+    ///   (unresolved if the cashier's deadline passed while the process was down);
     /// - armed → disarmed: nothing was scanned so nothing is at stake, and the register that
     ///   armed it may itself have restarted and forgotten it; keeping it armed could block
     ///   the counter with a sale nobody is waiting for. The register sees the change.
@@ -210,7 +211,8 @@ impl Engine {
                         SaleState::Unresolved
                     };
                     if r.state == SaleState::Unresolved {
-                        r.unresolved_at = Some(now);
+                        // The schedule counts from when the deadline passed, not from now.
+                        r.unresolved_at = Some(r.deadline_at.unwrap_or(now).min(now));
                     }
                     r.auth_code = None;
                     r.next_poll_at = Some(now);
@@ -227,7 +229,7 @@ impl Engine {
                 SaleState::WaitingCustomer | SaleState::Unknown if !is_counter => {
                     self.update(&id, now, |r| {
                         r.state = SaleState::Unresolved;
-                        r.unresolved_at = Some(now);
+                        r.unresolved_at = Some(r.deadline_at.unwrap_or(now).min(now));
                         r.next_poll_at = Some(now);
                     })
                 }
@@ -235,9 +237,10 @@ impl Engine {
                     self.edit(&id, |r| r.next_poll_at = Some(now));
                     self.show_counter();
                 }
+                // Asked at once: the process was down for an unknown time.
                 SaleState::Unresolved => self.edit(&id, |r| {
                     if !r.needs_review {
-                        r.next_poll_at = Some(r.next_poll_at.unwrap_or(now).min(now));
+                        r.next_poll_at = Some(now);
                     }
                 }),
                 SaleState::Paid | SaleState::Failed | SaleState::Expired | SaleState::Disarmed => {}
@@ -924,8 +927,12 @@ impl Engine {
                 rate_limited,
                 reason,
             } if to == AnswerTo::Pay => self.pay_unknown(sale_id, reason, rate_limited, now),
-            Outcome::TryLater { rate_limited, .. } if to == AnswerTo::Query => {
-                self.schedule_next_query(sale_id, false, rate_limited, now)
+            Outcome::TryLater {
+                rate_limited,
+                reason,
+            } if to == AnswerTo::Query => {
+                self.schedule_next_query(sale_id, false, rate_limited, now);
+                self.edit(sale_id, |r| r.note = Some(reason));
             }
             Outcome::NotFound | Outcome::ConfigProblem { .. } if to == AnswerTo::Query => {
                 self.schedule_next_query(sale_id, false, false, now)

@@ -15,6 +15,27 @@
 //!               sleep_until(engine.poll_timeout()) => engine.handle_timeout(now) }
 //! }
 //! ```
+//!
+//! Decisions where the design and the spec are silent (each kept in one place):
+//! - A queued sale still holds the counter (it is neither unresolved nor final), so at most
+//!   one pay is ever queued; it expires after `pay_max_age` counted from the scan.
+//! - While the gateway is unreachable, one request at a time is tried every
+//!   `offline_retry` (oldest queued pay first, then the earliest due query); any verified
+//!   answer or `gateway_reachable()` drains everything, pays first.
+//! - The payment code is erased as soon as it can never be sent again: on any verified
+//!   pay answer, on `SendFailure::Unknown`/`Invalid`, at expiry, when the cashier's deadline
+//!   passes, and when a restart finds the sale submitting.
+//! - Used codes are remembered in memory (`used_code_memory`), not in the journal: the
+//!   journal erases answered codes, and a digest of a short digit string would give it away.
+//! - A query (or callback) answer that is about the request rather than the payment
+//!   (LACK_PARAMS, PARAMSERROR, ORDER_CONFLICT, codes we do not know, configuration
+//!   problems) never settles a sale; only an order status or a payment reason does.
+//! - A paid answer naming another order or another amount is not trusted: ask again.
+//! - The reconciliation window counts from the moment the sale became unresolved; at its
+//!   end the sale stays unresolved with `needs_review` and is not polled any more (a late
+//!   callback still settles it).
+//! - Armed sales are disarmed at restart (see `Engine::recover`).
+//! - Wall-clock time never goes backwards inside the engine (the latest time seen wins).
 
 mod machine;
 mod output;

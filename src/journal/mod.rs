@@ -65,11 +65,16 @@ pub enum JournalError {
     },
     #[error("cannot open the journal at {path}: {detail}; check that no other scanpay runs on it and that the user may read and write it")]
     Open { path: PathBuf, detail: String },
-    #[error("the journal at {path} is damaged ({detail}); it was moved aside to {moved_to} and kept for inspection; start scanpay again to begin a new journal, and reconcile the old sales against the gateway's statements")]
+    #[error("the journal at {path} is damaged ({detail}); it was moved aside to {moved_to} and kept for inspection; {}; reconcile its sales against the gateway's statements", match continued_after {
+        Some(seq) => format!("a new journal was started that continues order numbers after {seq}; start scanpay again"),
+        None => "its order counter could not be recovered: before starting again, change the terminal's order prefix so old order numbers are not reused".to_string(),
+    })]
     Corrupt {
         path: PathBuf,
         moved_to: PathBuf,
         detail: String,
+        /// The counter the new store continues from, if it could be recovered.
+        continued_after: Option<u64>,
     },
     #[error("the journal at {path} is damaged ({detail}) and could not be moved aside ({move_error}); move it away by hand before starting scanpay again")]
     CorruptNotMoved {

@@ -57,14 +57,24 @@ impl SledJournal {
         }));
         let db = match opened {
             Ok(Ok(db)) => db,
-            Ok(Err(err)) if is_damage(&err) => return Err(quarantine(&path, err.to_string())),
+            Ok(Err(err)) if is_damage(&err) => {
+                let known = read_seq_file(&path).ok().flatten();
+                return Err(quarantine(&path, err.to_string(), known));
+            }
             Ok(Err(err)) => {
                 return Err(JournalError::Open {
                     path,
                     detail: err.to_string(),
                 })
             }
-            Err(_) => return Err(quarantine(&path, "sled panicked while reading it".into())),
+            Err(_) => {
+                let known = read_seq_file(&path).ok().flatten();
+                return Err(quarantine(
+                    &path,
+                    "sled panicked while reading it".into(),
+                    known,
+                ));
+            }
         };
         let db_file = File::open(path.join("db")).map_err(|err| JournalError::Open {
             path: path.clone(),
@@ -84,10 +94,11 @@ impl SledJournal {
                 })?;
         }
         let recorded = match read_seq_file(&path) {
-            Ok(seq) => seq,
+            Ok(seq) => seq.unwrap_or(0),
             Err(detail) => {
+                let known = best_seq(&db);
                 drop((db, db_file));
-                return Err(quarantine(&path, detail));
+                return Err(quarantine(&path, detail, known));
             }
         };
         let journal = SledJournal {
@@ -109,8 +120,9 @@ impl SledJournal {
             let SledJournal {
                 db, db_file, path, ..
             } = journal;
+            let known = Some(best_seq(&db).unwrap_or(0).max(recorded));
             drop((db, db_file));
-            return Err(quarantine(&path, detail));
+            return Err(quarantine(&path, detail, known));
         }
         Ok(journal)
     }
@@ -127,22 +139,21 @@ impl SledJournal {
     }
 }
 
-/// The counter from our own file (0 when there is none yet).
-fn read_seq_file(dir: &Path) -> Result<u64, String> {
+/// The counter from our own file (None when there is none yet).
+fn read_seq_file(dir: &Path) -> Result<Option<u64>, String> {
     match std::fs::read_to_string(dir.join(SEQ_FILE)) {
         Ok(text) => text
             .trim()
             .parse()
+            .map(Some)
             .map_err(|_| format!("{SEQ_FILE} holds {:?}, not a number", text.trim())),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(format!("cannot read {SEQ_FILE}: {err}")),
     }
 }
 
 impl SledJournal {
-    /// Raises our copy of the counter: written to a temporary file, synced, renamed over
-    /// the old one and the directory synced, so a crash leaves the old value or the new one,
-    /// never a torn file (which would look like damage).
+    /// Raises our copy of the counter (see `write_seq_file`).
     fn raise_seq_file(&self, seq: u64) -> Result<(), String> {
         let mut current = self
             .seq_file_value
@@ -151,16 +162,8 @@ impl SledJournal {
         if seq <= *current {
             return Ok(());
         }
-        let file_path = self.path.join(SEQ_FILE);
-        let tmp_path = self.path.join(format!("{SEQ_FILE}.tmp"));
-        let write = || -> std::io::Result<()> {
-            let mut file = File::create(&tmp_path)?;
-            std::io::Write::write_all(&mut file, format!("{seq}\n").as_bytes())?;
-            file.sync_all()?;
-            std::fs::rename(&tmp_path, &file_path)?;
-            sync_dir(&self.path)
-        };
-        write().map_err(|e| format!("writing {}: {e}", file_path.display()))?;
+        write_seq_file(&self.path, seq)
+            .map_err(|e| format!("writing {}: {e}", self.path.join(SEQ_FILE).display()))?;
         *current = seq;
         Ok(())
     }
@@ -182,8 +185,28 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Moves a damaged store aside (never deletes it) and says where it went.
-fn quarantine(path: &Path, detail: String) -> JournalError {
+/// The highest order number a damaged store still shows (counter or readable records).
+fn best_seq(db: &sled::Db) -> Option<u64> {
+    let meta = db
+        .get(LAST_SEQ_KEY)
+        .ok()
+        .flatten()
+        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map(u64::from_be_bytes);
+    let records = db
+        .scan_prefix(SALE_PREFIX)
+        .filter_map(Result::ok)
+        .filter_map(|(_, v)| serde_json::from_slice::<SaleRecord>(&v).ok())
+        .map(|r| r.seq)
+        .max();
+    meta.max(records)
+}
+
+/// Moves a damaged store aside (never deletes it) and says where it went. When the old
+/// counter is known, a new store is started in its place that continues after it: reusing
+/// an order number would make the gateway answer ORDER_CONFLICT, and the query that follows
+/// would report the *old* order's outcome for the new sale.
+fn quarantine(path: &Path, detail: String, known_seq: Option<u64>) -> JournalError {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     let mut moved_to = PathBuf::from(format!("{}.corrupt-{stamp}", path.display()));
     let mut n = 1;
@@ -191,18 +214,50 @@ fn quarantine(path: &Path, detail: String) -> JournalError {
         moved_to = PathBuf::from(format!("{}.corrupt-{stamp}-{n}", path.display()));
         n += 1;
     }
-    match std::fs::rename(path, &moved_to) {
-        Ok(()) => JournalError::Corrupt {
-            path: path.to_path_buf(),
-            moved_to,
-            detail,
-        },
-        Err(err) => JournalError::CorruptNotMoved {
+    if let Err(err) = std::fs::rename(path, &moved_to) {
+        return JournalError::CorruptNotMoved {
             path: path.to_path_buf(),
             detail,
             move_error: err.to_string(),
-        },
+        };
     }
+    let continued_after = known_seq.filter(|&seq| seed_new_store(path, seq).is_ok());
+    JournalError::Corrupt {
+        path: path.to_path_buf(),
+        moved_to,
+        detail,
+        continued_after,
+    }
+}
+
+/// Creates an empty store at `path` whose counter starts at `seq`, durably.
+fn seed_new_store(path: &Path, seq: u64) -> std::io::Result<()> {
+    std::fs::create_dir_all(path)?;
+    {
+        let db = sled::open(path).map_err(std::io::Error::other)?;
+        db.insert(LAST_SEQ_KEY, &seq.to_be_bytes())
+            .map_err(std::io::Error::other)?;
+        db.flush().map_err(std::io::Error::other)?;
+        File::open(path.join("db"))?.sync_all()?;
+    }
+    write_seq_file(path, seq)?;
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent),
+        _ => Ok(()),
+    }
+}
+
+/// Writes our copy of the counter: to a temporary file, synced, renamed over the old one,
+/// the directory synced; a crash leaves the old value or the new one, never a torn file
+/// (which would look like damage).
+fn write_seq_file(dir: &Path, seq: u64) -> std::io::Result<()> {
+    let file_path = dir.join(SEQ_FILE);
+    let tmp_path = dir.join(format!("{SEQ_FILE}.tmp"));
+    let mut file = File::create(&tmp_path)?;
+    std::io::Write::write_all(&mut file, format!("{seq}\n").as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp_path, &file_path)?;
+    sync_dir(dir)
 }
 
 fn decode(key: &[u8], value: &[u8]) -> Result<SaleRecord, JournalError> {

@@ -39,6 +39,8 @@ pub enum Answer {
         status: Option<&'static str>,
         des: Option<&'static str>,
     },
+    /// TRADE_SUCCESS for this many fen (whatever the sale's amount).
+    PaidAmount(u64),
     Offline,
     Unknown,
     Invalid,
@@ -266,6 +268,11 @@ impl Sim {
             Answer::Offline => Err(SendFailure::Offline("connection refused".into())),
             Answer::Unknown => Err(SendFailure::Unknown("timed out after 10 s".into())),
             Answer::Invalid => Err(SendFailure::Invalid("subject longer than 128 bytes".into())),
+            Answer::PaidAmount(fen) => {
+                let mut answer = self.trade_answer(&paid(), out_trade_no)?;
+                answer.total_amount = Some(Fen(*fen));
+                Ok(answer)
+            }
             Answer::Gateway {
                 result,
                 err,
@@ -438,6 +445,7 @@ fn describe(answer: &Answer) -> String {
             status,
             ..
         } => format!("{result} {} {}", err.unwrap_or("-"), status.unwrap_or("-")),
+        Answer::PaidAmount(fen) => format!("paid {}", Fen(*fen)),
         Answer::Offline => "Offline".into(),
         Answer::Unknown => "Unknown".into(),
         Answer::Invalid => "Invalid".into(),
