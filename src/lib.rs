@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod display;
 pub mod engine;
 pub mod gateway;

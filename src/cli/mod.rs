@@ -5,7 +5,10 @@
 //! Amounts typed by a person are yuan (`amount::parse_yuan_amount`).
 
 pub mod amount;
+pub mod charge;
 pub mod check_config;
+pub mod daemon;
+pub mod journal;
 pub mod logging;
 
 use std::io::Write;
@@ -33,12 +36,26 @@ pub enum Command {
     /// Validate the config file and print the effective config (defaults filled in, secrets
     /// masked). Exits 0 only when the config is valid.
     CheckConfig(check_config::CheckConfigArgs),
+    /// Run the payment terminal (what systemd starts): scanner, display, register API,
+    /// gateway, journal.
+    Daemon,
+    /// See the whole flow on a laptop: a simulated gateway, no config, no hardware.
+    Demo(daemon::DemoArgs),
+    /// Arm a sale through the running daemon's register API and wait for its result.
+    /// Exits 0 only when the customer paid.
+    Charge(charge::ChargeArgs),
+    /// Export the journal's sales for reconciliation (CSV or JSON lines).
+    Journal(journal::JournalArgs),
 }
 
 /// Runs one command, writing its normal output to `out`.
 pub fn run(cli: &Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     match &cli.command {
         Command::CheckConfig(args) => check_config::run(&cli.config, args, out),
+        Command::Daemon => daemon::daemon(&cli.config),
+        Command::Demo(args) => daemon::demo(args, &mut std::io::stdout()),
+        Command::Charge(args) => charge::run(&cli.config, args, out),
+        Command::Journal(args) => journal::run(&cli.config, args, out),
     }
 }
 
@@ -72,7 +89,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.config, PathBuf::from("/tmp/c.toml"));
-        let Command::CheckConfig(args) = &cli.command;
+        let Command::CheckConfig(args) = &cli.command else {
+            panic!("parsed as check-config")
+        };
         assert!(args.json);
         let cli = Cli::try_parse_from(["scanpay", "--config", "x.toml", "check-config"]).unwrap();
         assert_eq!(cli.config, PathBuf::from("x.toml"));

@@ -1,0 +1,56 @@
+//! `scanpay daemon` (the service systemd runs) and `scanpay demo` (the whole flow on a
+//! laptop, no config, no hardware).
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use super::amount::parse_yuan_amount;
+use crate::config::Config;
+use crate::daemon::demo::{run_demo, DemoOptions};
+use crate::daemon::{run, shutdown_signal, RunOptions};
+use crate::protocol::Fen;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// The amount of each demo sale, in yuan.
+    #[arg(long, default_value = "12.50", value_parser = parse_yuan_amount)]
+    pub amount: Fen,
+    /// The display's language: zh or en.
+    #[arg(long, default_value = "en", value_parser = ["zh", "en"])]
+    pub language: String,
+    /// Print each screen as one line of text instead of drawing it.
+    #[arg(long)]
+    pub text: bool,
+}
+
+/// Runs the daemon until SIGTERM or Ctrl-C.
+pub fn daemon(config_path: &Path) -> anyhow::Result<()> {
+    let config = Config::load(config_path)?;
+    runtime()?.block_on(async {
+        run(config, RunOptions::service(), shutdown_signal())
+            .await
+            .context("the payment daemon stopped with an error")
+    })
+}
+
+/// Runs the demo until Ctrl-C.
+pub fn demo(args: &DemoArgs, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
+    let options = DemoOptions {
+        amount: args.amount,
+        language: args.language.clone(),
+        pixels: !args.text,
+    };
+    runtime()?.block_on(run_demo(options, out, shutdown_signal()))
+}
+
+/// The daemon's runtime: several threads, so the register API and requests on the wire
+/// keep moving while the loop waits for a journal write to reach the disk.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}

@@ -1,0 +1,507 @@
+//! The one driver loop: a closed enum of events in, the engine's outputs carried out in order.
+//!
+//! Everything that can change a sale comes through here, one event at a time: scans, register
+//! commands, gateway replies, callbacks and the engine's own timers. After each event the
+//! engine's outputs are drained *in order*; a `Journal` output is written and synced before
+//! the next output runs, so no request leaves before the state it depends on is on disk
+//! (invariant 3).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::clock;
+use super::dispatch::{self, Reply, ReplyTo};
+use super::screen_task::ScreenSink;
+use crate::display::StatusFlags;
+use crate::engine::{
+    ArmError as EngineArmError, DisarmError as EngineDisarmError, Engine, Output, Screen,
+    SendFailure,
+};
+use crate::gateway::Gateway;
+use crate::journal::Journal;
+use crate::protocol::{Fen, TradeAnswer};
+use crate::register::{self, Health, RegisterCommand, SaleBoard};
+use crate::scanner::ScannerEvent;
+use crate::systemd::{Notification, Notifier};
+
+/// What a sale gets when the register leaves it out.
+#[derive(Debug, Clone)]
+pub struct SaleDefaults {
+    pub subject: String,
+    pub operator_id: String,
+    /// Kiosk mode: a sale of this amount is armed whenever the counter is free, and the
+    /// register cannot arm its own.
+    pub fixed_amount: Option<Fen>,
+}
+
+/// How long a paid/failed screen stays before a kiosk arms the next sale.
+const KIOSK_REARM_AFTER: Duration = Duration::from_secs(5);
+
+/// The driver's inputs and outputs, wired by `daemon::run` (or a test).
+pub struct Driver<G: Gateway + 'static> {
+    pub engine: Engine,
+    pub journal: Arc<dyn Journal>,
+    pub gateway: Arc<G>,
+    pub notify_url: String,
+    pub defaults: SaleDefaults,
+    pub board: Arc<SaleBoard>,
+    pub commands: mpsc::Receiver<RegisterCommand>,
+    pub scanner: mpsc::Receiver<ScannerEvent>,
+    pub callbacks: mpsc::Receiver<TradeAnswer>,
+    pub screens: ScreenSink,
+    pub notifier: Arc<dyn Notifier>,
+    pub watchdog: Option<Duration>,
+    /// How long to wait at shutdown for requests already on the wire.
+    pub drain_timeout: Duration,
+    pub clock_synced: Box<dyn Fn() -> bool + Send>,
+}
+
+/// Everything the loop reacts to.
+enum Event {
+    Scanner(Option<ScannerEvent>),
+    Command(RegisterCommand),
+    Reply(Reply),
+    Callback(TradeAnswer),
+    Timer,
+    Watchdog,
+    Shutdown,
+}
+
+/// The loop's own state, beside the engine's.
+struct LoopState {
+    replies_tx: mpsc::UnboundedSender<Reply>,
+    in_flight: usize,
+    engine_screen: Screen,
+    scanner_missing: bool,
+    flags: StatusFlags,
+    rearm_at: Option<Instant>,
+}
+
+impl<G: Gateway + 'static> Driver<G> {
+    /// Runs until `shutdown` resolves, then lets requests already sent come back (up to
+    /// `drain_timeout`) so their answers are journaled; everything else resumes at the next
+    /// start from the journal.
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
+        let (replies_tx, mut replies) = mpsc::unbounded_channel();
+        let mut state = LoopState {
+            replies_tx,
+            in_flight: 0,
+            engine_screen: Screen::Ready,
+            scanner_missing: false,
+            flags: StatusFlags {
+                clock_unsynced: !(self.clock_synced)(),
+            },
+            // A kiosk arms its first sale at once.
+            rearm_at: Some(Instant::now()),
+        };
+        self.after_event(&mut state);
+        self.notify(Notification::Ready);
+        tokio::pin!(shutdown);
+        let mut scanner_open = true;
+        let mut watchdog =
+            tokio::time::interval(self.watchdog.unwrap_or(Duration::from_secs(3600)));
+        let mut clock_check = tokio::time::interval(Duration::from_secs(10));
+
+        loop {
+            let timer = self.next_wakeup(&state);
+            let event = tokio::select! {
+                biased;
+                () = &mut shutdown => Event::Shutdown,
+                Some(reply) = replies.recv() => Event::Reply(reply),
+                Some(command) = self.commands.recv() => Event::Command(command),
+                event = self.scanner.recv(), if scanner_open => Event::Scanner(event),
+                Some(answer) = self.callbacks.recv() => Event::Callback(answer),
+                () = sleep_until(timer) => Event::Timer,
+                _ = watchdog.tick(), if self.watchdog.is_some() => Event::Watchdog,
+                _ = clock_check.tick() => {
+                    let unsynced = !(self.clock_synced)();
+                    if unsynced != state.flags.clock_unsynced {
+                        state.flags.clock_unsynced = unsynced;
+                        self.screens.set_flags(state.flags);
+                    }
+                    continue;
+                }
+            };
+            let now = clock::now();
+            match event {
+                Event::Shutdown => break,
+                Event::Reply(reply) => {
+                    state.in_flight -= 1;
+                    self.handle_reply(reply, now);
+                }
+                Event::Command(command) => self.handle_command(command, &mut state, now),
+                Event::Scanner(None) => {
+                    scanner_open = false;
+                    tracing::warn!("scanner input has ended; scans are no longer read");
+                }
+                Event::Scanner(Some(event)) => self.handle_scanner(event, &mut state, now),
+                Event::Callback(answer) => {
+                    if let Err(error) = self.engine.handle_notify(answer, now) {
+                        tracing::info!(%error, "notify callback ignored");
+                    }
+                }
+                // A kiosk's re-arm time is handled in `after_event`.
+                Event::Timer => self.engine.handle_timeout(now),
+                Event::Watchdog => self.notify(Notification::Watchdog),
+            }
+            self.after_event(&mut state);
+        }
+
+        self.notify(Notification::Stopping);
+        self.drain_in_flight(&mut state, &mut replies).await;
+    }
+
+    /// Waits for requests already sent, so their answers reach the journal before exit.
+    async fn drain_in_flight(
+        &mut self,
+        state: &mut LoopState,
+        replies: &mut mpsc::UnboundedReceiver<Reply>,
+    ) {
+        let give_up = Instant::now() + self.drain_timeout;
+        while state.in_flight > 0 {
+            tracing::info!(
+                in_flight = state.in_flight,
+                "waiting for requests on the wire before stopping"
+            );
+            match tokio::time::timeout_at(give_up, replies.recv()).await {
+                Ok(Some(reply)) => {
+                    state.in_flight -= 1;
+                    self.handle_reply(reply, clock::now());
+                    // Journal the answer, but send nothing new while stopping.
+                    self.drain_outputs(state, false);
+                }
+                Ok(None) | Err(_) => {
+                    tracing::warn!(
+                        in_flight = state.in_flight,
+                        "stopping with requests unanswered; they are journaled and will be looked up at the next start"
+                    );
+                    break;
+                }
+            }
+        }
+    }
+
+    fn handle_reply(&mut self, reply: Reply, now: crate::engine::Timestamp) {
+        if let Err(failure) = &reply.result {
+            self.board.record_gateway_error();
+            match failure {
+                SendFailure::Offline(detail) => {
+                    tracing::warn!(sale = %reply.sale_id, %detail, "gateway unreachable")
+                }
+                SendFailure::Unknown(detail) => {
+                    tracing::warn!(sale = %reply.sale_id, %detail, "no trustworthy answer")
+                }
+                SendFailure::Invalid(detail) => {
+                    tracing::error!(sale = %reply.sale_id, %detail, "request refused locally")
+                }
+            }
+        }
+        match reply.to {
+            ReplyTo::Pay => self
+                .engine
+                .handle_pay_reply(&reply.sale_id, reply.result, now),
+            ReplyTo::Query => self
+                .engine
+                .handle_query_reply(&reply.sale_id, reply.result, now),
+        }
+    }
+
+    fn handle_command(
+        &mut self,
+        command: RegisterCommand,
+        state: &mut LoopState,
+        now: crate::engine::Timestamp,
+    ) {
+        match command {
+            RegisterCommand::Arm { req, reply } => {
+                let result = if self.defaults.fixed_amount.is_some() {
+                    Err(register::ArmError::Refused {
+                        reason:
+                            "this terminal is in fixed-amount (kiosk) mode; it arms its own sales"
+                                .into(),
+                    })
+                } else {
+                    let subject = req.subject.unwrap_or_else(|| self.defaults.subject.clone());
+                    let operator = req
+                        .operator_id
+                        .unwrap_or_else(|| self.defaults.operator_id.clone());
+                    self.engine
+                        .arm(req.amount_fen, subject, operator, now)
+                        .map_err(arm_error)
+                };
+                // Publish the armed sale before answering, so a GET right after the 201 finds it.
+                self.drain_outputs(state, true);
+                let _ = reply.send(result);
+            }
+            RegisterCommand::Disarm { sale_id, reply } => {
+                let result = self.engine.disarm(&sale_id, now).map_err(disarm_error);
+                self.drain_outputs(state, true);
+                let _ = reply.send(result);
+            }
+            RegisterCommand::ShowQr { req, reply } => {
+                let _ = reply.send(self.show_qr(req, state, now));
+            }
+        }
+    }
+
+    fn show_qr(
+        &mut self,
+        req: register::QrRequest,
+        state: &mut LoopState,
+        now: crate::engine::Timestamp,
+    ) -> Result<register::QrView, register::QrError> {
+        let subject = req.subject.unwrap_or_else(|| self.defaults.subject.clone());
+        let operator = self.defaults.operator_id.clone();
+        let order = self
+            .engine
+            .arm(req.amount_fen, subject.clone(), operator.clone(), now) /*QRTODO*/
+            .map_err(|e| match e {
+                EngineArmError::CounterBusy { sale_id, state } => {
+                    register::QrError::Busy { sale_id, state }
+                }
+                other => register::QrError::Failed {
+                    reason: other.to_string(),
+                },
+            })?;
+        let page = crate::protocol::messages::WebPayRequest {
+            out_trade_no: order.out_trade_no.clone(),
+            total_amount: req.amount_fen,
+            subject,
+            operator_id: operator,
+            notify_url: self.notify_url.clone(),
+            return_url: self.notify_url.clone(),
+            payway: None,
+        };
+        let url = self
+            .gateway
+            .h5_url(&page)
+            .map_err(|e| register::QrError::Failed {
+                reason: e.to_string(),
+            });
+        let url = match url {
+            Ok(url) => url,
+            Err(error) => {
+                // Nothing was shown to a customer: take the order back off the counter.
+                let _ = self.engine.disarm(&order.sale_id, now);
+                self.drain_outputs(state, true);
+                return Err(error);
+            }
+        };
+        self.drain_outputs(state, true);
+        let screen = Screen::PayQr {
+            amount: req.amount_fen,
+            url: url.clone(),
+        };
+        state.engine_screen = screen;
+        Ok(register::QrView {
+            url,
+            out_trade_no: order.out_trade_no,
+            amount_fen: req.amount_fen,
+        })
+    }
+
+    fn handle_scanner(
+        &mut self,
+        event: ScannerEvent,
+        state: &mut LoopState,
+        now: crate::engine::Timestamp,
+    ) {
+        match event {
+            ScannerEvent::Scanned(text) => self.engine.handle_scan(text.as_str(), now),
+            ScannerEvent::Refused { reason } => {
+                tracing::warn!(%reason, "scan refused");
+                self.board.record_scan_refused();
+            }
+            ScannerEvent::Connected { source } => {
+                tracing::info!(%source, "scanner connected");
+                state.scanner_missing = false;
+                self.board.update_status(|s| s.scanner = Health::up(source));
+            }
+            ScannerEvent::Disconnected { source, reason } => {
+                tracing::warn!(%source, %reason, "scanner missing");
+                state.scanner_missing = true;
+                self.board
+                    .update_status(|s| s.scanner = Health::down(reason.to_string()));
+            }
+        }
+    }
+
+    /// After every event: carry out the outputs, keep the status current, arm a kiosk sale.
+    fn after_event(&mut self, state: &mut LoopState) {
+        self.drain_outputs(state, true);
+        if let Some(amount) = self.defaults.fixed_amount {
+            let counter_free = self.engine.counter_sale().is_none();
+            match state.rearm_at {
+                _ if !counter_free => state.rearm_at = None,
+                None => state.rearm_at = Some(Instant::now() + KIOSK_REARM_AFTER),
+                Some(at) if at <= Instant::now() => {
+                    state.rearm_at = None;
+                    let now = clock::now();
+                    let (subject, operator) = (
+                        self.defaults.subject.clone(),
+                        self.defaults.operator_id.clone(),
+                    );
+                    if let Err(error) = self.engine.arm(amount, subject, operator, now) {
+                        tracing::warn!(%error, "kiosk could not arm its sale");
+                    }
+                    self.drain_outputs(state, true);
+                }
+                Some(_) => {}
+            }
+        }
+        let queue_depth = self.engine.queue_depth() as u64;
+        let reachable = self.engine.is_gateway_reachable();
+        self.board.update_status(|s| {
+            s.queue_depth = queue_depth;
+            s.clock_synchronized = !state.flags.clock_unsynced;
+            if s.gateway.ok != reachable {
+                s.gateway = if reachable {
+                    Health::up("answering")
+                } else {
+                    Health::down("unreachable; requests are queued")
+                };
+            }
+        });
+        let screen = if state.scanner_missing
+            && matches!(state.engine_screen, Screen::Ready | Screen::Armed { .. })
+        {
+            Screen::ScannerMissing
+        } else {
+            state.engine_screen.clone()
+        };
+        self.screens.show(screen, state.flags);
+    }
+
+    /// Carries out the engine's outputs in order. A journal write that fails holds back every
+    /// later request of the batch (it is reported to the engine as never sent), because a
+    /// request must not leave before the state it depends on is on disk.
+    fn drain_outputs(&mut self, state: &mut LoopState, may_send: bool) {
+        loop {
+            let mut held_back = Vec::new();
+            let mut journal_failed: Option<String> = None;
+            while let Some(output) = self.engine.poll_output() {
+                match output {
+                    Output::Journal(record) => {
+                        if let Err(error) = write_durably(self.journal.as_ref(), &record) {
+                            tracing::error!(%error, "journal write failed; holding back requests");
+                            journal_failed = Some(error.to_string());
+                        }
+                    }
+                    Output::Send(request) => {
+                        if let Some(detail) = &journal_failed {
+                            held_back.push(Reply {
+                                to: reply_to(&request),
+                                sale_id: request.sale_id().to_string(),
+                                result: Err(SendFailure::Offline(format!(
+                                    "not sent: the journal could not record it ({detail})"
+                                ))),
+                            });
+                        } else if !may_send {
+                            // Stopping: the journal says what to send; the next start sends it.
+                            tracing::info!(sale = %request.sale_id(), "not sending while stopping; resumes at next start");
+                        } else {
+                            state.in_flight += 1;
+                            dispatch::spawn_request(
+                                self.gateway.clone(),
+                                self.notify_url.clone(),
+                                request,
+                                state.replies_tx.clone(),
+                            );
+                        }
+                    }
+                    Output::Show(screen) => state.engine_screen = screen,
+                    Output::Report(view) => {
+                        tracing::info!(
+                            sale = %view.sale_id,
+                            state = view.state.as_str(),
+                            amount = %view.amount_fen,
+                            err_code = view.err_code.as_deref().unwrap_or(""),
+                            "sale"
+                        );
+                        self.board.publish(view);
+                    }
+                    Output::ScanRefused { reason } => {
+                        tracing::warn!(%reason, "scan refused");
+                        self.board.record_scan_refused();
+                    }
+                }
+            }
+            if held_back.is_empty() {
+                return;
+            }
+            let now = clock::now();
+            for reply in held_back {
+                self.handle_reply(reply, now);
+            }
+        }
+    }
+
+    fn next_wakeup(&self, state: &LoopState) -> Option<Instant> {
+        let engine = self
+            .engine
+            .poll_timeout()
+            .map(|deadline| Instant::now() + clock::until(deadline, clock::now()));
+        match (engine, state.rearm_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn notify(&self, notification: Notification) {
+        if let Err(error) = self.notifier.notify(notification) {
+            tracing::warn!(%error, "systemd notification failed");
+        }
+    }
+}
+
+fn reply_to(request: &crate::engine::Request) -> ReplyTo {
+    match request {
+        crate::engine::Request::Pay { .. } => ReplyTo::Pay,
+        crate::engine::Request::Query { .. } => ReplyTo::Query,
+    }
+}
+
+/// Writes a record and waits until it is on disk. The loop is the only writer, and a money
+/// request must wait for this anyway; `block_in_place` lets the runtime's other tasks (the
+/// register API, requests in flight) run meanwhile.
+fn write_durably(
+    journal: &dyn Journal,
+    record: &crate::engine::SaleRecord,
+) -> Result<(), crate::journal::JournalError> {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+            tokio::task::block_in_place(|| journal.put(record))
+        }
+        _ => journal.put(record),
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn arm_error(error: EngineArmError) -> register::ArmError {
+    match error {
+        EngineArmError::CounterBusy { sale_id, state } => {
+            register::ArmError::Busy { sale_id, state }
+        }
+        other => register::ArmError::Refused {
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn disarm_error(error: EngineDisarmError) -> register::DisarmError {
+    match error {
+        EngineDisarmError::NotFound { sale_id } => register::DisarmError::NotFound { sale_id },
+        EngineDisarmError::AlreadyScanned { sale_id, state } => {
+            register::DisarmError::NotArmed { sale_id, state }
+        }
+    }
+}

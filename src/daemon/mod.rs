@@ -1,0 +1,209 @@
+//! `scanpay daemon` and `scanpay demo`: the parts wired together around one driver loop.
+//!
+//! `run` opens the journal and recovers every unfinished sale into the engine, connects the
+//! gateway client, starts the register API, the scanner task, the display thread and the
+//! optional callback listener, tells systemd it is ready, and hands everything to `Driver`.
+
+mod clock;
+pub mod demo;
+mod dispatch;
+mod driver;
+mod notify;
+mod screen_task;
+mod wiring;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+pub use dispatch::send_failure;
+pub use driver::{Driver, SaleDefaults};
+pub use wiring::{display_config, engine_policy, scanner_config};
+
+use crate::config::{Config, ListenAddr as ConfigListen, RegisterToken};
+use crate::display::{open_display, Display, NoDisplay};
+use crate::engine::{Engine, PolicyError};
+use crate::gateway::{GatewayClientConfig, GatewayConfigError, HttpGateway};
+use crate::journal::{Journal, JournalError, SledJournal};
+use crate::protocol::messages::Merchant;
+use crate::register::{self, ListenAddr, RegisterError, SaleBoard};
+use crate::scanner::{spawn_scanner, ScannerConfigError};
+use crate::systemd::{self, Notifier, SystemdNotifier};
+
+/// Why the daemon could not start. Each names the part and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("payment settings are not usable: {0}")]
+    Policy(#[from] PolicyError),
+    #[error("gateway client: {0}")]
+    Gateway(#[from] GatewayConfigError),
+    #[error("register API: {0}")]
+    Register(#[from] RegisterError),
+    #[error("scanner settings: {0}")]
+    Scanner(#[from] ScannerConfigError),
+    #[error("cannot listen for gateway callbacks on {addr}: {source}; change [register] notify_listen or free the port")]
+    NotifyListen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// What `run` needs besides the config: where it is told to stop, and how to reach systemd.
+pub struct RunOptions {
+    pub notifier: Arc<dyn Notifier>,
+    /// Tells the caller where the register API listens (after binding port 0).
+    pub on_listening: Box<dyn FnOnce(&ListenAddr) + Send>,
+    /// A display that replaces the configured one (the demo's terminal with its own options).
+    pub display: Option<Box<dyn Display + Send>>,
+}
+
+impl RunOptions {
+    /// The service's options: systemd from the environment, nothing else.
+    pub fn service() -> RunOptions {
+        let notifier: Arc<dyn Notifier> = match SystemdNotifier::from_env() {
+            Ok(notifier) => Arc::new(notifier),
+            Err(error) => {
+                tracing::warn!(%error, "systemd notifications disabled");
+                Arc::new(SystemdNotifier::disabled())
+            }
+        };
+        RunOptions {
+            notifier,
+            on_listening: Box::new(|_| {}),
+            display: None,
+        }
+    }
+}
+
+/// Runs the daemon until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    options: RunOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let now = clock::now();
+    let journal: Arc<dyn Journal> = Arc::new(SledJournal::open(&config.storage.path)?);
+    let mut engine = Engine::new(engine_policy(&config), now)?;
+    let unfinished = journal.unfinished()?;
+    if !unfinished.is_empty() {
+        tracing::info!(
+            sales = unfinished.len(),
+            "resuming unfinished sales from the journal"
+        );
+    }
+    engine.recover(unfinished, journal.last_seq()?, now);
+
+    let gateway_settings = &config.gateway;
+    let merchant = Merchant {
+        app_id: gateway_settings.app_id.clone(),
+        key: gateway_settings.merchant_key(),
+        rules: gateway_settings.sign_rules,
+    };
+    let gateway = Arc::new(HttpGateway::new(GatewayClientConfig {
+        base_url: gateway_settings
+            .base_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_string(),
+        merchant: merchant.clone(),
+        connect_timeout: gateway_settings.connect_timeout,
+        request_timeout: gateway_settings.request_timeout,
+    })?);
+
+    let (board, commands) = SaleBoard::new();
+    board.update_status(|s| s.clock_synchronized = clock_synced());
+    let listen = register_listen(&config.register.listen);
+    let token = config
+        .register
+        .token
+        .as_ref()
+        .map(|t: &RegisterToken| t.expose().to_string());
+    let server = register::serve(listen, token, board.clone()).await?;
+    tracing::info!(listen = %server.addr(), "register API listening");
+    (options.on_listening)(server.addr());
+
+    let (scan_tx, scan_rx) = mpsc::channel(64);
+    let scanner_task = spawn_scanner(scanner_config(&config.scanner)?, scan_tx);
+
+    let display = match options.display {
+        Some(display) => display,
+        None => open_display(&display_config(&config.display)).unwrap_or_else(|error| {
+            // A missing panel must not stop payments (issue 5): report it and go on.
+            tracing::error!(%error, "display unavailable; taking payments without it");
+            board.update_status(|s| s.display = register::Health::down(error.to_string()));
+            Box::new(NoDisplay)
+        }),
+    };
+    let screens = screen_task::spawn(display, board.clone());
+
+    let (callback_tx, callbacks) = mpsc::channel(16);
+    let notify_listener = match config.register.notify_listen {
+        Some(addr) => {
+            let listener = notify::listen(addr, merchant, callback_tx)
+                .await
+                .map_err(|source| DaemonError::NotifyListen { addr, source })?;
+            tracing::info!(listen = %listener.addr, "listening for gateway callbacks");
+            Some(listener)
+        }
+        None => None,
+    };
+
+    let driver = Driver {
+        engine,
+        journal,
+        gateway,
+        notify_url: config.gateway.notify_url.to_string(),
+        defaults: SaleDefaults {
+            subject: config.payment.default_subject.clone(),
+            operator_id: config.gateway.operator_id.clone(),
+            fixed_amount: config.register.fixed_amount,
+        },
+        board,
+        commands,
+        scanner: scan_rx,
+        callbacks,
+        screens,
+        notifier: options.notifier,
+        watchdog: systemd::watchdog_interval(),
+        drain_timeout: config.gateway.request_timeout + Duration::from_secs(1),
+        clock_synced: Box::new(clock_synced),
+    };
+    driver.run(shutdown).await;
+
+    scanner_task.abort();
+    if let Some(listener) = notify_listener {
+        listener.stop();
+    }
+    if let Err(error) = server.shutdown().await {
+        tracing::warn!(%error, "register API did not stop cleanly");
+    }
+    tracing::info!("stopped; unfinished sales resume at the next start");
+    Ok(())
+}
+
+fn clock_synced() -> bool {
+    !matches!(systemd::clock_sync(), systemd::ClockSync::NotYet)
+}
+
+fn register_listen(listen: &ConfigListen) -> ListenAddr {
+    match listen {
+        ConfigListen::Tcp(addr) => ListenAddr::Tcp(*addr),
+        ConfigListen::Unix(path) => ListenAddr::Unix(PathBuf::from(path)),
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping after requests on the wire are answered"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: stopping after requests on the wire are answered"),
+    }
+}
