@@ -37,6 +37,7 @@ fn record(seq: u64, state: SaleState) -> SaleRecord {
         query_attempts: 0,
         needs_review: false,
         note: None,
+        qr_url: None,
     }
 }
 

@@ -22,6 +22,7 @@ use crate::engine::{
 };
 use crate::gateway::Gateway;
 use crate::journal::Journal;
+use crate::protocol::messages::WebPayRequest;
 use crate::protocol::{Fen, TradeAnswer};
 use crate::register::{self, Health, RegisterCommand, SaleBoard};
 use crate::scanner::ScannerEvent;
@@ -247,6 +248,8 @@ impl<G: Gateway + 'static> Driver<G> {
         }
     }
 
+    /// A customer-scans-merchant sale: the engine numbers and journals it, the gateway
+    /// client signs its pay page, and the engine shows the page as a QR code and follows it.
     fn show_qr(
         &mut self,
         req: register::QrRequest,
@@ -254,53 +257,46 @@ impl<G: Gateway + 'static> Driver<G> {
         now: crate::engine::Timestamp,
     ) -> Result<register::QrView, register::QrError> {
         let subject = req.subject.unwrap_or_else(|| self.defaults.subject.clone());
-        let operator = self.defaults.operator_id.clone();
-        let order = self
-            .engine
-            .arm(req.amount_fen, subject.clone(), operator.clone(), now) /*QRTODO*/
-            .map_err(|e| match e {
-                EngineArmError::CounterBusy { sale_id, state } => {
-                    register::QrError::Busy { sale_id, state }
-                }
-                other => register::QrError::Failed {
-                    reason: other.to_string(),
-                },
-            })?;
-        let page = crate::protocol::messages::WebPayRequest {
-            out_trade_no: order.out_trade_no.clone(),
-            total_amount: req.amount_fen,
-            subject,
-            operator_id: operator,
-            notify_url: self.notify_url.clone(),
-            return_url: self.notify_url.clone(),
-            payway: None,
+        let operator_id = self.defaults.operator_id.clone();
+        let (gateway, notify_url) = (self.gateway.clone(), self.notify_url.clone());
+        let mut shown_url = None;
+        let page = |out_trade_no: &str| {
+            let url = gateway
+                .h5_url(&WebPayRequest {
+                    out_trade_no: out_trade_no.to_string(),
+                    total_amount: req.amount_fen,
+                    subject: subject.clone(),
+                    operator_id: operator_id.clone(),
+                    notify_url: notify_url.clone(),
+                    // The customer's browser has nowhere better to go back to.
+                    return_url: notify_url.clone(),
+                    payway: None,
+                })
+                .map_err(|e| e.to_string())?;
+            shown_url = Some(url.clone());
+            Ok(url)
         };
-        let url = self
-            .gateway
-            .h5_url(&page)
-            .map_err(|e| register::QrError::Failed {
-                reason: e.to_string(),
-            });
-        let url = match url {
-            Ok(url) => url,
-            Err(error) => {
-                // Nothing was shown to a customer: take the order back off the counter.
-                let _ = self.engine.disarm(&order.sale_id, now);
-                self.drain_outputs(state, true);
-                return Err(error);
-            }
-        };
+        let result = self.engine.arm_qr(
+            req.amount_fen,
+            subject.clone(),
+            operator_id.clone(),
+            page,
+            now,
+        );
         self.drain_outputs(state, true);
-        let screen = Screen::PayQr {
-            amount: req.amount_fen,
-            url: url.clone(),
-        };
-        state.engine_screen = screen;
-        Ok(register::QrView {
-            url,
-            out_trade_no: order.out_trade_no,
-            amount_fen: req.amount_fen,
-        })
+        match result {
+            Ok(sale) => Ok(register::QrView {
+                url: shown_url.unwrap_or_default(),
+                out_trade_no: sale.out_trade_no,
+                amount_fen: sale.amount_fen,
+            }),
+            Err(EngineArmError::CounterBusy { sale_id, state }) => {
+                Err(register::QrError::Busy { sale_id, state })
+            }
+            Err(other) => Err(register::QrError::Failed {
+                reason: other.to_string(),
+            }),
+        }
     }
 
     fn handle_scanner(

@@ -4,12 +4,12 @@
 //! gateway client, starts the register API, the scanner task, the display thread and the
 //! optional callback listener, tells systemd it is ready, and hands everything to `Driver`.
 
-mod clock;
+pub mod clock;
 pub mod demo;
 mod dispatch;
 mod driver;
 mod notify;
-mod screen_task;
+pub mod screen_task;
 mod wiring;
 
 use std::future::Future;

@@ -258,6 +258,46 @@ impl Engine {
         now: Timestamp,
     ) -> Result<SaleView, ArmError> {
         let now = self.tick(now);
+        let record = self.new_sale(amount, subject, operator_id, now)?;
+        Ok(self.open_at_counter(record, now))
+    }
+
+    /// The register asks for a customer-scans-merchant sale: the customer pays on the
+    /// gateway's pay page, shown as a QR code. `pay_page` makes the page's URL for the sale's
+    /// order number. The sale starts out waiting for the customer and is followed by query
+    /// exactly like a scanned sale after USERPAYING (ORDER_NOTFOUND meaning "not paid yet"),
+    /// so a late payment on the page is still found and reported.
+    pub fn arm_qr(
+        &mut self,
+        amount: Fen,
+        subject: String,
+        operator_id: String,
+        pay_page: impl FnOnce(&str) -> Result<String, String>,
+        now: Timestamp,
+    ) -> Result<SaleView, ArmError> {
+        let now = self.tick(now);
+        let mut record = self.new_sale(amount, subject, operator_id, now)?;
+        let url = pay_page(&record.out_trade_no).map_err(|reason| {
+            // The number was never shown to anyone: give it back.
+            self.last_seq -= 1;
+            ArmError::PayPage { reason }
+        })?;
+        record.qr_url = Some(url);
+        record.state = SaleState::WaitingCustomer;
+        record.scanned_at = Some(now);
+        record.deadline_at = Some(now.plus(self.policy.cashier_deadline));
+        record.next_poll_at = Some(now.plus(self.policy.first_query));
+        Ok(self.open_at_counter(record, now))
+    }
+
+    /// A new record for the counter, numbered; refused while the counter is busy.
+    fn new_sale(
+        &mut self,
+        amount: Fen,
+        subject: String,
+        operator_id: String,
+        now: Timestamp,
+    ) -> Result<SaleRecord, ArmError> {
         if amount.0 == 0 {
             return Err(ArmError::ZeroAmount { amount });
         }
@@ -282,7 +322,7 @@ impl Engine {
         }
         self.last_seq += 1;
         let out_trade_no = SaleRecord::order_number(&self.policy.order_prefix, now, self.last_seq);
-        let record = SaleRecord {
+        Ok(SaleRecord {
             sale_id: out_trade_no.clone(),
             out_trade_no,
             seq: self.last_seq,
@@ -306,7 +346,12 @@ impl Engine {
             query_attempts: 0,
             needs_review: false,
             note: None,
-        };
+            qr_url: None,
+        })
+    }
+
+    /// Journals a new sale, reports it and puts it at the counter.
+    fn open_at_counter(&mut self, record: SaleRecord, now: Timestamp) -> SaleView {
         let view = record.view();
         let id = record.sale_id.clone();
         self.outputs.push_back(Output::Journal(record.clone()));
@@ -321,7 +366,7 @@ impl Engine {
         self.counter = Some(id);
         self.show_counter();
         self.pump(now);
-        Ok(view)
+        view
     }
 
     /// The register cancels a sale that has not been scanned.
@@ -664,6 +709,10 @@ impl Engine {
                 subject: r.subject.clone(),
             },
             SaleState::Submitting => Screen::Processing { amount },
+            SaleState::WaitingCustomer if r.qr_url.is_some() => Screen::PayQr {
+                amount,
+                url: r.qr_url.clone().unwrap_or_default(),
+            },
             SaleState::WaitingCustomer => Screen::WaitingCustomer {
                 amount,
                 seconds_left: r.deadline_at.map_or(0, |d| {

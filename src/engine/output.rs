@@ -77,6 +77,8 @@ pub enum ArmError {
     CounterBusy { sale_id: String, state: SaleState },
     #[error("amount {amount} is zero; a sale needs at least ¥0.01")]
     ZeroAmount { amount: Fen },
+    #[error("cannot make the pay page for a QR sale: {reason}")]
+    PayPage { reason: String },
     #[error("{field} {value:?} is not accepted: {rule}")]
     BadField {
         field: &'static str,

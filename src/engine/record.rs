@@ -46,6 +46,10 @@ pub struct SaleRecord {
     /// The last thing that went wrong with it, in words (transport failures, unclear answers);
     /// never contains the payment code.
     pub note: Option<String>,
+    /// A customer-scans-merchant sale: the pay page shown as a QR code. There is no payment
+    /// code; the customer pays on the page and the sale is followed by query.
+    #[serde(default)]
+    pub qr_url: Option<String>,
 }
 
 impl SaleRecord {
