@@ -655,7 +655,7 @@ fn display(check: &mut Checker, raw: RawDisplay) -> Option<DisplaySettings> {
             };
             let (width, height) = size(check, &raw, model);
             let spi = check.resolve(raw.spi.as_deref().unwrap_or(Path::new("/dev/spidev0.0")));
-            let gpio_chip = match raw.gpio_chip.as_deref().unwrap_or("/dev/gpiochip0") {
+            let gpio_chip = match raw.gpio_chip.as_deref().unwrap_or("pinctrl-bcm2711") {
                 "" => {
                     check.problem(
                         S,

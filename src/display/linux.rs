@@ -21,7 +21,15 @@ use super::panel::{MipiPanel, Panel, PanelDisplay, SpiInterface, Ssd1306Panel};
 use super::{Display, DisplayError, StatusFlags};
 
 /// Finds the GPIO chip whose label is `label`, listing the labels seen when none matches.
+/// A value starting with `/` is taken as the chip's device path instead (`/dev/gpiochip0`),
+/// for boards whose labels are not known in advance.
 pub fn find_gpio_chip(label: &str) -> Result<Chip, DisplayError> {
+    if label.starts_with('/') {
+        return Chip::new(label).map_err(|e| DisplayError::Open {
+            device: format!("GPIO chip {label}"),
+            detail: e.to_string(),
+        });
+    }
     let device = format!("GPIO chip labelled {label:?}");
     let all = chips().map_err(|e| DisplayError::Open {
         device: device.clone(),
