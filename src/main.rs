@@ -9,8 +9,12 @@ use scanpay::cli::{self, Cli};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli::logging::init();
-    let mut stdout = std::io::stdout().lock();
+    match cli.command {
+        cli::Command::Demo(_) => cli::logging::init_with_default("warn"),
+        _ => cli::logging::init(),
+    }
+    // Not locked: the demo's display thread draws on stdout too.
+    let mut stdout = std::io::stdout();
     match cli::run(&cli, &mut stdout) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -69,14 +69,19 @@ where
 /// The filter from `RUST_LOG`, or `info`. A malformed `RUST_LOG` is reported (returned as
 /// the second value) rather than silently hiding every log line.
 pub fn filter_from(rust_log: Option<&str>) -> (EnvFilter, Option<String>) {
+    filter_or(rust_log, "info")
+}
+
+/// Like `filter_from`, with `default` when RUST_LOG is unset.
+pub fn filter_or(rust_log: Option<&str>, default: &str) -> (EnvFilter, Option<String>) {
     match rust_log {
-        None | Some("") => (EnvFilter::new("info"), None),
+        None | Some("") => (EnvFilter::new(default), None),
         Some(directives) => match EnvFilter::try_new(directives) {
             Ok(filter) => (filter, None),
             Err(err) => (
-                EnvFilter::new("info"),
+                EnvFilter::new(default),
                 Some(format!(
-                    "RUST_LOG={directives:?} is not a valid filter ({err}); logging at info"
+                    "RUST_LOG={directives:?} is not a valid filter ({err}); logging at {default}"
                 )),
             ),
         },
@@ -85,12 +90,18 @@ pub fn filter_from(rust_log: Option<&str>) -> (EnvFilter, Option<String>) {
 
 /// Installs the global subscriber. Call once, first thing in `main`.
 pub fn init() {
+    init_with_default("info");
+}
+
+/// Installs the global subscriber, logging at `default` unless RUST_LOG says otherwise
+/// (the demo logs only warnings, so its drawn screen stays readable).
+pub fn init_with_default(default: &str) {
     let style = LogStyle::detect(
         std::env::var_os("JOURNAL_STREAM").as_deref(),
         std::io::stderr().is_terminal(),
     );
     let rust_log = std::env::var("RUST_LOG").ok();
-    let (filter, complaint) = filter_from(rust_log.as_deref());
+    let (filter, complaint) = filter_or(rust_log.as_deref(), default);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

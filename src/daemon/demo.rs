@@ -13,9 +13,12 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::{run, RunOptions};
+use super::{run, DisplayFactory, RunOptions};
 use crate::config::{Config, HostFacts, Origin};
+use crate::display::terminal::TerminalDisplay;
+use crate::display::{Language, Layout, TerminalConfig};
 use crate::protocol::Fen;
+use crate::register::ListenAddr;
 use crate::simulator::{self, Simulator, SimulatorConfig};
 use crate::systemd::SystemdNotifier;
 
@@ -95,29 +98,70 @@ pub async fn run_demo(
     };
     let config = Config::from_toml(&text, &config_path, &origin)?;
 
-    writeln!(
-        out,
-        "scanpay demo: a simulated gateway at {}, a journal in {}.\n\
-         A sale of {} is armed and waits for a scan. Type or paste a payment code and press Enter:\n\
-         \n  134523198765432101   (any 18-digit code starting 10-15 is WeChat; 16-24 digits starting 25-30 is Alipay)\n\
-         \n{}\n\
-         Each code works once (change a digit before the last six for a fresh one).\n\
-         Ctrl-C stops; the journal of this run is thrown away.\n",
-        sim.base_url(),
-        dir.path().join("journal").display(),
-        options.amount,
-        simulator::magic_table(),
-    )?;
+    let journal_dir = dir.path().join("journal");
+    if options.pixels {
+        // The screen is redrawn in place; the essentials stay below it as a footer.
+        writeln!(
+            out,
+            "scanpay demo: simulated gateway at {}, journal in {}",
+            sim.base_url(),
+            journal_dir.display()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "scanpay demo: a simulated gateway at {}, a journal in {}.\n\
+             A sale of {} is armed and waits for a scan. Type or paste a payment code and press Enter.\n\
+             (18 digits starting 10-15 are WeChat; 16-24 digits starting 25-30 are Alipay.)\n\n{}\n\
+             Ctrl-C stops; the journal of this run is thrown away.\n",
+            sim.base_url(),
+            journal_dir.display(),
+            options.amount,
+            simulator::magic_table(),
+        )?;
+    }
     out.flush()?;
 
+    let (amount, language, pixels) = (options.amount, options.language.clone(), options.pixels);
     let run_options = RunOptions {
         notifier: std::sync::Arc::new(SystemdNotifier::disabled()),
-        on_listening: Box::new(|addr| {
-            println!("Register API: http://{addr}/v1/sales  (try: curl http://{addr}/v1/status)\n");
+        on_listening: Box::new(move |addr| {
+            if !pixels {
+                println!(
+                    "Register API: http://{addr}/v1/sales  (try: curl http://{addr}/v1/status)\n"
+                );
+            }
         }),
-        display: None,
+        display: pixels.then(|| -> DisplayFactory {
+            Box::new(move |addr| {
+                let config = TerminalConfig {
+                    layout: Layout::Mono128x64,
+                    pixels: true,
+                    language: if language == "zh" {
+                        Language::Zh
+                    } else {
+                        Language::En
+                    },
+                    footer: Some(footer(amount, addr)),
+                };
+                Box::new(TerminalDisplay::stdout(&config))
+            })
+        }),
     };
     let result = run(config, run_options, shutdown).await;
     sim.shutdown().await;
     Ok(result?)
+}
+
+/// The instructions under the demo's drawn screen.
+fn footer(amount: Fen, register: &ListenAddr) -> String {
+    format!(
+        "A sale of {amount} is armed. Type a payment code and press Enter (Ctrl-C stops).\n\
+         \x20 134523198765432101  paid at once (WeChat; Alipay codes start 25-30)\n\
+         \x20 ...765000203  customer confirms on the phone, paid on the 2nd query\n\
+         \x20 ...765000600  declined (insufficient balance)   ...765000700  code expired\n\
+         \x20 ...765000800  gateway error, found paid by query ...765000900  never confirms\n\
+         Each code works once: change a digit before the last six. `scanpay demo --text` lists all.\n\
+         Register API: http://{register}/v1/status"
+    )
 }

@@ -59,9 +59,13 @@ pub struct RunOptions {
     pub notifier: Arc<dyn Notifier>,
     /// Tells the caller where the register API listens (after binding port 0).
     pub on_listening: Box<dyn FnOnce(&ListenAddr) + Send>,
-    /// A display that replaces the configured one (the demo's terminal with its own options).
-    pub display: Option<Box<dyn Display + Send>>,
+    /// Makes a display that replaces the configured one, once the register API listens
+    /// (the demo's terminal, whose footer names the API's address).
+    pub display: Option<DisplayFactory>,
 }
+
+/// See `RunOptions::display`.
+pub type DisplayFactory = Box<dyn FnOnce(&ListenAddr) -> Box<dyn Display + Send> + Send>;
 
 impl RunOptions {
     /// The service's options: systemd from the environment, nothing else.
@@ -132,7 +136,7 @@ pub async fn run(
     let scanner_task = spawn_scanner(scanner_config(&config.scanner)?, scan_tx);
 
     let display = match options.display {
-        Some(display) => display,
+        Some(make) => make(server.addr()),
         None => open_display(&display_config(&config.display)).unwrap_or_else(|error| {
             // A missing panel must not stop payments (issue 5): report it and go on.
             tracing::error!(%error, "display unavailable; taking payments without it");

@@ -93,6 +93,7 @@ pub fn display_config(settings: &DisplaySettings) -> DisplayConfig {
             layout: Layout::Mono128x64,
             pixels: true,
             language,
+            footer: None,
         }),
         DisplayOutput::Png {
             output_dir,

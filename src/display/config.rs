@@ -126,6 +126,10 @@ pub struct TerminalConfig {
     pub pixels: bool,
     #[serde(default)]
     pub language: Language,
+    /// Pixel mode with a footer redraws in place: each frame clears the terminal, draws the
+    /// screen and then this text (the demo's instructions), instead of scrolling.
+    #[serde(default)]
+    pub footer: Option<String>,
 }
 
 fn default_gpio_chip() -> String {

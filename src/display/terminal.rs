@@ -44,6 +44,7 @@ pub struct TerminalDisplay<W> {
     layout: Layout,
     language: Language,
     pixels: bool,
+    footer: Option<String>,
 }
 
 impl TerminalDisplay<std::io::Stdout> {
@@ -59,6 +60,7 @@ impl<W: Write> TerminalDisplay<W> {
             layout: config.layout,
             language: config.language,
             pixels: config.pixels,
+            footer: config.footer.clone(),
         }
     }
 
@@ -70,7 +72,12 @@ impl<W: Write> TerminalDisplay<W> {
 impl<W: Write> Display for TerminalDisplay<W> {
     fn show(&mut self, screen: &Screen, flags: StatusFlags) -> Result<(), DisplayError> {
         let text = if self.pixels {
-            half_blocks(&render_image(screen, self.language, flags, self.layout))
+            let frame = half_blocks(&render_image(screen, self.language, flags, self.layout));
+            match &self.footer {
+                // Home, clear, frame, footer: the screen stays put like a real panel.
+                Some(footer) => format!("\x1b[H\x1b[2J{frame}\n{footer}\n"),
+                None => frame,
+            }
         } else {
             let mut line = describe(screen, self.language);
             if flags.clock_unsynced {
@@ -119,6 +126,7 @@ mod tests {
             layout: Layout::Mono128x64,
             pixels: true,
             language: Language::En,
+            footer: None,
         };
         let mut display = TerminalDisplay::new(Vec::new(), &config);
         display
@@ -137,6 +145,7 @@ mod tests {
             layout: Layout::Mono128x64,
             pixels: false,
             language: Language::En,
+            footer: None,
         };
         let mut display = TerminalDisplay::new(Vec::new(), &config);
         let flags = StatusFlags {
@@ -150,5 +159,31 @@ mod tests {
             out,
             "[NOT SENT] ¥9.90 — Offline too long, nothing charged. Scan a new code [clock not synced]\n"
         );
+    }
+
+    #[test]
+    fn a_footer_redraws_in_place_below_the_frame() {
+        let config = TerminalConfig {
+            layout: Layout::Mono128x64,
+            pixels: true,
+            language: Language::En,
+            footer: Some("type a code".into()),
+        };
+        let mut display = TerminalDisplay::new(Vec::new(), &config);
+        display
+            .show(&Screen::Ready, StatusFlags::default())
+            .unwrap();
+        display
+            .show(&Screen::Ready, StatusFlags::default())
+            .unwrap();
+        let out = String::from_utf8(display.into_inner()).unwrap();
+        let frames: Vec<&str> = out.split("\x1b[H\x1b[2J").collect();
+        assert_eq!(
+            frames.len(),
+            3,
+            "each frame starts by going home and clearing"
+        );
+        assert!(frames[1].ends_with("\ntype a code\n"));
+        assert_eq!(frames[1].lines().count(), 32 + 2);
     }
 }
