@@ -8,10 +8,10 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 
 use super::amount::parse_yuan_amount;
-use crate::config::{Config, ListenAddr as ConfigListen};
+use crate::config::Config;
 use crate::engine::SaleState;
 use crate::protocol::Fen;
-use crate::register::{charge, describe, ListenAddr};
+use crate::register::{charge, describe};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ChargeArgs {
@@ -34,10 +34,7 @@ pub struct ChargeArgs {
 
 pub fn run(config_path: &Path, args: &ChargeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
-    let listen = match &config.register.listen {
-        ConfigListen::Tcp(addr) => ListenAddr::Tcp(*addr),
-        ConfigListen::Unix(path) => ListenAddr::Unix(path.clone()),
-    };
+    let listen = config.register.listen.clone();
     let token = config
         .register
         .token

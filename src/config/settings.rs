@@ -223,11 +223,8 @@ pub struct RegisterSettings {
     pub notify_listen: Option<SocketAddr>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ListenAddr {
-    Tcp(SocketAddr),
-    Unix(PathBuf),
-}
+/// The register API's address: the register module's own type, so there is one spelling.
+pub use crate::register::ListenAddr;
 
 /// The register API's bearer token. `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]

@@ -14,7 +14,6 @@ mod wiring;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +23,7 @@ pub use dispatch::send_failure;
 pub use driver::{Driver, SaleDefaults};
 pub use wiring::{display_config, engine_policy, scanner_config};
 
-use crate::config::{Config, ListenAddr as ConfigListen, RegisterToken};
+use crate::config::{Config, RegisterToken};
 use crate::display::{open_display, Display, NoDisplay};
 use crate::engine::{Engine, PolicyError};
 use crate::gateway::{GatewayClientConfig, GatewayConfigError, HttpGateway};
@@ -122,7 +121,7 @@ pub async fn run(
 
     let (board, commands) = SaleBoard::new();
     board.update_status(|s| s.clock_synchronized = clock_synced());
-    let listen = register_listen(&config.register.listen);
+    let listen = config.register.listen.clone();
     let token = config
         .register
         .token
@@ -193,13 +192,6 @@ pub async fn run(
 
 fn clock_synced() -> bool {
     !matches!(systemd::clock_sync(), systemd::ClockSync::NotYet)
-}
-
-fn register_listen(listen: &ConfigListen) -> ListenAddr {
-    match listen {
-        ConfigListen::Tcp(addr) => ListenAddr::Tcp(*addr),
-        ConfigListen::Unix(path) => ListenAddr::Unix(PathBuf::from(path)),
-    }
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
