@@ -132,7 +132,7 @@ fn advice(result_code: &ResultCode, err_code: &Option<ErrCode>) -> &'static str 
         Some(ErrCode::OrderNotFound) => {
             "check the number (one made a moment ago may take a few seconds to appear)"
         }
-        Some(ErrCode::Insufficient) => "the balance is too low: check it with `scanpay balance`",
+        Some(ErrCode::Insufficient) => "the balance is too low: see it with the balance command",
         Some(ErrCode::LackParams | ErrCode::ParamsError | ErrCode::JsonError) => {
             "the gateway did not accept the request's values; check them"
         }
@@ -270,7 +270,7 @@ mod tests {
         );
         assert_eq!(
             err.to_string(),
-            "the gateway refused the withdrawal: result_code 40004, err_code INSUFFICIENT (balance too low); the balance is too low: check it with `scanpay balance`"
+            "the gateway refused the withdrawal: result_code 40004, err_code INSUFFICIENT (balance too low); the balance is too low: see it with the balance command"
         );
         let err = GatewayCommandError::refused(
             "balance query",

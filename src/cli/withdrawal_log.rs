@@ -18,6 +18,7 @@ use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset, Utc};
+use fs2::FileExt as _;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::Fen;
@@ -105,12 +106,12 @@ impl WithdrawalLog {
                 .and_then(|d| d.sync_all())
                 .map_err(open_err)?;
         }
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
+        // Released when the file is closed, also when the process dies.
+        if let Err(err) = file.try_lock_exclusive() {
+            if err.kind() == fs2::lock_contended_error().kind() {
                 return Err(WithdrawalLogError::Busy { path });
             }
-            Err(fs::TryLockError::Error(source)) => return Err(open_err(source)),
+            return Err(open_err(err));
         }
         let mut text = String::new();
         file.seek(SeekFrom::Start(0))
@@ -119,16 +120,27 @@ impl WithdrawalLog {
                 path: path.clone(),
                 source,
             })?;
-        let (records, torn_tail) = parse(&text, &path)?;
+        let (records, tail) = parse(&text, &path)?;
         let mut log = WithdrawalLog {
             path,
             file,
             records,
         };
-        if torn_tail {
-            // A line cut short by a power cut was never fsynced, so its request never
-            // left; end it so the next line starts clean.
-            log.write_durably("\n")?;
+        match tail {
+            Tail::Clean => {}
+            Tail::Unterminated => log.write_durably("\n")?,
+            Tail::Torn => {
+                // A line cut short by a power cut was never fsynced, so its request never
+                // left: cut it off, so that the next line starts clean.
+                let clean_len = text.rfind('\n').map_or(0, |i| i + 1) as u64;
+                log.file
+                    .set_len(clean_len)
+                    .and_then(|()| log.file.sync_all())
+                    .map_err(|source| WithdrawalLogError::Write {
+                        path: log.path.clone(),
+                        source,
+                    })?;
+            }
         }
         Ok(log)
     }
@@ -174,8 +186,19 @@ impl WithdrawalLog {
     }
 }
 
-/// The records, and whether the last line was cut short (no newline and not a record).
-fn parse(text: &str, path: &Path) -> Result<(Vec<Record>, bool), WithdrawalLogError> {
+/// How the file ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    /// Empty, or a newline after the last record.
+    Clean,
+    /// A last record without its newline (an editor dropped it): keep it, add the newline.
+    Unterminated,
+    /// A last line that is not a record and has no newline: a write cut short.
+    Torn,
+}
+
+/// The records, and how the file ends.
+fn parse(text: &str, path: &Path) -> Result<(Vec<Record>, Tail), WithdrawalLogError> {
     let mut records = Vec::new();
     let ends_clean = text.is_empty() || text.ends_with('\n');
     let lines: Vec<&str> = text.lines().collect();
@@ -185,7 +208,7 @@ fn parse(text: &str, path: &Path) -> Result<(Vec<Record>, bool), WithdrawalLogEr
         }
         match serde_json::from_str::<Record>(line) {
             Ok(record) => records.push(record),
-            Err(_) if !ends_clean && index + 1 == lines.len() => return Ok((records, true)),
+            Err(_) if !ends_clean && index + 1 == lines.len() => return Ok((records, Tail::Torn)),
             Err(err) => {
                 return Err(WithdrawalLogError::Corrupt {
                     path: path.to_path_buf(),
@@ -195,7 +218,12 @@ fn parse(text: &str, path: &Path) -> Result<(Vec<Record>, bool), WithdrawalLogEr
             }
         }
     }
-    Ok((records, !ends_clean))
+    let tail = if ends_clean {
+        Tail::Clean
+    } else {
+        Tail::Unterminated
+    };
+    Ok((records, tail))
 }
 
 /// China Standard Time, the gateway's clock.
@@ -252,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn a_torn_last_line_is_ignored_and_ended_a_corrupt_one_is_refused() {
+    fn a_torn_last_line_is_cut_off_a_corrupt_one_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
         let good = serde_json::to_string(&record("a", Event::Sending, "2026-11-25", 100)).unwrap();
@@ -264,6 +292,16 @@ mod tests {
         drop(log);
         let log = WithdrawalLog::open(dir.path()).unwrap();
         assert_eq!(log.counted_on("2026-11-25"), Fen(105));
+        drop(log);
+
+        // A last record without its newline is kept, and the next one starts on a new line.
+        fs::write(&path, &good).unwrap();
+        let mut log = WithdrawalLog::open(dir.path()).unwrap();
+        log.append(record("d", Event::Sending, "2026-11-25", 7))
+            .unwrap();
+        drop(log);
+        let log = WithdrawalLog::open(dir.path()).unwrap();
+        assert_eq!(log.counted_on("2026-11-25"), Fen(107));
         drop(log);
 
         fs::write(&path, format!("not json\n{good}\n")).unwrap();
