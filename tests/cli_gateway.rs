@@ -729,8 +729,14 @@ fn the_simulator_command_serves_until_stopped() {
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(text.starts_with("balance ¥10000.00\n"), "{text}");
 
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // SIGTERM (as systemd stops it) ends it cleanly.
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
 }
 
 #[test]
@@ -788,4 +794,21 @@ fn the_simulator_takes_a_private_key_file_and_never_prints_it() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("chmod go-rwx"), "{stderr}");
+    assert!(!stderr.contains(KEY), "{stderr}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_scanpay"))
+        .args([
+            "simulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--app-id",
+            "two words",
+        ])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    expect![[r#"
+        scanpay: error: --app-id "two words" is not an app id: give 1 to 50 characters without spaces, e.g. DEMO0001
+    "#]].assert_eq(&String::from_utf8(output.stderr).unwrap());
 }

@@ -39,6 +39,14 @@ pub struct SimulatorArgs {
 }
 
 pub fn run(args: &SimulatorArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let app_id_ok = !args.app_id.is_empty()
+        && args.app_id.chars().count() <= 50
+        && !args.app_id.contains(char::is_whitespace);
+    anyhow::ensure!(
+        app_id_ok,
+        "--app-id {:?} is not an app id: give 1 to 50 characters without spaces, e.g. {DEMO_APP_ID}",
+        args.app_id
+    );
     let key = match &args.key_file {
         Some(path) => Some(read_secret_file(path).context("reading the simulator's --key-file")?),
         None => None,
@@ -54,6 +62,9 @@ pub fn run(args: &SimulatorArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime for the simulator")?;
     runtime.block_on(async {
+        // Listening for the signals before the banner: whoever reads the banner may stop
+        // the simulator at once.
+        let stop = stop_signals().context("installing the Ctrl-C and SIGTERM handlers")?;
         let handle = Simulator::start(args.listen, config).await?;
         let base_url = handle.base_url();
         if args.json {
@@ -68,7 +79,7 @@ pub fn run(args: &SimulatorArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             write_banner(out, &base_url, args)?;
         }
         out.flush()?;
-        stopped().await.context("waiting for Ctrl-C")?;
+        stop.await;
         tracing::info!("stopping the simulator");
         handle.shutdown().await;
         Ok::<(), anyhow::Error>(())
@@ -108,12 +119,16 @@ fn write_banner(out: &mut dyn Write, base_url: &str, args: &SimulatorArgs) -> st
     writeln!(out, "Ctrl-C stops the simulator.")
 }
 
-/// Ctrl-C, or SIGTERM from systemd or a test.
-async fn stopped() -> std::io::Result<()> {
+/// Resolves on Ctrl-C (SIGINT), or SIGTERM from systemd or a test. The handlers are
+/// installed when this is called, not when the future is first polled.
+fn stop_signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result,
-        _ = term.recv() => Ok(()),
-    }
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
 }
