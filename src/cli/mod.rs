@@ -104,7 +104,7 @@ mod tests {
         .unwrap();
         assert_eq!(cli.config, PathBuf::from("/tmp/c.toml"));
         let Command::CheckConfig(args) = &cli.command else {
-            panic!("parsed as {:?}", cli.command)
+            panic!("parsed as check-config")
         };
         assert!(args.json);
         let cli = Cli::try_parse_from(["scanpay", "--config", "x.toml", "check-config"]).unwrap();
