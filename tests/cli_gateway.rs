@@ -484,6 +484,26 @@ fn withdrawal_limits_are_refused_before_anything_is_sent() {
 }
 
 #[test]
+fn a_damaged_withdrawal_record_stops_a_withdrawal_before_it_is_sent() {
+    let setup = Setup::new();
+    let state = setup.dir.path().join("state");
+    fs::create_dir_all(&state).unwrap();
+    fs::write(state.join("withdrawals.jsonl"), "{\"id\": 1}\n").unwrap();
+    setup
+        .scanpay(&["settle", "100"])
+        .check(1, expect![""], expect![[r#"
+            scanpay: error: the withdrawal record $DIR/state/withdrawals.jsonl line 1 is not a withdrawal record (invalid type: integer `1`, expected a string at line 1 column 8); without it today's total is not known: repair or move the line, then try again
+        "#]]);
+    let json = setup.scanpay(&["settle", "100", "--json"]);
+    assert_eq!(json.code, Some(1));
+    assert_eq!(json.json()["error"], "storage");
+    assert!(
+        setup.sim.ledger().withdrawals.is_empty(),
+        "nothing reached the gateway"
+    );
+}
+
+#[test]
 fn a_lost_withdrawal_answer_says_it_may_have_been_received_and_counts() {
     let setup = Setup::new();
     setup

@@ -3,9 +3,12 @@
 //! request, and one error type that turns every way a call can fail into a sentence that
 //! says what happened and what to do.
 //!
-//! Exit codes: 0 only when the gateway answered with success; 78 when the config is
-//! unusable; 1 otherwise. With `--json`, a failure is also printed on stdout as
+//! Exit codes: 0 only when the gateway answered with success; 78 when the config file
+//! cannot be read or is invalid; 1 otherwise. With `--json`, a failure is also printed on stdout as
 //! `{"ok": false, "error": KIND, "message": ...}` so that a script never has to parse stderr.
+//! KIND is `unreachable` (nothing was sent), `unknown` (may have been received), `refused`
+//! (with `result_code`, `err_code`, `err_code_des`), `not_sent`, `limit` (a withdrawal
+//! limit), `config`, `storage` (the withdrawal record) or `error`.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -18,6 +21,7 @@ use crate::gateway::{GatewayClientConfig, GatewayConfigError, GatewayError, Http
 use crate::protocol::{ErrCode, Fen, FieldError, Merchant, ResultCode};
 
 use super::output::write_json;
+use super::withdrawal_log::WithdrawalLogError;
 
 /// Why a gateway command did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +219,8 @@ fn failure_kind(err: &anyhow::Error) -> &'static str {
         err.kind()
     } else if err.downcast_ref::<ConfigError>().is_some() {
         "config"
+    } else if err.downcast_ref::<WithdrawalLogError>().is_some() {
+        "storage"
     } else {
         "error"
     }
