@@ -5,11 +5,20 @@
 //! Amounts typed by a person are yuan (`amount::parse_yuan_amount`).
 
 pub mod amount;
+pub mod balance;
 pub mod charge;
 pub mod check_config;
 pub mod daemon;
+pub mod gateway_cmds;
 pub mod journal;
 pub mod logging;
+pub mod output;
+pub mod query;
+pub mod settle;
+pub mod settle_query;
+pub mod simulator;
+pub mod web_pay;
+pub mod withdrawal_log;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -46,6 +55,21 @@ pub enum Command {
     Charge(charge::ChargeArgs),
     /// Export the journal's sales for reconciliation (CSV or JSON lines).
     Journal(journal::JournalArgs),
+    /// Run the gateway simulator until Ctrl-C (demo merchant by default; needs no config).
+    Simulator(simulator::SimulatorArgs),
+    /// Where an order stands at the gateway: paid, not paid, waiting, refunded.
+    Query(query::QueryArgs),
+    /// The merchant's balance, withdrawal window, limit and way.
+    Balance(balance::BalanceArgs),
+    /// Withdraw AMOUNT yuan (fee included) to the bank; checks the per-request and daily
+    /// limits first, never retries on its own.
+    Settle(settle::SettleArgs),
+    /// Where a withdrawal stands, by the trade_no `settle` printed.
+    SettleQuery(settle_query::SettleQueryArgs),
+    /// Print the customer pay-page URL for AMOUNT yuan (no network; show it as a QR code).
+    H5Url(web_pay::WebPayArgs),
+    /// Ask the gateway for a wallet deep link for AMOUNT yuan.
+    AppUrl(web_pay::WebPayArgs),
 }
 
 /// Runs one command, writing its normal output to `out`.
@@ -56,6 +80,13 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Demo(args) => daemon::demo(args, &mut std::io::stdout()),
         Command::Charge(args) => charge::run(&cli.config, args, out),
         Command::Journal(args) => journal::run(&cli.config, args, out),
+        Command::Simulator(args) => simulator::run(args, out),
+        Command::Query(args) => query::run(&cli.config, args, out),
+        Command::Balance(args) => balance::run(&cli.config, args, out),
+        Command::Settle(args) => settle::run(&cli.config, args, out),
+        Command::SettleQuery(args) => settle_query::run(&cli.config, args, out),
+        Command::H5Url(args) => web_pay::run_h5(&cli.config, args, out),
+        Command::AppUrl(args) => web_pay::run_app(&cli.config, args, out),
     }
 }
 

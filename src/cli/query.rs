@@ -1,0 +1,222 @@
+//! `scanpay query OUT_TRADE_NO` / `scanpay query --trade-no T`: where an order stands at the
+//! gateway, in words (read by `protocol::outcome`, the same table the daemon uses), with its
+//! amount, numbers, wallet and date.
+//!
+//! Exits 0 when the gateway reported the order's state, whatever that state is (paid, not
+//! paid, waiting, refunded): scripts read `state` from `--json`. An unknown order, a busy
+//! gateway, a configuration problem or no answer at all exit non-zero.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde_json::json;
+
+use crate::gateway::Gateway as _;
+use crate::protocol::{AnswerTo, Outcome, Payway, QueryRequest, TradeAnswer};
+
+use super::gateway_cmds::{block_on, connect, with_json_failure, GatewayCommandError};
+use super::output::{scanpay_command, write_json, Report};
+
+#[derive(Debug, Clone, clap::Args)]
+#[command(group = clap::ArgGroup::new("order").required(true))]
+pub struct QueryArgs {
+    /// The terminal's order number (out_trade_no).
+    #[arg(group = "order", value_name = "OUT_TRADE_NO")]
+    pub out_trade_no: Option<String>,
+    /// Ask by the gateway's number instead.
+    #[arg(long, group = "order", value_name = "TRADE_NO")]
+    pub trade_no: Option<String>,
+    /// Print JSON (amounts in integer fen).
+    #[arg(long)]
+    pub json: bool,
+}
+
+const WHAT: &str = "order query";
+
+pub fn run(config_path: &Path, args: &QueryArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    with_json_failure(args.json, out, |out| {
+        let request = match (&args.out_trade_no, &args.trade_no) {
+            (Some(no), _) => QueryRequest::ByOutTradeNo(no.clone()),
+            (None, Some(no)) => QueryRequest::ByTradeNo(no.clone()),
+            (None, None) => anyhow::bail!("give the order's OUT_TRADE_NO or --trade-no TRADE_NO"),
+        };
+        let (_, gateway) = connect(config_path)?;
+        let again = format!(
+            "the query changes nothing: run `{} query ...` again",
+            scanpay_command(config_path)
+        );
+        let answer = block_on(gateway.query(&request))?
+            .map_err(|err| GatewayCommandError::from_gateway(err, WHAT, &again))?;
+        let state = State::of(&answer).ok_or_else(|| {
+            GatewayCommandError::refused(
+                WHAT,
+                &answer.result_code,
+                &answer.err_code,
+                &answer.err_code_des,
+            )
+        })?;
+        let number = match &request {
+            QueryRequest::ByOutTradeNo(no) => no.clone(),
+            QueryRequest::ByTradeNo(no) => answer.out_trade_no.clone().unwrap_or(no.clone()),
+        };
+        if args.json {
+            write_json(out, &to_json(&answer, &state, &number))
+        } else {
+            report(&answer, &state, &number).write(out)
+        }
+        .context("writing the order's state to stdout")
+    })
+}
+
+/// An order's state, when the answer gives one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Paid,
+    WaitingCustomer,
+    NotPaid { reason: String },
+    Refunded,
+    RefundInDoubt,
+}
+
+impl State {
+    /// `None` when the answer is not a state: unknown order, busy gateway, setup problem.
+    fn of(answer: &TradeAnswer) -> Option<State> {
+        match answer.outcome(AnswerTo::Query) {
+            Outcome::Paid => Some(State::Paid),
+            Outcome::WaitingCustomer => Some(State::WaitingCustomer),
+            Outcome::NotPaid { reason, .. } => Some(State::NotPaid { reason }),
+            Outcome::Refunded { in_doubt: false } => Some(State::Refunded),
+            Outcome::Refunded { in_doubt: true } => Some(State::RefundInDoubt),
+            Outcome::OrderExists
+            | Outcome::NotFound
+            | Outcome::TryLater { .. }
+            | Outcome::ConfigProblem { .. } => None,
+        }
+    }
+
+    /// The `state` in `--json`.
+    fn key(&self) -> &'static str {
+        match self {
+            State::Paid => "paid",
+            State::WaitingCustomer => "waiting_customer",
+            State::NotPaid { .. } => "not_paid",
+            State::Refunded => "refunded",
+            State::RefundInDoubt => "refund_in_doubt",
+        }
+    }
+
+    fn words(&self) -> String {
+        match self {
+            State::Paid => "paid".into(),
+            State::WaitingCustomer => {
+                "waiting for the customer to confirm on the phone; ask again in a few seconds"
+                    .into()
+            }
+            State::NotPaid { reason } => format!("not paid: {reason}"),
+            State::Refunded => "paid, then refunded".into(),
+            State::RefundInDoubt => {
+                "paid; a refund was attempted and its outcome is in doubt".into()
+            }
+        }
+    }
+}
+
+/// `3 (WeChat Pay)`: the gateway's wallet code with its name when known.
+fn paytype_words(paytype: &str) -> String {
+    match paytype.parse().ok().and_then(Payway::from_code) {
+        Some(payway) => format!("{paytype} ({})", payway.name()),
+        None => paytype.to_string(),
+    }
+}
+
+fn report(answer: &TradeAnswer, state: &State, number: &str) -> Report {
+    Report::new(format!("order {number}: {}", state.words()))
+        .opt_row("amount", answer.total_amount)
+        .opt_row("trade_no", answer.trade_no.as_deref())
+        .opt_row("paytype", answer.paytype.as_deref().map(paytype_words))
+        .opt_row("pay_date", answer.pay_date.as_deref())
+        .opt_row("trade_status", answer.trade_status.as_ref())
+        .opt_row("err_code", answer.err_code.as_ref())
+        .opt_row("err_code_des", answer.err_code_des.as_deref())
+}
+
+fn to_json(answer: &TradeAnswer, state: &State, number: &str) -> serde_json::Value {
+    json!({
+        "ok": true,
+        "out_trade_no": number,
+        "state": state.key(),
+        "amount_fen": answer.total_amount,
+        "trade_no": answer.trade_no,
+        "paytype": answer.paytype,
+        "pay_date": answer.pay_date,
+        "result_code": answer.result_code,
+        "trade_status": answer.trade_status,
+        "err_code": answer.err_code,
+        "err_code_des": answer.err_code_des,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ErrCode, Fen, ResultCode, TradeStatus};
+
+    fn answer(status: Option<TradeStatus>, err: Option<ErrCode>) -> TradeAnswer {
+        TradeAnswer {
+            result_code: ResultCode::Success,
+            err_code: err,
+            err_code_des: None,
+            trade_status: status,
+            out_trade_no: Some("A-1".into()),
+            trade_no: Some("T1".into()),
+            total_amount: Some(Fen(1250)),
+            paytype: Some("3".into()),
+            pay_date: None,
+        }
+    }
+
+    #[test]
+    fn states_in_words() {
+        let paid = answer(Some(TradeStatus::TradeSuccess), None);
+        assert_eq!(State::of(&paid), Some(State::Paid));
+        let mut buf = Vec::new();
+        report(&paid, &State::Paid, "A-1").write(&mut buf).unwrap();
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "order A-1: paid\n  amount        ¥12.50\n  trade_no      T1\n  paytype       3 (WeChat Pay)\n  trade_status  TRADE_SUCCESS\n"
+        );
+        let waiting = answer(Some(TradeStatus::WaitBuyerPay), None);
+        assert_eq!(State::of(&waiting), Some(State::WaitingCustomer));
+        let closed = TradeAnswer {
+            err_code_des: Some("payment code expired".into()),
+            ..answer(Some(TradeStatus::TradeClosed), Some(ErrCode::OrderClosed))
+        };
+        assert_eq!(
+            State::of(&closed).unwrap().words(),
+            "not paid: payment code expired"
+        );
+        assert_eq!(
+            State::of(&answer(Some(TradeStatus::Refunded), None)),
+            Some(State::Refunded)
+        );
+    }
+
+    #[test]
+    fn not_found_busy_and_setup_problems_are_not_states() {
+        let not_found = TradeAnswer {
+            result_code: ResultCode::BusinessFailure,
+            ..answer(None, Some(ErrCode::OrderNotFound))
+        };
+        assert_eq!(State::of(&not_found), None);
+        assert_eq!(State::of(&answer(None, Some(ErrCode::Frequently))), None);
+        assert_eq!(State::of(&answer(None, Some(ErrCode::SignError))), None);
+    }
+
+    #[test]
+    fn unknown_wallet_codes_are_shown_as_sent() {
+        assert_eq!(paytype_words("1"), "1 (Alipay)");
+        assert_eq!(paytype_words("0"), "0");
+        assert_eq!(paytype_words("x"), "x");
+    }
+}
