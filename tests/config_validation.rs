@@ -327,7 +327,7 @@ request_timeout_ms = 400000
     ));
     expect![[r#"
         [gateway] app_id: "" has 0 characters; expected 1 to 50
-        [gateway] request_timeout_ms: 1000 is shorter than connect_timeout_ms = 2000; the whole request includes connecting
+        [gateway] request_timeout_ms: 1000 is not longer than connect_timeout_ms = 2000; the whole request includes connecting
     "#]]
     .assert_eq(&Setup::new().problems(
         r#"

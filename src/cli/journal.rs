@@ -29,10 +29,10 @@ pub struct JournalArgs {
 
 pub fn run(config_path: &Path, args: &JournalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
-    let journal = SledJournal::open(&config.storage.path).with_context(|| {
+    let journal = SledJournal::open(config.storage.journal_dir()).with_context(|| {
         format!(
             "opening the journal at {} (while the daemon runs it holds the journal: stop it first, e.g. systemctl stop scanpay)",
-            config.storage.path.display()
+            config.storage.journal_dir().display()
         )
     })?;
     let format = if args.json || args.format == "jsonl" {

@@ -253,6 +253,14 @@ impl std::fmt::Debug for RegisterToken {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageSettings {
-    /// The directory holding the journal.
+    /// The state directory: the journal in `journal/`, the withdrawal record beside it.
     pub path: PathBuf,
+}
+
+impl StorageSettings {
+    /// sled's directory. Its own folder, because a damaged journal is moved aside whole and
+    /// must not take the withdrawal record with it.
+    pub fn journal_dir(&self) -> PathBuf {
+        self.path.join("journal")
+    }
 }

@@ -327,12 +327,14 @@ fn gateway(check: &mut Checker, raw: RawGateway) -> Option<GatewaySettings> {
         "milliseconds for a whole request",
     );
     if let (Some(connect), Some(request)) = (connect_timeout, request_timeout) {
-        if request < connect {
+        // Equal is refused too: a connect that times out must be told apart (offline: the
+        // request never left) from a request that timed out after connecting (unknown).
+        if request <= connect {
             check.problem(
                 S,
                 "request_timeout_ms",
                 format!(
-                    "{} is shorter than connect_timeout_ms = {}; the whole request includes connecting",
+                    "{} is not longer than connect_timeout_ms = {}; the whole request includes connecting",
                     request.as_millis(),
                     connect.as_millis()
                 ),

@@ -58,14 +58,14 @@ listen = "127.0.0.1:0"
 fixed_amount_fen = {amount}
 
 [storage]
-path = "{journal}"
+path = "{storage}"
 "#,
         app_id = simulator::DEMO_APP_ID,
         key_file = dir.join("merchant.key").display(),
         display = if options.pixels { "terminal" } else { "none" },
         language = options.language,
         amount = options.amount.0,
-        journal = dir.join("journal").display(),
+        storage = dir.display(),
     )
 }
 

@@ -91,7 +91,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     let now = clock::now();
-    let journal: Arc<dyn Journal> = Arc::new(SledJournal::open(&config.storage.path)?);
+    let journal: Arc<dyn Journal> = Arc::new(SledJournal::open(config.storage.journal_dir())?);
     let mut engine = Engine::new(engine_policy(&config), now)?;
     let unfinished = journal.unfinished()?;
     if !unfinished.is_empty() {

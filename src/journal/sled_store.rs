@@ -52,9 +52,7 @@ impl SledJournal {
 
         // sled 0.34 panics on some malformed files instead of returning an error: a panic
         // while opening is damage too, not a reason to crash-loop under systemd.
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            sled::Config::new().path(&path).open()
-        }));
+        let opened = open_waiting_for_lock(&path);
         let db = match opened {
             Ok(Ok(db)) => db,
             Ok(Err(err)) if is_damage(&err) => {
@@ -166,6 +164,27 @@ impl SledJournal {
             .map_err(|e| format!("writing {}: {e}", self.path.join(SEQ_FILE).display()))?;
         *current = seq;
         Ok(())
+    }
+}
+
+/// How long to wait for a previous holder of the store to let go of it: sled's background
+/// threads keep the file lock for a moment after the `Db` is dropped, and a restarted daemon
+/// can start while the old process is still exiting.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens sled, retrying while its file lock is held (bounded by `LOCK_WAIT`).
+fn open_waiting_for_lock(path: &Path) -> std::thread::Result<sled::Result<sled::Db>> {
+    let give_up = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        // sled 0.34 panics on some malformed files instead of returning an error.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            sled::Config::new().path(path).open()
+        }));
+        let locked = matches!(&opened, Ok(Err(sled::Error::Io(io))) if io.kind() == std::io::ErrorKind::WouldBlock);
+        if !locked || std::time::Instant::now() >= give_up {
+            return opened;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

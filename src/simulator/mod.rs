@@ -296,25 +296,3 @@ impl SimulatorHandle {
         }
     }
 }
-
-/// `scanpay simulator --listen ADDR`: prints where it listens, the merchant and the magic
-/// table, and serves until Ctrl-C.
-pub async fn run(listen: SocketAddr, config: SimulatorConfig) -> io::Result<()> {
-    let app_id = config.app_id.clone();
-    let handle = Simulator::start(listen, config).await?;
-    println!(
-        "scanpay gateway simulator listening on {}",
-        handle.base_url()
-    );
-    println!("merchant app_id: {app_id} (demo key: see scanpay::simulator::DEMO_KEY / the README)");
-    println!(
-        "admin: GET {0}/_sim/orders, GET|POST {0}/_sim/faults",
-        handle.base_url()
-    );
-    println!();
-    println!("{}", magic_table());
-    tokio::signal::ctrl_c().await?;
-    println!("stopping the simulator");
-    handle.shutdown().await;
-    Ok(())
-}
