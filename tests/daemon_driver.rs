@@ -743,6 +743,62 @@ async fn lost_request_is_never_resent_and_ends_for_a_person_to_review() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_queries_back_off_and_the_sale_is_still_paid() {
+    // Script 02 with 2: paid on the second query the gateway counts; the first two queries
+    // meet FREQUENTLY before the gateway looks at the order.
+    let c = code(31, 2, 2);
+    let rig = Rig::new(std::slice::from_ref(&c)).await;
+    rig.sim
+        .set_faults(Faults::next(2, Fault::Frequently).on(&["query"]));
+    let mut daemon = rig.start(policy());
+    let sale = daemon.sell(&c).await;
+    let path = daemon.until(&sale.sale_id, SaleState::Paid).await;
+    assert_eq!(
+        path,
+        [
+            SaleState::Armed,
+            SaleState::Submitting,
+            SaleState::WaitingCustomer,
+            SaleState::Paid
+        ]
+    );
+    daemon.stop(Stop::Shutdown).await;
+    rig.check_paid(&sale);
+    rig.check_books(&[(&sale.out_trade_no, 1)]);
+    assert_eq!(rig.ledger().order(&sale.out_trade_no).unwrap().queries, 2);
+    let sent = lock(&rig.witness).queries.len();
+    assert_eq!(sent, 4, "two refused, two counted, none after paid");
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_with_a_pay_on_the_wire_waits_for_its_answer_and_journals_it() {
+    let c = code(32, 0, 0);
+    let rig = Rig::new(std::slice::from_ref(&c)).await;
+    let mut daemon = rig.start(policy());
+    rig.sim.set_faults(Faults {
+        latency_ms: 500,
+        ..Faults::default()
+    });
+    let sale = daemon.sell(&c).await;
+    daemon.until(&sale.sale_id, SaleState::Submitting).await;
+    daemon.stop(Stop::Shutdown).await;
+    // The answer came back while stopping and is on disk: nothing is left to resume.
+    rig.check_paid(&sale);
+    let mut daemon = rig.start(policy());
+    let next = daemon.arm().await;
+    assert!(
+        next.out_trade_no.ends_with("-000002"),
+        "{}",
+        next.out_trade_no
+    );
+    daemon.stop(Stop::Shutdown).await;
+    assert!(lock(&rig.witness).queries.is_empty(), "nothing to look up");
+    rig.check_books(&[(&sale.out_trade_no, 1)]);
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_down_queues_then_drains_when_it_comes_back() {
     let c = code(7, 0, 0);
     let rig = Rig::new(std::slice::from_ref(&c)).await;
