@@ -8,6 +8,8 @@ mod engine_support;
 
 use engine_support::*;
 use expect_test::{expect, Expect};
+use scanpay::engine::{ArmError, Engine, EnginePolicy, Timestamp};
+use scanpay::protocol::Fen;
 
 fn check(script: &[Step], expected: Expect) {
     expected.assert_eq(&transcript(script));
@@ -1781,4 +1783,242 @@ fn a_paid_answer_for_another_amount_is_not_trusted() {
                        show Paid { amount: Fen(1250), payway: Some(WeChat), trade_no_tail: "001234" }
         "#]],
     );
+}
+
+// ----- customer scans merchant (QR): `Engine::arm_qr` -----
+
+const PAY_PAGE: &str = "http://gw.example/getway/";
+
+/// Logs an input line the way the transcript driver does.
+fn log_input(sim: &mut Sim, text: &str) {
+    use std::fmt::Write as _;
+    let secs = (sim.now.0 - T0) as f64 / 1000.0;
+    writeln!(sim.log, "[{secs:8.3}] {text}").unwrap();
+}
+
+/// A QR sale of `fen` through `Engine::arm_qr`, whose pay-page closure answers `page`
+/// (the URL gets the order number appended, as a real page would carry it).
+fn arm_qr(sim: &mut Sim, fen: u64, page: Result<&str, &str>) {
+    log_input(sim, &format!("arm qr {}", Fen(fen)));
+    let mut asked_for = None;
+    let result = sim.engine.arm_qr(
+        Fen(fen),
+        "Coffee".into(),
+        "001".into(),
+        |out_trade_no| {
+            asked_for = Some(out_trade_no.to_string());
+            page.map(|url| format!("{url}?out_trade_no={out_trade_no}"))
+                .map_err(str::to_string)
+        },
+        sim.now,
+    );
+    let mut text = format!("           -> page asked for {asked_for:?}\n");
+    match result {
+        Ok(view) => {
+            text.push_str(&format!("           -> ok {}\n", view.sale_id));
+            sim.last_armed = Some(view.sale_id);
+        }
+        Err(e) => text.push_str(&format!("           -> error: {e}\n")),
+    }
+    sim.log.push_str(&text);
+    sim.drain();
+}
+
+/// Like `check`, for a script that starts with a QR sale.
+fn check_qr(page: Result<&str, &str>, script: &[Step], expected: Expect) {
+    let mut sim = Sim::new(EnginePolicy::default());
+    arm_qr(&mut sim, 1250, page);
+    sim.run(script);
+    expected.assert_eq(&sim.log);
+}
+
+#[test]
+fn qr_sale_waits_through_order_not_found_then_is_paid_by_query() {
+    // Until the customer opens the page the gateway has no order: ORDER_NOTFOUND means
+    // "not paid yet", and the page stays on the display.
+    check_qr(
+        Ok(PAY_PAGE),
+        &[
+            Wait,
+            Reply(not_found()),
+            Wait,
+            Reply(not_found()),
+            Wait,
+            Reply(waiting()),
+            Wait,
+            Reply(paid()),
+            Arm(300),
+        ],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm qr ¥12.50
+                       -> page asked for Some("POS1-20261125-000001")
+                       -> ok POS1-20261125-000001
+                       journal #1 waiting_customer pays=0 queries=0 next_poll=2.000
+                       report #1 waiting_customer
+                       show PayQr { amount: Fen(1250), url: "http://gw.example/getway/?out_trade_no=POS1-20261125-000001" }
+                       (next timeout 2.000)
+            [   2.000] timeout
+                       send query #1
+                       (next timeout 60.000)
+            [   2.000] query reply #1 40004 ORDER_NOTFOUND -
+                       (next timeout 5.000)
+            [   5.000] timeout
+                       send query #1
+                       (next timeout 60.000)
+            [   5.000] query reply #1 40004 ORDER_NOTFOUND -
+                       (next timeout 8.000)
+            [   8.000] timeout
+                       send query #1
+                       (next timeout 60.000)
+            [   8.000] query reply #1 10000 - WAIT_BUYER_PAY
+                       show PayQr { amount: Fen(1250), url: "http://gw.example/getway/?out_trade_no=POS1-20261125-000001" }
+                       (next timeout 11.000)
+            [  11.000] timeout
+                       send query #1
+                       (next timeout 60.000)
+            [  11.000] query reply #1 10000 SUCCESS TRADE_SUCCESS
+                       journal #1 paid pays=0 queries=4
+                       report #1 paid trade_no=2026112522001400001234
+                       show Paid { amount: Fen(1250), payway: None, trade_no_tail: "001234" }
+            [  11.000] arm ¥3.00
+                       -> ok POS1-20261125-000002
+                       journal #2 armed pays=0 queries=0
+                       report #2 armed
+                       show Armed { amount: Fen(300), subject: "Coffee" }
+        "#]],
+    );
+}
+
+#[test]
+fn qr_sale_past_the_deadline_is_unresolved_and_a_late_payment_is_found() {
+    check_qr(
+        Ok(PAY_PAGE),
+        &[
+            RunFor(59_000, not_found()),
+            // The cashier's deadline: the page goes, the counter is free.
+            Wait,
+            Arm(800),
+            Wait,
+            Reply(not_found()),
+            Wait,
+            Reply(paid()),
+        ],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm qr ¥12.50
+                       -> page asked for Some("POS1-20261125-000001")
+                       -> ok POS1-20261125-000001
+                       journal #1 waiting_customer pays=0 queries=0 next_poll=2.000
+                       report #1 waiting_customer
+                       show PayQr { amount: Fen(1250), url: "http://gw.example/getway/?out_trade_no=POS1-20261125-000001" }
+                       (next timeout 2.000)
+            [  59.000] (ran 59.000 s answering 40004 ORDER_NOTFOUND -: 20 requests sent)
+                       (next timeout 60.000)
+            [  60.000] timeout
+                       journal #1 unresolved pays=0 queries=20 next_poll=90.000
+                       report #1 unresolved
+                       show Checking { amount: Fen(1250) }
+                       (next timeout 90.000)
+            [  60.000] arm ¥8.00
+                       -> ok POS1-20261125-000002
+                       journal #2 armed pays=0 queries=0
+                       report #2 armed
+                       show Armed { amount: Fen(800), subject: "Coffee" }
+                       (next timeout 90.000)
+            [  90.000] timeout
+                       send query #1
+            [  90.000] query reply #1 40004 ORDER_NOTFOUND -
+                       (next timeout 120.000)
+            [ 120.000] timeout
+                       send query #1
+            [ 120.000] query reply #1 10000 SUCCESS TRADE_SUCCESS
+                       journal #1 paid pays=0 queries=22
+                       report #1 paid trade_no=2026112522001400001234
+        "#]],
+    );
+}
+
+#[test]
+fn qr_sale_restarted_while_waiting_shows_the_page_again_and_keeps_asking() {
+    check_qr(
+        Ok(PAY_PAGE),
+        &[
+            Wait,
+            Reply(not_found()),
+            Restart(1_000),
+            Reply(not_found()),
+            Wait,
+            Reply(paid()),
+        ],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm qr ¥12.50
+                       -> page asked for Some("POS1-20261125-000001")
+                       -> ok POS1-20261125-000001
+                       journal #1 waiting_customer pays=0 queries=0 next_poll=2.000
+                       report #1 waiting_customer
+                       show PayQr { amount: Fen(1250), url: "http://gw.example/getway/?out_trade_no=POS1-20261125-000001" }
+                       (next timeout 2.000)
+            [   2.000] timeout
+                       send query #1
+                       (next timeout 60.000)
+            [   2.000] query reply #1 40004 ORDER_NOTFOUND -
+                       (next timeout 5.000)
+            [   2.000] crash
+            [   3.000] restart (1 unfinished, last_seq 1)
+                       show Ready
+                       show PayQr { amount: Fen(1250), url: "http://gw.example/getway/?out_trade_no=POS1-20261125-000001" }
+                       send query #1
+                       (next timeout 60.000)
+            [   3.000] query reply #1 40004 ORDER_NOTFOUND -
+                       (next timeout 6.000)
+            [   6.000] timeout
+                       send query #1
+                       (next timeout 60.000)
+            [   6.000] query reply #1 10000 SUCCESS TRADE_SUCCESS
+                       journal #1 paid pays=0 queries=2
+                       report #1 paid trade_no=2026112522001400001234
+                       show Paid { amount: Fen(1250), payway: None, trade_no_tail: "001234" }
+        "#]],
+    );
+}
+
+#[test]
+fn qr_pay_page_failure_refuses_the_sale_and_keeps_its_order_number() {
+    // Nothing journaled, nothing shown but Ready, and the number goes to the next sale.
+    check_qr(
+        Err("subject is too long for the pay page"),
+        &[Arm(500)],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm qr ¥12.50
+                       -> page asked for Some("POS1-20261125-000001")
+                       -> error: cannot make the pay page for a QR sale: subject is too long for the pay page
+            [   0.000] arm ¥5.00
+                       -> ok POS1-20261125-000001
+                       journal #1 armed pays=0 queries=0
+                       report #1 armed
+                       show Armed { amount: Fen(500), subject: "Coffee" }
+        "#]],
+    );
+    // The same, read as the typed error the driver maps to the register's answer.
+    let mut engine = Engine::new(EnginePolicy::default(), Timestamp(T0)).unwrap();
+    let refused = engine.arm_qr(
+        Fen(1250),
+        "Coffee".into(),
+        "001".into(),
+        |_| Err("no page".to_string()),
+        Timestamp(T0),
+    );
+    assert!(
+        matches!(refused, Err(ArmError::PayPage { ref reason }) if reason == "no page"),
+        "{refused:?}"
+    );
+    assert_eq!(engine.last_seq(), 0);
+    assert!(engine.counter_sale().is_none());
 }

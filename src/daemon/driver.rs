@@ -99,6 +99,12 @@ impl<G: Gateway + 'static> Driver<G> {
             rearm_at: Some(Instant::now()),
         };
         self.after_event(&mut state);
+        // The engine reports only what recovery changed; the register must also find the
+        // sales recovered unchanged (still waiting, unresolved). Views already published
+        // are not sent again.
+        for view in self.engine.unfinished() {
+            self.board.publish(view);
+        }
         self.notify(Notification::Ready);
         tokio::pin!(shutdown);
         let mut scanner_open = true;
