@@ -180,7 +180,8 @@ fn open_waiting_for_lock(path: &Path) -> std::thread::Result<sled::Result<sled::
         let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             sled::Config::new().path(path).open()
         }));
-        let locked = matches!(&opened, Ok(Err(sled::Error::Io(io))) if io.kind() == std::io::ErrorKind::WouldBlock);
+        // sled reports the lock as an Io error of kind Other whose text names the lock.
+        let locked = matches!(&opened, Ok(Err(sled::Error::Io(io))) if io.to_string().contains("could not acquire lock"));
         if !locked || std::time::Instant::now() >= give_up {
             return opened;
         }
