@@ -118,6 +118,12 @@ pub async fn run(
 
     let (board, commands) = SaleBoard::new();
     board.update_status(|s| s.clock_synchronized = clock_synced());
+    // A register that was following a sale when the daemon stopped asks about it again after
+    // the restart: it must find it (not a 404) even if its state has not changed since
+    // (recovery reports only the sales whose state it changes).
+    for view in engine.unfinished() {
+        board.publish(view);
+    }
     let listen = register_listen(&config.register.listen);
     let token = config
         .register
