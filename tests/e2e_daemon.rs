@@ -129,10 +129,10 @@ async fn gateway_down_queues_the_pay_and_it_is_paid_when_the_gateway_is_back() {
     let order = rig.ledger().order(&sale.out_trade_no).cloned().unwrap();
     assert_eq!(order.state, OrderState::Paid);
     assert_eq!(order.pay_requests, 1);
-    let status = rig
-        .wait_status("the queue to drain", |s| s.queue_depth == 0 && s.gateway.ok)
-        .await;
-    assert_eq!(status.queue_depth, 0);
+    rig.wait_status("the queue to drain and the gateway to show up", |s| {
+        s.queue_depth == 0 && s.gateway.ok
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,30 +278,34 @@ async fn scanpay_charge_exits_0_when_paid_and_non_zero_when_declined() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_config_is_refused_naming_the_key_with_exit_78() {
-    let cases = [
+    // (a line added to [payment], one added to [scanner], the key file's mode, what the
+    // error must say)
+    let cases: [(&str, &str, u32, &[&str]); 3] = [
         (
-            "bauds = 9600\n",
-            "0600",
-            &["[scanner] bauds", "unknown field `bauds`"][..],
+            "",
+            "bauds = 9600",
+            0o600,
+            &["[scanner] bauds", "unknown field `bauds`", "`baud`"],
         ),
         (
             "",
-            "0644",
-            &["[gateway] key_file", "mode 0644", "chmod go-rwx"][..],
+            "",
+            0o644,
+            &["[gateway] key_file", "mode 0644", "chmod go-rwx"],
         ),
         (
+            "deadline_s = 0",
             "",
-            "0600",
-            &["[payment] deadline_s", "0 is out of range", "1 to 600"][..],
+            0o600,
+            &["[payment] deadline_s", "0 is out of range", "1 to 600"],
         ),
     ];
-    for (index, (scanner_extra, key_mode, expected)) in cases.into_iter().enumerate() {
+    for (index, (payment_extra, scanner_extra, key_mode, expected)) in cases.into_iter().enumerate()
+    {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("merchant.key");
         std::fs::write(&key, scanpay::simulator::DEMO_KEY).unwrap();
-        let mode = u32::from_str_radix(key_mode, 8).unwrap();
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
-        let deadline = if index == 2 { 0 } else { 30 };
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(key_mode)).unwrap();
         let config = dir.path().join("config.toml");
         std::fs::write(
             &config,
@@ -314,11 +318,12 @@ notify_url = "http://127.0.0.1:9/notify"
 
 [payment]
 order_prefix = "E2E"
-deadline_s = {deadline}
+{payment_extra}
 
 [scanner]
 kind = "stdin"
 {scanner_extra}
+
 [display]
 kind = "none"
 
@@ -332,22 +337,19 @@ path = "journal"
             ),
         )
         .unwrap();
-        let mut daemon = spawn_scanpay(
+        let daemon = spawn_scanpay(
             &["daemon", "--config", &config.display().to_string()],
             Stdio::null(),
             Stdio::null(),
             Stdio::piped(),
         );
-        let mut stderr = String::new();
-        daemon
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
+        // A daemon that started anyway is killed when the timed-out wait drops it.
+        let output = tokio::time::timeout(e2e_support::STEP, daemon.wait_with_output())
             .await
+            .unwrap_or_else(|_| panic!("case {index}: the daemon did not refuse its config"))
             .unwrap();
-        let exit = wait_exit(&mut daemon, "the daemon to refuse its config").await;
-        assert_eq!(exit.code(), Some(78), "case {index}: {stderr}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(78), "case {index}: {stderr}");
         for needle in expected {
             assert!(
                 stderr.contains(needle),

@@ -11,8 +11,6 @@
 //! read every 50 ms); nothing sleeps to synchronise. Dropping the rig SIGKILLs a daemon that
 //! is still running, so a failing test never leaves a process behind.
 
-#![allow(dead_code)] // Each test binary uses a different part of the rig.
-
 use std::fs;
 use std::io::Write as _;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
@@ -109,12 +107,6 @@ impl PluggedScanner {
     }
 }
 
-/// One start of the daemon process.
-struct DaemonProcess {
-    child: Child,
-    log: PathBuf,
-}
-
 /// Everything one end-to-end test runs against.
 pub struct Rig {
     pub dir: tempfile::TempDir,
@@ -123,7 +115,8 @@ pub struct Rig {
     socket: PathBuf,
     link: PathBuf,
     scanner: Option<PluggedScanner>,
-    daemon: Option<DaemonProcess>,
+    /// The running daemon process, if any.
+    daemon: Option<Child>,
     /// Every log file written so far, in start order.
     logs: Vec<PathBuf>,
     client: RegisterClient,
@@ -192,8 +185,8 @@ impl Rig {
             Stdio::null(),
             Stdio::from(fs::File::create(&log).unwrap()),
         );
-        self.logs.push(log.clone());
-        self.daemon = Some(DaemonProcess { child, log });
+        self.logs.push(log);
+        self.daemon = Some(child);
         self.wait_status("the daemon to be ready with its scanner open", |s| {
             s.scanner.ok
         })
@@ -204,22 +197,22 @@ impl Rig {
     pub fn daemon_pid(&self) -> u32 {
         self.daemon
             .as_ref()
-            .and_then(|d| d.child.id())
+            .and_then(|child| child.id())
             .expect("the daemon is running")
     }
 
     /// SIGKILL, as a power cut or the OOM killer would; waits until the process is gone.
     pub async fn kill_9(&mut self) -> ExitStatus {
         let mut daemon = self.daemon.take().expect("the daemon is running");
-        daemon.child.start_kill().expect("send SIGKILL");
-        wait_exit(&mut daemon.child, "the daemon to die of SIGKILL").await
+        daemon.start_kill().expect("send SIGKILL");
+        wait_exit(&mut daemon, "the daemon to die of SIGKILL").await
     }
 
     /// SIGTERM, as `systemctl stop` sends; waits for the exit and returns its status.
     pub async fn terminate(&mut self) -> ExitStatus {
         signal(self.daemon_pid(), "TERM");
         let mut daemon = self.daemon.take().expect("the daemon is running");
-        wait_exit(&mut daemon.child, "the daemon to stop after SIGTERM").await
+        wait_exit(&mut daemon, "the daemon to stop after SIGTERM").await
     }
 
     /// Everything the daemon has logged, over all its starts.
@@ -334,7 +327,7 @@ impl Rig {
                 _ => {}
             }
             if let Some(daemon) = self.daemon.as_mut() {
-                if let Some(exit) = daemon.child.try_wait().expect("poll the daemon") {
+                if let Some(exit) = daemon.try_wait().expect("poll the daemon") {
                     panic!("waiting for {what}: the daemon exited with {exit}");
                 }
             }
@@ -393,7 +386,7 @@ impl Drop for Rig {
     fn drop(&mut self) {
         if let Some(mut daemon) = self.daemon.take() {
             // `kill_on_drop` would too; done here so the log below is complete.
-            let _ = daemon.child.start_kill();
+            let _ = daemon.start_kill();
         }
         if std::thread::panicking() {
             eprintln!(
