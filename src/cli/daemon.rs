@@ -28,7 +28,7 @@ pub struct DemoArgs {
 /// Runs the daemon until SIGTERM or Ctrl-C.
 pub fn daemon(config_path: &Path) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
-    runtime()?.block_on(async {
+    block_on(async {
         run(config, RunOptions::service(), shutdown_signal())
             .await
             .context("the payment daemon stopped with an error")
@@ -42,8 +42,23 @@ pub fn demo(args: &DemoArgs, out: &mut (dyn Write + Send)) -> anyhow::Result<()>
         language: args.language.clone(),
         pixels: !args.text,
     };
-    runtime()?.block_on(run_demo(options, out, shutdown_signal()))
+    block_on(run_demo(options, out, shutdown_signal()))
 }
+
+/// Runs `work` on the daemon's runtime, then stops the runtime without waiting on a read of
+/// standard input: tokio reads stdin on a blocking thread nothing can interrupt, and dropping
+/// the runtime waits for it, so a stdin scanner (the demo) would keep the process alive after
+/// SIGTERM or Ctrl-C until the next line is typed. Everything that matters (journal, answers
+/// in flight) is done when `work` returns.
+fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    let runtime = runtime()?;
+    let result = runtime.block_on(work);
+    runtime.shutdown_timeout(STRAGGLERS);
+    result
+}
+
+/// How long blocking tasks still running at exit may take to finish.
+const STRAGGLERS: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The daemon's runtime: several threads, so the register API and requests on the wire
 /// keep moving while the loop waits for a journal write to reach the disk.
