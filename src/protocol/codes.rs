@@ -1,15 +1,14 @@
 //! The gateway's result_code, err_code and trade_status, as enums that keep unknown values.
 
-use serde::{Deserialize, Serialize};
-
 /// Declares a string-coded enum with an `Other(String)` fallback, `parse` and `as_str`.
+/// Used for the numeric codes of `messages` too (withdraw_status, withdrawal_way).
 macro_rules! wire_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),* $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         #[serde(from = "String", into = "String")]
         pub enum $name {
-            $($variant,)*
+            $($(#[$vmeta])* $variant,)*
             /// A value this version does not know; kept as received.
             Other(String),
         }
@@ -49,6 +48,8 @@ macro_rules! wire_enum {
         }
     };
 }
+
+pub(crate) use wire_enum;
 
 wire_enum! {
     /// `result_code`: the outcome class of a call.

@@ -13,7 +13,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::codes::{ErrCode, ResultCode};
+use super::codes::{wire_enum, ErrCode, ResultCode};
 use super::money::{Fen, MoneyError};
 use super::outcome::{text_field, AmountUnit, AnswerError, TradeAnswer};
 use super::payment_code::{PaymentCode, Payway};
@@ -488,49 +488,7 @@ pub fn parse_notify(body: &str, merchant: &Merchant) -> Result<TradeAnswer, Noti
     read_notify(body, merchant).map(|reply| reply.answer)
 }
 
-/// Declares a numeric-coded enum with an `Other(String)` fallback for values this version
-/// does not know, kept as received.
-macro_rules! numeric_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),* $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-        #[serde(into = "String")]
-        pub enum $name {
-            $($(#[$vmeta])* $variant,)*
-            Other(String),
-        }
-
-        impl $name {
-            pub fn parse(text: &str) -> $name {
-                match text {
-                    $($text => $name::$variant,)*
-                    other => $name::Other(other.to_string()),
-                }
-            }
-
-            pub fn as_str(&self) -> &str {
-                match self {
-                    $($name::$variant => $text,)*
-                    $name::Other(other) => other,
-                }
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(value: $name) -> String {
-                value.as_str().to_string()
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-numeric_enum! {
+wire_enum! {
     /// settle / settlequery `withdraw_status`.
     WithdrawStatus {
         Failed = "0",
@@ -543,7 +501,7 @@ numeric_enum! {
     }
 }
 
-numeric_enum! {
+wire_enum! {
     /// balance_query `withdrawal_way`: when a withdrawal reaches the bank.
     WithdrawalWay {
         /// d0: the same day.
