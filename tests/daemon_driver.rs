@@ -1128,3 +1128,36 @@ async fn qr_sale_is_paid_on_the_gateways_page_and_found_by_query() {
     assert!(lock(&rig.witness).pays.is_empty());
     rig.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_that_never_verify_show_in_the_status_until_one_does() {
+    // What an installer sees with a wrong key or sign_lowercase_values: every answer fails
+    // verification. The sale stays unknown (never resent), and /v1/status says why.
+    let codes = vec![code(40, 0, 0)];
+    let rig = Rig::new(&codes).await;
+    let mut daemon = rig.start(policy());
+    rig.sim.set_faults(Faults::always(Fault::WrongSign));
+    let sale = daemon.sell(&codes[0]).await;
+    daemon.until(&sale.sale_id, SaleState::Unknown).await;
+    daemon.queried(&sale.out_trade_no, 1).await;
+    let gateway = daemon.board.status().gateway;
+    assert!(!gateway.ok, "{gateway:?}");
+    assert!(
+        gateway.detail.contains("no trustworthy answer"),
+        "{gateway:?}"
+    );
+    assert!(
+        gateway.detail.contains("merchant key"),
+        "the likely cause is named: {gateway:?}"
+    );
+
+    rig.sim.set_faults(Faults::default());
+    daemon.until(&sale.sale_id, SaleState::Paid).await;
+    let board = daemon.board.clone();
+    daemon.stop(Stop::Shutdown).await;
+    let gateway = board.status().gateway;
+    assert!(gateway.ok && gateway.detail == "answering", "{gateway:?}");
+    rig.check_paid(&sale);
+    rig.check_books(&[(sale.out_trade_no.as_str(), 1)]);
+    rig.finish().await;
+}

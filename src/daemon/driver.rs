@@ -79,6 +79,8 @@ struct LoopState {
     scanner_missing: bool,
     flags: StatusFlags,
     rearm_at: Option<Instant>,
+    /// The last request's failure other than "offline", until a verified answer comes.
+    gateway_problem: Option<String>,
 }
 
 impl<G: Gateway + 'static> Driver<G> {
@@ -97,6 +99,7 @@ impl<G: Gateway + 'static> Driver<G> {
             },
             // A kiosk arms its first sale at once.
             rearm_at: Some(Instant::now()),
+            gateway_problem: None,
         };
         self.after_event(&mut state);
         // The engine reports only what recovery changed; the register must also find the
@@ -137,7 +140,7 @@ impl<G: Gateway + 'static> Driver<G> {
                 Event::Shutdown => break,
                 Event::Reply(reply) => {
                     state.in_flight -= 1;
-                    self.handle_reply(reply, now);
+                    self.handle_reply(reply, &mut state, now);
                 }
                 Event::Command(command) => self.handle_command(command, &mut state, now),
                 Event::Scanner(None) => {
@@ -176,7 +179,7 @@ impl<G: Gateway + 'static> Driver<G> {
             match tokio::time::timeout_at(give_up, replies.recv()).await {
                 Ok(Some(reply)) => {
                     state.in_flight -= 1;
-                    self.handle_reply(reply, clock::now());
+                    self.handle_reply(reply, state, clock::now());
                     // Journal the answer, but send nothing new while stopping.
                     self.drain_outputs(state, false);
                 }
@@ -191,7 +194,16 @@ impl<G: Gateway + 'static> Driver<G> {
         }
     }
 
-    fn handle_reply(&mut self, reply: Reply, now: crate::engine::Timestamp) {
+    fn handle_reply(&mut self, reply: Reply, state: &mut LoopState, now: crate::engine::Timestamp) {
+        // The installer's first question is "does the gateway accept us?": an answer that does
+        // not verify (wrong key, sign_lowercase_values) shows in /v1/status until one does.
+        match &reply.result {
+            Ok(_) => state.gateway_problem = None,
+            Err(SendFailure::Unknown(detail) | SendFailure::Invalid(detail)) => {
+                state.gateway_problem = Some(detail.clone())
+            }
+            Err(SendFailure::Offline(_)) => {}
+        }
         if let Err(failure) = &reply.result {
             self.board.record_gateway_error();
             match failure {
@@ -359,13 +371,11 @@ impl<G: Gateway + 'static> Driver<G> {
         self.board.update_status(|s| {
             s.queue_depth = queue_depth;
             s.clock_synchronized = !state.flags.clock_unsynced;
-            if s.gateway.ok != reachable {
-                s.gateway = if reachable {
-                    Health::up("answering")
-                } else {
-                    Health::down("unreachable; requests are queued")
-                };
-            }
+            s.gateway = match (&state.gateway_problem, reachable) {
+                (_, false) => Health::down("unreachable; requests are queued"),
+                (Some(problem), true) => Health::down(format!("no trustworthy answer: {problem}")),
+                (None, true) => Health::up("answering"),
+            };
         });
         let screen = if state.scanner_missing
             && matches!(state.engine_screen, Screen::Ready | Screen::Armed { .. })
@@ -436,7 +446,7 @@ impl<G: Gateway + 'static> Driver<G> {
             }
             let now = clock::now();
             for reply in held_back {
-                self.handle_reply(reply, now);
+                self.handle_reply(reply, state, now);
             }
         }
     }
