@@ -605,6 +605,32 @@ async fn immediate_success() {
     let sent = daemon.stop(Stop::Shutdown).await;
     assert_eq!(sent.first(), Some(&Notification::Ready));
     assert_eq!(sent.last(), Some(&Notification::Stopping));
+    // systemctl status follows the counter, one line per change.
+    let statuses: Vec<&str> = sent
+        .iter()
+        .filter_map(|n| match n {
+            Notification::Status(line) => Some(line.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        statuses.first(),
+        Some(&"ready; gateway up; queue 0; scanner ok")
+    );
+    assert!(
+        statuses.contains(
+            &format!(
+                "ready (last: sale {} paid); gateway up; queue 0; scanner ok",
+                sale.sale_id
+            )
+            .as_str()
+        ),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.windows(2).all(|w| w[0] != w[1]),
+        "only changes are sent: {statuses:?}"
+    );
     rig.check_paid(&sale);
     rig.check_books(&[(&sale.out_trade_no, 1)]);
     assert_eq!(

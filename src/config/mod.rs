@@ -30,10 +30,12 @@ pub use validate::{validate, Origin, Problem, DEFAULT_REGISTER_LISTEN};
 /// Why there is no usable config.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {}: {source}; pass --config PATH, or start from systemd/config.example.toml", path.display())]
+    // Not `source`: the I/O error is already in the message, and anyhow's `{:#}` would print
+    // a source a second time.
+    #[error("cannot read config file {}: {cause}; pass --config PATH, or start from systemd/config.example.toml", path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("config file {} is not valid TOML for scanpay: {}", path.display(), describe_syntax(.problem))]
     Syntax {
@@ -92,9 +94,9 @@ fn list(problems: &[Problem]) -> String {
 impl Config {
     /// Reads, parses and validates the config file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         let dir = path
             .parent()

@@ -81,6 +81,10 @@ struct LoopState {
     rearm_at: Option<Instant>,
     /// The last request's failure other than "offline", until a verified answer comes.
     gateway_problem: Option<String>,
+    /// The last line sent to systemd as STATUS=.
+    status_line: String,
+    /// `SALE_ID STATE` of the last change reported to the register.
+    last_report: Option<String>,
 }
 
 impl<G: Gateway + 'static> Driver<G> {
@@ -100,6 +104,8 @@ impl<G: Gateway + 'static> Driver<G> {
             // A kiosk arms its first sale at once.
             rearm_at: Some(Instant::now()),
             gateway_problem: None,
+            status_line: String::new(),
+            last_report: None,
         };
         self.after_event(&mut state);
         // The engine reports only what recovery changed; the register must also find the
@@ -109,6 +115,7 @@ impl<G: Gateway + 'static> Driver<G> {
             self.board.publish(view);
         }
         self.notify(Notification::Ready);
+        self.report_status(&mut state);
         tokio::pin!(shutdown);
         let mut scanner_open = true;
         let mut watchdog =
@@ -158,6 +165,7 @@ impl<G: Gateway + 'static> Driver<G> {
                 Event::Watchdog => self.notify(Notification::Watchdog),
             }
             self.after_event(&mut state);
+            self.report_status(&mut state);
         }
 
         self.notify(Notification::Stopping);
@@ -433,6 +441,8 @@ impl<G: Gateway + 'static> Driver<G> {
                             err_code = view.err_code.as_deref().unwrap_or(""),
                             "sale"
                         );
+                        state.last_report =
+                            Some(format!("{} {}", view.sale_id, view.state.as_str()));
                         self.board.publish(view);
                     }
                     Output::ScanRefused { reason } => {
@@ -459,6 +469,33 @@ impl<G: Gateway + 'static> Driver<G> {
         match (engine, state.rearm_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// One line for `systemctl status`, sent when it changes.
+    fn report_status(&self, state: &mut LoopState) {
+        let counter = match (self.engine.counter_sale(), &state.last_report) {
+            (Some(sale), _) => format!("sale {} {}", sale.sale_id, sale.state.as_str()),
+            (None, Some(last)) => format!("ready (last: sale {last})"),
+            (None, None) => "ready".to_string(),
+        };
+        let gateway = if self.engine.is_gateway_reachable() {
+            "up"
+        } else {
+            "unreachable"
+        };
+        let scanner = if state.scanner_missing {
+            "missing"
+        } else {
+            "ok"
+        };
+        let line = format!(
+            "{counter}; gateway {gateway}; queue {}; scanner {scanner}",
+            self.engine.queue_depth()
+        );
+        if line != state.status_line {
+            self.notify(Notification::Status(line.clone()));
+            state.status_line = line;
         }
     }
 
