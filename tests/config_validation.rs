@@ -453,12 +453,12 @@ fn scanner_key_errors() {
         "#]],
     );
     check_problems(
-        "[scanner]\nkind = \"hid\"\nbaud = 9600\nsuffix = \"cr\"\nlayout = \"de\"\n",
+        "[scanner]\nkind = \"hid\"\nbaud = 9600\nsuffix = \"cr\"\nlayout = \"dvorak\"\n",
         expect![[r#"
             [scanner] baud: does not apply to kind = "hid" (only to kind = "serial"); remove it or change kind
             [scanner] suffix: does not apply to kind = "hid" (only to serial and stdin; Enter ends a HID scan); remove it or change kind
             [scanner] path: is missing; kind = "hid" needs the scanner's event device, e.g. path = "/dev/input/by-id/usb-SCANNER-event-kbd"
-            [scanner] layout: "de" is not one of us
+            [scanner] layout: "dvorak" is not one of us | de | fr
         "#]],
     );
     check_problems(

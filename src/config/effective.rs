@@ -72,13 +72,13 @@ fn scanner(settings: &ScannerSettings) -> RawScanner {
         },
         ScannerSettings::Hid {
             path,
-            layout: KeyboardLayout::Us,
+            layout,
             inter_char_timeout,
         } => RawScanner {
             kind: Some("hid".into()),
             path: Some(path.clone()),
             inter_char_timeout_ms: Some(ms(*inter_char_timeout)),
-            layout: Some("us".into()),
+            layout: Some(layout.as_str().into()),
             ..RawScanner::default()
         },
         ScannerSettings::Stdin { suffix } => RawScanner {

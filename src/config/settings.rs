@@ -130,11 +130,23 @@ impl ScanSuffix {
     }
 }
 
-/// How key codes of a HID scanner map to characters. Payment codes are digits, which are in
-/// the same place on every layout scanners emulate, so only `us` exists for now.
+/// The keyboard layout a HID scanner emulates: it decides which key codes mean which
+/// characters (on AZERTY the digits are shifted keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyboardLayout {
     Us,
+    De,
+    Fr,
+}
+
+impl KeyboardLayout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyboardLayout::Us => "us",
+            KeyboardLayout::De => "de",
+            KeyboardLayout::Fr => "fr",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -600,8 +600,18 @@ fn scanner(check: &mut Checker, raw: RawScanner) -> Option<ScannerSettings> {
                 }
             };
             let layout = check
-                .choice(S, "layout", raw.layout.as_deref(), "us", &["us"])
-                .map(|_| KeyboardLayout::Us);
+                .choice(
+                    S,
+                    "layout",
+                    raw.layout.as_deref(),
+                    "us",
+                    &["us", "de", "fr"],
+                )
+                .map(|name| match name {
+                    "de" => KeyboardLayout::De,
+                    "fr" => KeyboardLayout::Fr,
+                    _ => KeyboardLayout::Us,
+                });
             let inter_char_timeout = inter_char(check);
             Some(ScannerSettings::Hid {
                 path: path?,

@@ -4,8 +4,8 @@
 //! config file. These functions are the only place the two meet.
 
 use crate::config::{
-    Config, DisplayOutput, DisplaySettings, GpioChip, KeyboardLayout, Language as ConfigLanguage,
-    PanelModel, ScanSuffix, ScannerSettings,
+    Config, DisplayOutput, DisplaySettings, GpioChip, Language as ConfigLanguage, PanelModel,
+    ScanSuffix, ScannerSettings,
 };
 use crate::display::{DisplayConfig, Language, Layout, PngConfig, SpiPanelConfig, TerminalConfig};
 use crate::engine::EnginePolicy;
@@ -69,12 +69,7 @@ pub fn scanner_config(settings: &ScannerSettings) -> Result<ScannerConfig, Scann
         } => RawScannerConfig {
             kind: Some("hid".into()),
             path: Some(path.clone()),
-            hid_layout: Some(
-                match layout {
-                    KeyboardLayout::Us => "us",
-                }
-                .into(),
-            ),
+            hid_layout: Some(layout.as_str().into()),
             inter_char_timeout_ms: Some(inter_char_timeout.as_millis() as u64),
             ..RawScannerConfig::default()
         },
