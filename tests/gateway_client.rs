@@ -693,6 +693,26 @@ async fn an_echoed_payment_code_is_masked_in_errors() {
 }
 
 #[tokio::test]
+async fn a_payment_code_echoed_in_a_signed_answer_is_masked() {
+    // A gateway that names the refused code in its own words: err_code_des reaches the
+    // cashier's screen, the register and the journal, so the code must not survive in it.
+    let (base_url, _) = serve(|seen| {
+        let code = &seen.params()["auth_code"];
+        ok(signed(json!({
+            "result_code": "40004", "err_code": "PARAMSERROR",
+            "err_code_des": format!("条码 {code} 无效 (auth_code={code})"),
+            "out_trade_no": "P-1",
+        })))
+    })
+    .await;
+    let answer = gateway(&base_url).pay(&pay_request("P-1")).await.unwrap();
+    let des = answer.err_code_des.expect("the gateway's reason is kept");
+    assert!(!des.contains(CODE), "{des}");
+    assert_eq!(des, "条码 1345…2101 无效 (auth_code=1345…2101)");
+    assert_eq!(answer.err_code, Some(ErrCode::ParamsError));
+}
+
+#[tokio::test]
 async fn a_hang_past_the_request_timeout_is_unknown() {
     let base_url = serve_raw(|mut stream| async move {
         read_request(&mut stream).await;
