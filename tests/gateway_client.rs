@@ -23,8 +23,8 @@ use scanpay::protocol::messages::{
 };
 use scanpay::protocol::signing::{sign_params, signed_answer};
 use scanpay::protocol::{
-    ErrCode, Fen, FieldError, Merchant, MerchantKey, PaymentCode, Payway, ResultCode, SignRules,
-    TradeStatus,
+    AnswerTo, ErrCode, Fen, FieldError, Merchant, MerchantKey, Outcome, PaymentCode, Payway,
+    ResultCode, SignRules, TradeStatus,
 };
 
 const KEY: &str = "8f3b2c1d4e5a6978695a4b3c2d1e0f7a";
@@ -690,6 +690,48 @@ async fn an_echoed_payment_code_is_masked_in_errors() {
         "not JSON",
     );
     assert!(!text.contains("13452319"), "{text}");
+}
+
+#[tokio::test]
+async fn a_payment_code_echoed_in_a_signed_answer_is_masked() {
+    // A gateway that names the refused code in its own words: err_code_des reaches the
+    // cashier's screen, the register and the journal, so the code must not survive in it.
+    let (base_url, _) = serve(|seen| {
+        let code = &seen.params()["auth_code"];
+        ok(signed(json!({
+            "result_code": "40004", "err_code": "PARAMSERROR",
+            "err_code_des": format!("条码 {code} 无效 (auth_code={code})"),
+            "out_trade_no": "P-1",
+        })))
+    })
+    .await;
+    let answer = gateway(&base_url).pay(&pay_request("P-1")).await.unwrap();
+    let des = answer.err_code_des.expect("the gateway's reason is kept");
+    assert!(!des.contains(CODE), "{des}");
+    assert_eq!(des, "条码 1345…2101 无效 (auth_code=1345…2101)");
+    assert_eq!(answer.err_code, Some(ErrCode::ParamsError));
+}
+
+#[tokio::test]
+async fn codes_whose_case_the_signature_does_not_cover_are_read_whatever_their_case() {
+    // With sign_lowercase_values (the default) the signature covers the lowercased text, so
+    // the case of every value is unauthenticated: on plain http anyone on the path can flip
+    // it and the answer still verifies. "USERPAYING" flipped to "userpaying" must still mean
+    // "the customer is confirming", never "not paid" (the customer would then pay twice).
+    let (base_url, _) = serve(|_| {
+        let body = signed(json!({
+            "result_code": "40004", "err_code": "USERPAYING", "out_trade_no": "P-1",
+            "trade_status": "WAIT_BUYER_PAY",
+        }));
+        ok(body
+            .replace("USERPAYING", "userpaying")
+            .replace("WAIT_BUYER_PAY", "wait_buyer_pay"))
+    })
+    .await;
+    let answer = gateway(&base_url).pay(&pay_request("P-1")).await.unwrap();
+    assert_eq!(answer.err_code, Some(ErrCode::UserPaying));
+    assert_eq!(answer.trade_status, Some(TradeStatus::WaitBuyerPay));
+    assert_eq!(answer.outcome(AnswerTo::Pay), Outcome::WaitingCustomer);
 }
 
 #[tokio::test]

@@ -481,6 +481,25 @@ async fn every_request_error_code() {
         Outcome::NotPaid { .. }
     ));
     assert_eq!(sim.state("E-2"), Some(OrderState::Failed));
+
+    // trade_no limits differ by endpoint (the original document): settlequery takes at most
+    // 50 characters, query 256.
+    let long = "W".repeat(51);
+    let answer = sim
+        .call(
+            "/api/settlequery/",
+            &params(&[("app_id", APP_ID), ("trade_no", &long)]),
+        )
+        .await;
+    assert_eq!(codes(&answer), pair("40002", "PARAMSERROR"));
+    assert!(text(&answer, "err_code_des").contains("50"));
+    let answer = sim
+        .call(
+            "/api/query/",
+            &params(&[("app_id", APP_ID), ("trade_no", &long)]),
+        )
+        .await;
+    assert_eq!(codes(&answer), pair("40004", "ORDER_NOTFOUND"));
     sim.handle.shutdown().await;
 }
 

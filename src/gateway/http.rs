@@ -119,12 +119,16 @@ impl HttpGateway {
     pub async fn pay_reply(&self, request: &PayRequest) -> Result<TradeReply, GatewayError> {
         let signed = request.signed(&self.merchant)?;
         let url = self.url(CODEPAY_PATH);
-        let reply = self
+        let mut reply = self
             .post(&url, &signed, |map| {
                 TradeReply::from_result_response(map, AmountUnit::Yuan)
             })
             .await?;
         check_same_order(&url, Some(&request.out_trade_no), &reply.answer)?;
+        // The gateway's own words go to the screen, the register and the journal: a reason
+        // that names the refused code must not carry it whole. (`result_response` stays as
+        // received, for reconciliation; it is never shown.)
+        reply.answer.err_code_des = reply.answer.err_code_des.take().map(|d| scrub(d, &signed));
         Ok(reply)
     }
 

@@ -14,11 +14,14 @@ macro_rules! wire_enum {
         }
 
         impl $name {
+            /// Reads a code whatever its ASCII case: with `sign_lowercase_values` the
+            /// signature covers only the lowercased text, so case is not authenticated and
+            /// must not change the meaning (`userpaying` is USERPAYING).
             pub fn parse(text: &str) -> $name {
-                match text {
-                    $($text => $name::$variant,)*
-                    other => $name::Other(other.to_string()),
-                }
+                $(if text.eq_ignore_ascii_case($text) {
+                    return $name::$variant;
+                })*
+                $name::Other(text.to_string())
             }
 
             pub fn as_str(&self) -> &str {
@@ -125,6 +128,12 @@ mod tests {
         assert_eq!(ResultCode::parse("10000"), ResultCode::Success);
         assert_eq!(ResultCode::parse("10000").as_str(), "10000");
         assert_eq!(ErrCode::parse("ORDER_CONFLICT"), ErrCode::OrderConflict);
+        assert_eq!(ErrCode::parse("userPaying"), ErrCode::UserPaying);
+        assert_eq!(ErrCode::parse("userpaying").as_str(), "USERPAYING");
+        assert_eq!(
+            TradeStatus::parse("trade_success"),
+            TradeStatus::TradeSuccess
+        );
         assert_eq!(
             ErrCode::parse("NEW_CODE"),
             ErrCode::Other("NEW_CODE".into())

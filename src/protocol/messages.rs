@@ -29,6 +29,12 @@ pub mod limits {
     pub const OPERATOR_ID: usize = 32;
     pub const OUT_TRADE_NO: usize = 64;
     pub const SUBJECT: usize = 256;
+    /// h5 / app `return_url`: string(256) in the original document.
+    pub const RETURN_URL: usize = 256;
+    /// query by the gateway's `trade_no`: string(256) in the original document.
+    pub const QUERY_TRADE_NO: usize = 256;
+    /// settlequery `trade_no`: string(50) in the original document.
+    pub const SETTLE_TRADE_NO: usize = 50;
     /// At most ¥50,000 per withdrawal request.
     pub const WITHDRAWAL_PER_REQUEST: Fen = Fen(5_000_000);
     /// At most ¥1,000,000 withdrawn per day.
@@ -273,7 +279,7 @@ pub struct WebPayRequest {
     pub subject: String,
     pub operator_id: String,
     pub notify_url: String,
-    /// Where the browser goes after paying. No limit in the spec; only required.
+    /// Where the browser goes after paying (at most 256 characters).
     pub return_url: String,
     pub payway: Option<Payway>,
 }
@@ -288,7 +294,7 @@ impl WebPayRequest {
                 &self.out_trade_no,
                 Some(limits::OUT_TRADE_NO),
             )?
-            .required("return_url", &self.return_url, None)?
+            .required("return_url", &self.return_url, Some(limits::RETURN_URL))?
             .required("subject", &self.subject, Some(limits::SUBJECT))?
             .amount("total_amount", self.total_amount, None)?
             .optional("payway", self.payway.map(|p| p.code().to_string()))
@@ -337,7 +343,9 @@ impl QueryRequest {
             QueryRequest::ByOutTradeNo(no) => {
                 builder.required("out_trade_no", no, Some(limits::OUT_TRADE_NO))?
             }
-            QueryRequest::ByTradeNo(no) => builder.required("trade_no", no, None)?,
+            QueryRequest::ByTradeNo(no) => {
+                builder.required("trade_no", no, Some(limits::QUERY_TRADE_NO))?
+            }
         };
         Ok(builder.finish())
     }
@@ -400,7 +408,7 @@ pub struct SettleQueryRequest {
 impl SettleQueryRequest {
     pub fn signed(&self, merchant: &Merchant) -> Result<SignedParams, FieldError> {
         Ok(ParamsBuilder::new(merchant)?
-            .required("trade_no", &self.trade_no, None)?
+            .required("trade_no", &self.trade_no, Some(limits::SETTLE_TRADE_NO))?
             .finish())
     }
 }
@@ -1021,6 +1029,28 @@ mod tests {
                     }
                     .signed(&merchant())
                 }),
+            ),
+            // The limits below are the original document's (the English reading omits them).
+            (
+                "return_url",
+                256,
+                Box::new(|v| {
+                    WebPayRequest {
+                        return_url: v,
+                        ..web()
+                    }
+                    .signed(&merchant())
+                }),
+            ),
+            (
+                "trade_no",
+                256,
+                Box::new(|v| QueryRequest::ByTradeNo(v).signed(&merchant())),
+            ),
+            (
+                "trade_no",
+                50,
+                Box::new(|v| SettleQueryRequest { trade_no: v }.signed(&merchant())),
             ),
         ];
         for (field, max, build) in cases {

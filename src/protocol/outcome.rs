@@ -217,8 +217,10 @@ pub fn read_outcome(answer: &TradeAnswer, to: AnswerTo) -> Outcome {
                 reason,
             }
         }
-        // Anything else (a success code with no status, an unknown status or code) is not an
-        // answer we can act on: find out with a query.
+        // Anything else (a success code with no status or with a failure err_code, an unknown
+        // status or result_code without a failure code) is not an answer we can act on: find
+        // out with a query. An unknown err_code under 40004 is "not paid" (the arm above):
+        // the spec reads every 40004 business err_code that way.
         _ => Outcome::TryLater {
             rate_limited: false,
             reason: format!("unclear answer: {reason}"),

@@ -291,10 +291,20 @@ pub fn settle_request(params: &Params) -> Result<Fen, Refusal> {
     amount(params, "total_amount")
 }
 
+/// The longest settlequery `trade_no`: string(50), where query's is string(256).
+const SETTLE_TRADE_NO_MAX: usize = 50;
+
 /// settlequery: the withdrawal's trade_no.
 pub fn settle_query_request(params: &Params) -> Result<String, Refusal> {
     check_fields(params, &["app_id", "trade_no"])?;
-    Ok(params["trade_no"].clone())
+    let trade_no = &params["trade_no"];
+    let len = trade_no.chars().count();
+    if len > SETTLE_TRADE_NO_MAX {
+        return Err(params_error(format!(
+            "parameter trade_no has {len} characters; at most {SETTLE_TRADE_NO_MAX} are allowed"
+        )));
+    }
+    Ok(trade_no.clone())
 }
 
 #[cfg(test)]
