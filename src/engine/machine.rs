@@ -16,7 +16,7 @@ use super::record::SaleRecord;
 use super::sale::{SaleState, SaleView};
 use super::screen::Screen;
 use super::time::Timestamp;
-use crate::protocol::{AnswerTo, ErrCode, Fen, Outcome, PaymentCode, TradeAnswer};
+use crate::protocol::{AnswerTo, ErrCode, Fen, Outcome, PaymentCode, TradeAnswer, TradeStatus};
 
 /// Which request of a sale is out with the daemon, waiting for its reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -877,12 +877,21 @@ impl Engine {
         // A query refused for its parameters (LACK_PARAMS, PARAMSERROR, ORDER_CONFLICT, a code
         // we do not know, …) says nothing about the payment, which may well have succeeded:
         // only an order status or a payment reason settles a sale whose outcome is unknown.
+        // A status this version does not know (`TradeStatus::Other`) is not one: the order
+        // may be paid under it.
         if let Outcome::NotPaid { reason, .. } = &outcome {
-            let about_the_payment = answer.trade_status.is_some()
-                || matches!(
-                    answer.err_code,
-                    Some(ErrCode::Insufficient | ErrCode::OrderClosed)
-                );
+            let about_the_payment = matches!(
+                answer.trade_status,
+                Some(
+                    TradeStatus::TradeFail
+                        | TradeStatus::TradeClosed
+                        | TradeStatus::CancelInProgress
+                        | TradeStatus::InvalidStatusCode
+                )
+            ) || matches!(
+                answer.err_code,
+                Some(ErrCode::Insufficient | ErrCode::OrderClosed)
+            );
             if to != AnswerTo::Pay && !about_the_payment {
                 outcome = Outcome::TryLater {
                     rate_limited: false,
