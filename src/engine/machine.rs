@@ -730,7 +730,12 @@ impl Engine {
                 trade_no_tail: r
                     .trade_no
                     .as_deref()
-                    .map(|t| t[t.len().saturating_sub(6)..].to_string())
+                    // The last six characters, not bytes: the gateway's text may be
+                    // non-ASCII, and a byte slice inside a character panics.
+                    .map(|t| {
+                        let skip = t.chars().count().saturating_sub(6);
+                        t.chars().skip(skip).collect()
+                    })
                     .unwrap_or_default(),
             },
             SaleState::Failed => Screen::Failed {
@@ -1211,6 +1216,35 @@ mod tests {
                 field: "query_interval"
             }
         );
+    }
+
+    #[test]
+    fn a_trade_number_that_is_not_ascii_does_not_panic_the_paid_screen() {
+        let mut e = engine();
+        let t = Timestamp(1_795_636_800_000);
+        let sale = e.arm(Fen(100), "Tea".into(), "001".into(), t).unwrap();
+        e.handle_scan("134523198765432101", t);
+        let answer = TradeAnswer {
+            result_code: crate::protocol::ResultCode::Success,
+            err_code: Some(ErrCode::Success),
+            err_code_des: None,
+            trade_status: Some(TradeStatus::TradeSuccess),
+            out_trade_no: Some(sale.out_trade_no),
+            // The gateway's trade number is free text: its 6th byte from the end falls
+            // inside a three-byte character.
+            trade_no: Some("2026交易号1".into()),
+            total_amount: Some(Fen(100)),
+            paytype: None,
+            pay_date: None,
+        };
+        e.handle_pay_reply(&sale.sale_id, Ok(answer), t);
+        let shown: Vec<_> = std::iter::from_fn(|| e.poll_output())
+            .filter_map(|o| match o {
+                Output::Show(Screen::Paid { trade_no_tail, .. }) => Some(trade_no_tail),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(shown, ["26交易号1"]);
     }
 
     #[test]
