@@ -1689,6 +1689,7 @@ fn reconciliation_schedule_ends_in_needs_review_and_a_callback_still_counts() {
                        (next timeout 86460.000)
             [86460.000] timeout
                        journal #1 unresolved pays=1 queries=334 NEEDS_REVIEW note="no outcome after the reconciliation window: look it up in the gateway's statements"
+                       report #1 unresolved des="no outcome after the reconciliation window: look it up in the gateway's statements"
             [86460.000] wait: nothing scheduled
             [86460.000] notify #1 10000 SUCCESS TRADE_SUCCESS
                        journal #1 paid pays=1 queries=334 note="no outcome after the reconciliation window: look it up in the gateway's statements"

@@ -659,24 +659,26 @@ impl Engine {
         }
     }
 
-    /// Changes a record and journals it; reports a state change; updates the counter's
-    /// screen; forgets the sale once final (the journal keeps it).
+    /// Changes a record and journals it; reports a state change (or a sale newly needing
+    /// review); updates the counter's screen; forgets the sale once final (the journal keeps
+    /// it).
     fn update(&mut self, sale_id: &str, now: Timestamp, f: impl FnOnce(&mut SaleRecord)) {
         let Some(sale) = self.sales.get_mut(sale_id) else {
             return;
         };
         let before = sale.record.state;
+        let review_before = sale.record.needs_review;
         f(&mut sale.record);
         sale.record.updated_at = now;
         let record = sale.record.clone();
         let at_counter = self.counter.as_deref() == Some(sale_id);
         self.outputs.push_back(Output::Journal(record.clone()));
-        if record.state != before {
+        if record.state != before || (record.needs_review && !review_before) {
             self.outputs.push_back(Output::Report(record.view()));
-            if at_counter {
-                let screen = self.screen_for(&record, now);
-                self.outputs.push_back(Output::Show(screen));
-            }
+        }
+        if record.state != before && at_counter {
+            let screen = self.screen_for(&record, now);
+            self.outputs.push_back(Output::Show(screen));
         }
         if at_counter && !holds_counter(record.state) {
             self.counter = None;
@@ -1047,13 +1049,14 @@ impl Engine {
                 && r.unresolved_at
                     .is_some_and(|u| now.since(u) >= self.policy.reconcile_until)
             {
+                // Told to the register (a report, with the advice in err_code_des): polling
+                // stops here, so without it nobody would hear that a person must look.
                 self.update(id, now, |r| {
                     r.needs_review = true;
                     r.next_poll_at = None;
-                    r.note = Some(
-                        "no outcome after the reconciliation window: look it up in the gateway's statements"
-                            .into(),
-                    );
+                    let advice = "no outcome after the reconciliation window: look it up in the gateway's statements";
+                    r.note = Some(advice.into());
+                    r.err_code_des = Some(advice.into());
                 });
             }
         }
