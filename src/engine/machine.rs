@@ -443,7 +443,7 @@ impl Engine {
             r.deadline_at = Some(deadline);
             if reachable {
                 r.state = SaleState::Submitting;
-                r.pay_attempts += 1;
+                r.pay_attempts = r.pay_attempts.saturating_add(1);
             } else {
                 r.state = SaleState::Queued;
                 r.note = Some("gateway unreachable: queued".into());
@@ -780,7 +780,7 @@ impl Engine {
         };
         sale.in_flight = Some(Flight::Query);
         sale.record.next_poll_at = None;
-        sale.record.query_attempts += 1;
+        sale.record.query_attempts = sale.record.query_attempts.saturating_add(1);
         self.outputs.push_back(Output::Send(Request::Query {
             sale_id: sale.record.sale_id.clone(),
             out_trade_no: sale.record.out_trade_no.clone(),
@@ -1113,7 +1113,7 @@ impl Engine {
                 }
                 self.update(sale_id, now, |r| {
                     r.state = SaleState::Submitting;
-                    r.pay_attempts += 1;
+                    r.pay_attempts = r.pay_attempts.saturating_add(1);
                 });
                 self.send_pay(sale_id);
             }
@@ -1134,7 +1134,8 @@ fn plan_query(
 ) {
     let base = millis(policy.query_interval);
     r.poll_interval_ms = if rate_limited {
-        (r.poll_interval_ms.max(base) * 2).min(millis(policy.query_interval_max))
+        // Saturating: the interval comes back from the journal, which may hold anything.
+        (r.poll_interval_ms.max(base).saturating_mul(2)).min(millis(policy.query_interval_max))
     } else {
         base
     };
@@ -1248,6 +1249,52 @@ mod tests {
             })
             .collect();
         assert_eq!(shown, ["26交易号1"]);
+    }
+
+    #[test]
+    fn counters_read_from_the_journal_do_not_overflow() {
+        let t = Timestamp(1_795_636_800_000);
+        let mut first = engine();
+        first.arm(Fen(100), "Tea".into(), "001".into(), t).unwrap();
+        first.handle_scan("134523198765432101", t);
+        let mut record = std::iter::from_fn(|| first.poll_output())
+            .filter_map(|o| match o {
+                Output::Journal(r) => Some(r),
+                _ => None,
+            })
+            .last()
+            .unwrap();
+        // A journal written by hand or by another version: counters at their limits.
+        record.state = SaleState::Unknown;
+        record.auth_code = None;
+        record.poll_interval_ms = u64::MAX;
+        record.query_attempts = u32::MAX;
+        let mut e = engine();
+        e.recover(vec![record], 1, t);
+        let sent_query = std::iter::from_fn(|| e.poll_output())
+            .any(|o| matches!(o, Output::Send(Request::Query { .. })));
+        assert!(sent_query);
+        let frequently = TradeAnswer {
+            result_code: crate::protocol::ResultCode::BusinessFailure,
+            err_code: Some(ErrCode::Frequently),
+            err_code_des: None,
+            trade_status: None,
+            out_trade_no: None,
+            trade_no: None,
+            total_amount: None,
+            paytype: None,
+            pay_date: None,
+        };
+        let id = e.counter_sale().unwrap().sale_id;
+        e.handle_query_reply(&id, Ok(frequently), t);
+        // Backed off to the cap, not wrapped around.
+        assert_eq!(
+            e.poll_timeout(),
+            Some(t.plus(EnginePolicy::default().query_interval_max))
+        );
+        e.handle_timeout(t.plus(EnginePolicy::default().query_interval_max));
+        assert!(std::iter::from_fn(|| e.poll_output())
+            .any(|o| matches!(o, Output::Send(Request::Query { .. }))));
     }
 
     #[test]
