@@ -155,6 +155,9 @@ impl Engine {
     /// - armed → disarmed: nothing was scanned so nothing is at stake, and the register that
     ///   armed it may itself have restarted and forgotten it; keeping it armed could block
     ///   the counter with a sale nobody is waiting for. The register sees the change.
+    /// - a journal written later than `now` (the clock is behind): nothing is young or inside
+    ///   its deadline, since the time spent down is unknown: queued → expired, in progress →
+    ///   unresolved.
     pub fn recover(&mut self, records: Vec<SaleRecord>, last_seq: u64, now: Timestamp) {
         let now = self.tick(now);
         self.last_seq = self
@@ -167,9 +170,16 @@ impl Engine {
             .collect();
         // Newest last, so the newest sale still inside its deadline takes the counter.
         records.sort_by_key(|r| (r.created_at, r.seq));
+        // A journal written "later" than now means the wall clock is behind (a Pi without a
+        // real-time clock boots with the time it saved earlier, and NTP may be out of reach):
+        // how long the process was down is unknown, so no queued pay can be shown to be young
+        // enough to send and no sale to be inside the cashier's deadline. Queued pays expire
+        // (never sent: nothing charged) and sales in progress are checked in the background.
+        let clock_behind = records.iter().any(|r| r.updated_at > now);
         let counter_candidate = records
             .iter()
             .rev()
+            .filter(|_| !clock_behind)
             .find(|r| {
                 matches!(
                     r.state,
@@ -221,6 +231,14 @@ impl Engine {
                 SaleState::Queued => {
                     let young = self.queued_expiry(&id).is_some_and(|t| t > now);
                     if !(young && is_counter) {
+                        if clock_behind {
+                            self.edit(&id, |r| {
+                                r.note = Some(
+                                    "restarted with the clock behind the journal: the queued pay's age is unknown, so it was not sent"
+                                        .into(),
+                                )
+                            });
+                        }
                         self.expire(&id, now);
                     } else {
                         self.show_counter();

@@ -35,6 +35,9 @@
 //!   end the sale stays unresolved with `needs_review` and is not polled any more (a late
 //!   callback still settles it).
 //! - Armed sales are disarmed at restart (see `Engine::recover`).
+//! - A restart whose wall clock is behind the journal (no real-time clock, no NTP yet) cannot
+//!   tell how long it was down: queued pays expire unsent and sales in progress become
+//!   unresolved (checked in the background) instead of holding the counter.
 //! - Wall-clock time never goes backwards inside the engine (the latest time seen wins).
 
 mod machine;
