@@ -1234,8 +1234,10 @@ fn every_err_code_class_on_pay_and_on_query() {
         gw("40004", Some("UNACTIVATE"), None),
         gw("10000", None, None),
         gw("40004", Some("SOMETHING_NEW"), None),
-        // A status this version does not know is no order status it can settle a sale on.
+        // A status this version does not know is no order status it can settle a sale on, and
+        // on a pay it says an order exists: look it up.
         gw("40004", Some("PARAMSERROR"), Some("TRADE_PENDING")),
+        gw("40004", Some("INSUFFICIENT"), Some("TRADE_PENDING")),
         Answer::Offline,
         Answer::Unknown,
         Answer::Invalid,
@@ -1279,7 +1281,8 @@ fn every_err_code_class_on_pay_and_on_query() {
         40004 UNACTIVATE -                   pay: failed err=UNACTIVATE            query: unknown next=3s
         10000 - -                            pay: unknown next=2s                  query: unknown next=3s
         40004 SOMETHING_NEW -                pay: failed err=SOMETHING_NEW         query: unknown next=3s
-        40004 PARAMSERROR TRADE_PENDING      pay: failed err=PARAMSERROR           query: unknown next=3s
+        40004 PARAMSERROR TRADE_PENDING      pay: unknown next=2s                  query: unknown next=3s
+        40004 INSUFFICIENT TRADE_PENDING     pay: failed err=INSUFFICIENT          query: failed err=INSUFFICIENT
         Offline                              pay: queued (code kept) next=5s       query: unknown next=5s
         Unknown                              pay: unknown next=2s                  query: unknown next=3s
         Invalid                              pay: failed                           query: unknown next=3s

@@ -903,8 +903,9 @@ impl Engine {
         // we do not know, …) says nothing about the payment, which may well have succeeded:
         // only an order status or a payment reason settles a sale whose outcome is unknown.
         // A status this version does not know (`TradeStatus::Other`) is not one: the order
-        // may be paid under it.
+        // may be paid under it, and on a pay answer it shows that an order exists after all.
         if let Outcome::NotPaid { reason, .. } = &outcome {
+            let unknown_status = matches!(answer.trade_status, Some(TradeStatus::Other(_)));
             let about_the_payment = matches!(
                 answer.trade_status,
                 Some(
@@ -917,10 +918,16 @@ impl Engine {
                 answer.err_code,
                 Some(ErrCode::Insufficient | ErrCode::OrderClosed)
             );
-            if to != AnswerTo::Pay && !about_the_payment {
+            if (to != AnswerTo::Pay || unknown_status) && !about_the_payment {
+                let reason = match &answer.trade_status {
+                    Some(status) if unknown_status => {
+                        format!("answer with a trade_status this version does not know ({status}): {reason}")
+                    }
+                    _ => format!("answer about the query, not the payment: {reason}"),
+                };
                 outcome = Outcome::TryLater {
                     rate_limited: false,
-                    reason: format!("answer about the query, not the payment: {reason}"),
+                    reason,
                 };
             }
         }
