@@ -687,6 +687,7 @@ impl Engine {
         let before = sale.record.state;
         let review_before = sale.record.needs_review;
         f(&mut sale.record);
+        bound_texts(&mut sale.record);
         sale.record.updated_at = now;
         let record = sale.record.clone();
         let at_counter = self.counter.as_deref() == Some(sale_id);
@@ -1185,6 +1186,34 @@ fn plan_query(
     r.next_poll_at = Some(now.plus(wait));
 }
 
+/// The longest gateway text kept (trade number, codes, the gateway's words)...
+const MAX_GATEWAY_TEXT_CHARS: usize = 256;
+/// ... and the longest note (our own words around a transport error's text).
+const MAX_NOTE_CHARS: usize = 512;
+
+/// Cuts texts that come from the gateway or the transport: a verified answer may be as long
+/// as the HTTP client allows (1 MiB), and a journal value over sled's blob threshold
+/// (128 KiB, and a leaf holds up to 17 records) goes to a separate file that the journal's
+/// fsync does not cover; the register and the display have no use for more either.
+fn bound_texts(r: &mut SaleRecord) {
+    let gateway_texts = [&mut r.trade_no, &mut r.err_code, &mut r.err_code_des];
+    for text in gateway_texts.into_iter().flatten() {
+        cut_to(text, MAX_GATEWAY_TEXT_CHARS);
+    }
+    if let Some(note) = &mut r.note {
+        cut_to(note, MAX_NOTE_CHARS);
+    }
+}
+
+/// Keeps at most `max` characters, the last being `…` when something was cut.
+fn cut_to(text: &mut String, max: usize) {
+    if text.chars().count() > max {
+        let mut kept: String = text.chars().take(max - 1).collect();
+        kept.push('…');
+        *text = kept;
+    }
+}
+
 fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -1320,6 +1349,42 @@ mod tests {
         e.handle_timeout(t.plus(EnginePolicy::default().query_interval_max));
         assert!(std::iter::from_fn(|| e.poll_output())
             .any(|o| matches!(o, Output::Send(Request::Query { .. }))));
+    }
+
+    #[test]
+    fn gateway_texts_are_bounded_before_they_are_journaled() {
+        let mut e = engine();
+        let t = Timestamp(1_795_636_800_000);
+        let sale = e.arm(Fen(100), "Tea".into(), "001".into(), t).unwrap();
+        e.handle_scan("134523198765432101", t);
+        // A verified answer may be up to the HTTP client's limit (1 MiB); sled writes a
+        // value over 128 KiB to a separate blob file that the journal's fsync does not cover.
+        let answer = TradeAnswer {
+            result_code: crate::protocol::ResultCode::BusinessFailure,
+            err_code: Some(ErrCode::parse(&"E".repeat(300_000))),
+            err_code_des: Some("余额不足".repeat(100_000)),
+            trade_status: Some(TradeStatus::TradeFail),
+            out_trade_no: Some(sale.out_trade_no),
+            trade_no: Some("9".repeat(300_000)),
+            total_amount: None,
+            paytype: None,
+            pay_date: None,
+        };
+        e.handle_pay_reply(&sale.sale_id, Ok(answer), t);
+        let journaled: Vec<SaleRecord> = std::iter::from_fn(|| e.poll_output())
+            .filter_map(|o| match o {
+                Output::Journal(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        let failed = journaled.last().unwrap();
+        assert_eq!(failed.state, SaleState::Failed);
+        let chars = |t: &Option<String>| t.as_deref().map_or(0, |t| t.chars().count());
+        assert_eq!(chars(&failed.err_code), 256);
+        assert_eq!(chars(&failed.err_code_des), 256);
+        assert_eq!(chars(&failed.trade_no), 256);
+        assert!(failed.err_code_des.as_deref().unwrap().ends_with("余额不…"));
+        assert!(serde_json::to_vec(failed).unwrap().len() < 8 * 1024);
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! the write may be gone; only sled's background flusher calls `sync_all`, every 500 ms. So
 //! every `put` flushes and then calls `sync_all` (fsync) on our own handle of sled's `db`
 //! file: fsync acts on the file, whichever descriptor it comes through. Our records are far
-//! below sled's blob threshold, so they live in `db` and nowhere else.
+//! below sled's blob threshold (the engine bounds the texts it keeps from the gateway), so
+//! they live in `db` and nowhere else.
 //!
 //! Damage detection: sled 0.34 opens a data file full of garbage as an *empty* store, which
 //! would silently lose every sale. So the counter is also kept in a small file of our own
