@@ -1234,6 +1234,10 @@ fn every_err_code_class_on_pay_and_on_query() {
         gw("40004", Some("UNACTIVATE"), None),
         gw("10000", None, None),
         gw("40004", Some("SOMETHING_NEW"), None),
+        // A status this version does not know is no order status it can settle a sale on, and
+        // on a pay it says an order exists: look it up.
+        gw("40004", Some("PARAMSERROR"), Some("TRADE_PENDING")),
+        gw("40004", Some("INSUFFICIENT"), Some("TRADE_PENDING")),
         Answer::Offline,
         Answer::Unknown,
         Answer::Invalid,
@@ -1277,6 +1281,8 @@ fn every_err_code_class_on_pay_and_on_query() {
         40004 UNACTIVATE -                   pay: failed err=UNACTIVATE            query: unknown next=3s
         10000 - -                            pay: unknown next=2s                  query: unknown next=3s
         40004 SOMETHING_NEW -                pay: failed err=SOMETHING_NEW         query: unknown next=3s
+        40004 PARAMSERROR TRADE_PENDING      pay: unknown next=2s                  query: unknown next=3s
+        40004 INSUFFICIENT TRADE_PENDING     pay: failed err=INSUFFICIENT          query: failed err=INSUFFICIENT
         Offline                              pay: queued (code kept) next=5s       query: unknown next=5s
         Unknown                              pay: unknown next=2s                  query: unknown next=3s
         Invalid                              pay: failed                           query: unknown next=3s
@@ -1517,6 +1523,84 @@ fn restart_while_queued_sends_if_young_else_expires() {
 }
 
 #[test]
+fn restart_with_the_clock_behind_the_journal_sends_no_queued_pay_and_frees_the_counter() {
+    // A power cut takes the router down too: the Pi (no real-time clock) boots with the time
+    // it saved earlier and cannot reach NTP. How long it was down is unknown, so a queued
+    // pay cannot be shown to be young, nor a sale to be inside the cashier's deadline.
+    check(
+        &[
+            Arm(1250),
+            Advance(600_000),
+            Scan(WECHAT),
+            Reply(Answer::Offline),
+            RestartClockBehind(300_000),
+            Arm(700),
+            Scan(ALIPAY),
+            Reply(userpaying()),
+            RestartClockBehind(100_000),
+            Reply(waiting()),
+            Arm(100),
+        ],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm ¥12.50
+                       -> ok POS1-20261125-000001
+                       journal #1 armed pays=0 queries=0
+                       report #1 armed
+                       show Armed { amount: Fen(1250), subject: "Coffee" }
+            [ 600.000] (advanced 600.000 s)
+            [ 600.000] scan 1345…2101
+                       journal #1 submitting code=1345…2101 pays=1 queries=0
+                       report #1 submitting
+                       show Processing { amount: Fen(1250) }
+                       send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
+                       (next timeout 660.000)
+            [ 600.000] pay reply #1 Offline
+                       journal #1 queued code=1345…2101 pays=1 queries=0 note="gateway unreachable, queued: connection refused"
+                       report #1 queued
+                       show Offline { amount: Fen(1250), queue_depth: 1 }
+                       (next timeout 605.000)
+            [ 600.000] crash
+            [ 300.000] restart (1 unfinished, last_seq 1)
+                       show Ready
+                       journal #1 expired pays=1 queries=0 note="restarted with the clock behind the journal: the queued pay's age is unknown, so it was not sent"
+                       report #1 expired des="not sent: the gateway could not be reached in time; nothing was charged"
+            [ 300.000] arm ¥7.00
+                       -> ok POS1-20261125-000002
+                       journal #2 armed pays=0 queries=0
+                       report #2 armed
+                       show Armed { amount: Fen(700), subject: "Coffee" }
+            [ 300.000] scan 2845…2101
+                       journal #2 submitting code=2845…2101 pays=1 queries=0
+                       report #2 submitting
+                       show Processing { amount: Fen(700) }
+                       send pay #2 POS1-20261125-000002 code=2845…2101 ¥7.00 Some(Alipay)
+                       (next timeout 360.000)
+            [ 300.000] pay reply #2 40004 USERPAYING -
+                       journal #2 waiting_customer pays=1 queries=0 next_poll=302.000
+                       report #2 waiting_customer
+                       show WaitingCustomer { amount: Fen(700), seconds_left: 60 }
+                       (next timeout 302.000)
+            [ 300.000] crash
+            [ 200.000] restart (1 unfinished, last_seq 2)
+                       show Ready
+                       journal #2 unresolved pays=1 queries=0 next_poll=200.000
+                       report #2 unresolved
+                       send query #2
+            [ 200.000] query reply #2 10000 - WAIT_BUYER_PAY
+                       (next timeout 230.000)
+            [ 200.000] arm ¥1.00
+                       -> ok POS1-20261125-000003
+                       journal #3 armed pays=0 queries=0
+                       report #3 armed
+                       show Armed { amount: Fen(100), subject: "Coffee" }
+                       (next timeout 230.000)
+        "#]],
+    );
+}
+
+#[test]
 fn restart_while_unknown_and_unresolved_keeps_polling() {
     check(
         &[
@@ -1686,6 +1770,7 @@ fn reconciliation_schedule_ends_in_needs_review_and_a_callback_still_counts() {
                        (next timeout 86460.000)
             [86460.000] timeout
                        journal #1 unresolved pays=1 queries=334 NEEDS_REVIEW note="no outcome after the reconciliation window: look it up in the gateway's statements"
+                       report #1 unresolved des="no outcome after the reconciliation window: look it up in the gateway's statements"
             [86460.000] wait: nothing scheduled
             [86460.000] notify #1 10000 SUCCESS TRADE_SUCCESS
                        journal #1 paid pays=1 queries=334 note="no outcome after the reconciliation window: look it up in the gateway's statements"

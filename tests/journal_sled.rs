@@ -205,6 +205,36 @@ fn an_entry_that_does_not_decode_is_damage() {
 }
 
 #[test]
+fn an_entry_that_does_not_decode_is_reported_without_its_payment_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    store_with_sales(&path);
+    {
+        // A queued sale whose code was written as a number (another version, a hand edit):
+        // serde's message would quote the value.
+        let mut value = serde_json::to_value(record(3, SaleState::Queued)).unwrap();
+        value["auth_code"] = serde_json::json!(134523198765432101u64);
+        let db = sled::open(&path).unwrap();
+        db.insert(
+            "sale/POS1-20261125-000003",
+            serde_json::to_vec(&value).unwrap(),
+        )
+        .unwrap();
+        db.flush().unwrap();
+    }
+    let err = SledJournal::open(&path).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("sale/POS1-20261125-000003"), "{message}");
+    assert!(message.contains("1345…2101"), "{message}");
+    assert!(!message.contains("134523198765432101"), "{message}");
+    assert!(
+        !format!("{err:?}").contains("134523198765432101"),
+        "{err:?}"
+    );
+    assert_moved_aside(&path, err, 2);
+}
+
+#[test]
 fn a_garbage_counter_file_is_damage_and_the_store_counter_carries_on() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal");

@@ -16,7 +16,7 @@ use super::record::SaleRecord;
 use super::sale::{SaleState, SaleView};
 use super::screen::Screen;
 use super::time::Timestamp;
-use crate::protocol::{AnswerTo, ErrCode, Fen, Outcome, PaymentCode, TradeAnswer};
+use crate::protocol::{AnswerTo, ErrCode, Fen, Outcome, PaymentCode, TradeAnswer, TradeStatus};
 
 /// Which request of a sale is out with the daemon, waiting for its reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +155,9 @@ impl Engine {
     /// - armed → disarmed: nothing was scanned so nothing is at stake, and the register that
     ///   armed it may itself have restarted and forgotten it; keeping it armed could block
     ///   the counter with a sale nobody is waiting for. The register sees the change.
+    /// - a journal written later than `now` (the clock is behind): nothing is young or inside
+    ///   its deadline, since the time spent down is unknown: queued → expired, in progress →
+    ///   unresolved.
     pub fn recover(&mut self, records: Vec<SaleRecord>, last_seq: u64, now: Timestamp) {
         let now = self.tick(now);
         self.last_seq = self
@@ -167,9 +170,16 @@ impl Engine {
             .collect();
         // Newest last, so the newest sale still inside its deadline takes the counter.
         records.sort_by_key(|r| (r.created_at, r.seq));
+        // A journal written "later" than now means the wall clock is behind (a Pi without a
+        // real-time clock boots with the time it saved earlier, and NTP may be out of reach):
+        // how long the process was down is unknown, so no queued pay can be shown to be young
+        // enough to send and no sale to be inside the cashier's deadline. Queued pays expire
+        // (never sent: nothing charged) and sales in progress are checked in the background.
+        let clock_behind = records.iter().any(|r| r.updated_at > now);
         let counter_candidate = records
             .iter()
             .rev()
+            .filter(|_| !clock_behind)
             .find(|r| {
                 matches!(
                     r.state,
@@ -221,6 +231,14 @@ impl Engine {
                 SaleState::Queued => {
                     let young = self.queued_expiry(&id).is_some_and(|t| t > now);
                     if !(young && is_counter) {
+                        if clock_behind {
+                            self.edit(&id, |r| {
+                                r.note = Some(
+                                    "restarted with the clock behind the journal: the queued pay's age is unknown, so it was not sent"
+                                        .into(),
+                                )
+                            });
+                        }
                         self.expire(&id, now);
                     } else {
                         self.show_counter();
@@ -443,7 +461,7 @@ impl Engine {
             r.deadline_at = Some(deadline);
             if reachable {
                 r.state = SaleState::Submitting;
-                r.pay_attempts += 1;
+                r.pay_attempts = r.pay_attempts.saturating_add(1);
             } else {
                 r.state = SaleState::Queued;
                 r.note = Some("gateway unreachable: queued".into());
@@ -659,24 +677,27 @@ impl Engine {
         }
     }
 
-    /// Changes a record and journals it; reports a state change; updates the counter's
-    /// screen; forgets the sale once final (the journal keeps it).
+    /// Changes a record and journals it; reports a state change (or a sale newly needing
+    /// review); updates the counter's screen; forgets the sale once final (the journal keeps
+    /// it).
     fn update(&mut self, sale_id: &str, now: Timestamp, f: impl FnOnce(&mut SaleRecord)) {
         let Some(sale) = self.sales.get_mut(sale_id) else {
             return;
         };
         let before = sale.record.state;
+        let review_before = sale.record.needs_review;
         f(&mut sale.record);
+        bound_texts(&mut sale.record);
         sale.record.updated_at = now;
         let record = sale.record.clone();
         let at_counter = self.counter.as_deref() == Some(sale_id);
         self.outputs.push_back(Output::Journal(record.clone()));
-        if record.state != before {
+        if record.state != before || (record.needs_review && !review_before) {
             self.outputs.push_back(Output::Report(record.view()));
-            if at_counter {
-                let screen = self.screen_for(&record, now);
-                self.outputs.push_back(Output::Show(screen));
-            }
+        }
+        if record.state != before && at_counter {
+            let screen = self.screen_for(&record, now);
+            self.outputs.push_back(Output::Show(screen));
         }
         if at_counter && !holds_counter(record.state) {
             self.counter = None;
@@ -730,7 +751,12 @@ impl Engine {
                 trade_no_tail: r
                     .trade_no
                     .as_deref()
-                    .map(|t| t[t.len().saturating_sub(6)..].to_string())
+                    // The last six characters, not bytes: the gateway's text may be
+                    // non-ASCII, and a byte slice inside a character panics.
+                    .map(|t| {
+                        let skip = t.chars().count().saturating_sub(6);
+                        t.chars().skip(skip).collect()
+                    })
                     .unwrap_or_default(),
             },
             SaleState::Failed => Screen::Failed {
@@ -773,7 +799,7 @@ impl Engine {
         };
         sale.in_flight = Some(Flight::Query);
         sale.record.next_poll_at = None;
-        sale.record.query_attempts += 1;
+        sale.record.query_attempts = sale.record.query_attempts.saturating_add(1);
         self.outputs.push_back(Output::Send(Request::Query {
             sale_id: sale.record.sale_id.clone(),
             out_trade_no: sale.record.out_trade_no.clone(),
@@ -877,16 +903,32 @@ impl Engine {
         // A query refused for its parameters (LACK_PARAMS, PARAMSERROR, ORDER_CONFLICT, a code
         // we do not know, …) says nothing about the payment, which may well have succeeded:
         // only an order status or a payment reason settles a sale whose outcome is unknown.
+        // A status this version does not know (`TradeStatus::Other`) is not one: the order
+        // may be paid under it, and on a pay answer it shows that an order exists after all.
         if let Outcome::NotPaid { reason, .. } = &outcome {
-            let about_the_payment = answer.trade_status.is_some()
-                || matches!(
-                    answer.err_code,
-                    Some(ErrCode::Insufficient | ErrCode::OrderClosed)
-                );
-            if to != AnswerTo::Pay && !about_the_payment {
+            let unknown_status = matches!(answer.trade_status, Some(TradeStatus::Other(_)));
+            let about_the_payment = matches!(
+                answer.trade_status,
+                Some(
+                    TradeStatus::TradeFail
+                        | TradeStatus::TradeClosed
+                        | TradeStatus::CancelInProgress
+                        | TradeStatus::InvalidStatusCode
+                )
+            ) || matches!(
+                answer.err_code,
+                Some(ErrCode::Insufficient | ErrCode::OrderClosed)
+            );
+            if (to != AnswerTo::Pay || unknown_status) && !about_the_payment {
+                let reason = match &answer.trade_status {
+                    Some(status) if unknown_status => {
+                        format!("answer with a trade_status this version does not know ({status}): {reason}")
+                    }
+                    _ => format!("answer about the query, not the payment: {reason}"),
+                };
                 outcome = Outcome::TryLater {
                     rate_limited: false,
-                    reason: format!("answer about the query, not the payment: {reason}"),
+                    reason,
                 };
             }
         }
@@ -1033,13 +1075,14 @@ impl Engine {
                 && r.unresolved_at
                     .is_some_and(|u| now.since(u) >= self.policy.reconcile_until)
             {
+                // Told to the register (a report, with the advice in err_code_des): polling
+                // stops here, so without it nobody would hear that a person must look.
                 self.update(id, now, |r| {
                     r.needs_review = true;
                     r.next_poll_at = None;
-                    r.note = Some(
-                        "no outcome after the reconciliation window: look it up in the gateway's statements"
-                            .into(),
-                    );
+                    let advice = "no outcome after the reconciliation window: look it up in the gateway's statements";
+                    r.note = Some(advice.into());
+                    r.err_code_des = Some(advice.into());
                 });
             }
         }
@@ -1096,7 +1139,7 @@ impl Engine {
                 }
                 self.update(sale_id, now, |r| {
                     r.state = SaleState::Submitting;
-                    r.pay_attempts += 1;
+                    r.pay_attempts = r.pay_attempts.saturating_add(1);
                 });
                 self.send_pay(sale_id);
             }
@@ -1117,7 +1160,8 @@ fn plan_query(
 ) {
     let base = millis(policy.query_interval);
     r.poll_interval_ms = if rate_limited {
-        (r.poll_interval_ms.max(base) * 2).min(millis(policy.query_interval_max))
+        // Saturating: the interval comes back from the journal, which may hold anything.
+        (r.poll_interval_ms.max(base).saturating_mul(2)).min(millis(policy.query_interval_max))
     } else {
         base
     };
@@ -1140,6 +1184,34 @@ fn plan_query(
         interval
     };
     r.next_poll_at = Some(now.plus(wait));
+}
+
+/// The longest gateway text kept (trade number, codes, the gateway's words)...
+const MAX_GATEWAY_TEXT_CHARS: usize = 256;
+/// ... and the longest note (our own words around a transport error's text).
+const MAX_NOTE_CHARS: usize = 512;
+
+/// Cuts texts that come from the gateway or the transport: a verified answer may be as long
+/// as the HTTP client allows (1 MiB), and a journal value over sled's blob threshold
+/// (128 KiB, and a leaf holds up to 17 records) goes to a separate file that the journal's
+/// fsync does not cover; the register and the display have no use for more either.
+fn bound_texts(r: &mut SaleRecord) {
+    let gateway_texts = [&mut r.trade_no, &mut r.err_code, &mut r.err_code_des];
+    for text in gateway_texts.into_iter().flatten() {
+        cut_to(text, MAX_GATEWAY_TEXT_CHARS);
+    }
+    if let Some(note) = &mut r.note {
+        cut_to(note, MAX_NOTE_CHARS);
+    }
+}
+
+/// Keeps at most `max` characters, the last being `…` when something was cut.
+fn cut_to(text: &mut String, max: usize) {
+    if text.chars().count() > max {
+        let mut kept: String = text.chars().take(max - 1).collect();
+        kept.push('…');
+        *text = kept;
+    }
 }
 
 fn millis(d: std::time::Duration) -> u64 {
@@ -1202,6 +1274,117 @@ mod tests {
                 field: "query_interval"
             }
         );
+    }
+
+    #[test]
+    fn a_trade_number_that_is_not_ascii_does_not_panic_the_paid_screen() {
+        let mut e = engine();
+        let t = Timestamp(1_795_636_800_000);
+        let sale = e.arm(Fen(100), "Tea".into(), "001".into(), t).unwrap();
+        e.handle_scan("134523198765432101", t);
+        let answer = TradeAnswer {
+            result_code: crate::protocol::ResultCode::Success,
+            err_code: Some(ErrCode::Success),
+            err_code_des: None,
+            trade_status: Some(TradeStatus::TradeSuccess),
+            out_trade_no: Some(sale.out_trade_no),
+            // The gateway's trade number is free text: its 6th byte from the end falls
+            // inside a three-byte character.
+            trade_no: Some("2026交易号1".into()),
+            total_amount: Some(Fen(100)),
+            paytype: None,
+            pay_date: None,
+        };
+        e.handle_pay_reply(&sale.sale_id, Ok(answer), t);
+        let shown: Vec<_> = std::iter::from_fn(|| e.poll_output())
+            .filter_map(|o| match o {
+                Output::Show(Screen::Paid { trade_no_tail, .. }) => Some(trade_no_tail),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(shown, ["26交易号1"]);
+    }
+
+    #[test]
+    fn counters_read_from_the_journal_do_not_overflow() {
+        let t = Timestamp(1_795_636_800_000);
+        let mut first = engine();
+        first.arm(Fen(100), "Tea".into(), "001".into(), t).unwrap();
+        first.handle_scan("134523198765432101", t);
+        let mut record = std::iter::from_fn(|| first.poll_output())
+            .filter_map(|o| match o {
+                Output::Journal(r) => Some(r),
+                _ => None,
+            })
+            .last()
+            .unwrap();
+        // A journal written by hand or by another version: counters at their limits.
+        record.state = SaleState::Unknown;
+        record.auth_code = None;
+        record.poll_interval_ms = u64::MAX;
+        record.query_attempts = u32::MAX;
+        let mut e = engine();
+        e.recover(vec![record], 1, t);
+        let sent_query = std::iter::from_fn(|| e.poll_output())
+            .any(|o| matches!(o, Output::Send(Request::Query { .. })));
+        assert!(sent_query);
+        let frequently = TradeAnswer {
+            result_code: crate::protocol::ResultCode::BusinessFailure,
+            err_code: Some(ErrCode::Frequently),
+            err_code_des: None,
+            trade_status: None,
+            out_trade_no: None,
+            trade_no: None,
+            total_amount: None,
+            paytype: None,
+            pay_date: None,
+        };
+        let id = e.counter_sale().unwrap().sale_id;
+        e.handle_query_reply(&id, Ok(frequently), t);
+        // Backed off to the cap, not wrapped around.
+        assert_eq!(
+            e.poll_timeout(),
+            Some(t.plus(EnginePolicy::default().query_interval_max))
+        );
+        e.handle_timeout(t.plus(EnginePolicy::default().query_interval_max));
+        assert!(std::iter::from_fn(|| e.poll_output())
+            .any(|o| matches!(o, Output::Send(Request::Query { .. }))));
+    }
+
+    #[test]
+    fn gateway_texts_are_bounded_before_they_are_journaled() {
+        let mut e = engine();
+        let t = Timestamp(1_795_636_800_000);
+        let sale = e.arm(Fen(100), "Tea".into(), "001".into(), t).unwrap();
+        e.handle_scan("134523198765432101", t);
+        // A verified answer may be up to the HTTP client's limit (1 MiB); sled writes a
+        // value over 128 KiB to a separate blob file that the journal's fsync does not cover.
+        let answer = TradeAnswer {
+            result_code: crate::protocol::ResultCode::BusinessFailure,
+            err_code: Some(ErrCode::parse(&"E".repeat(300_000))),
+            err_code_des: Some("余额不足".repeat(100_000)),
+            trade_status: Some(TradeStatus::TradeFail),
+            out_trade_no: Some(sale.out_trade_no),
+            trade_no: Some("9".repeat(300_000)),
+            total_amount: None,
+            paytype: None,
+            pay_date: None,
+        };
+        e.handle_pay_reply(&sale.sale_id, Ok(answer), t);
+        let journaled: Vec<SaleRecord> = std::iter::from_fn(|| e.poll_output())
+            .filter_map(|o| match o {
+                Output::Journal(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        let failed = journaled.last().unwrap();
+        assert_eq!(failed.state, SaleState::Failed);
+        let chars = |t: &Option<String>| t.as_deref().map_or(0, |t| t.chars().count());
+        assert_eq!(chars(&failed.err_code), 256);
+        assert_eq!(chars(&failed.err_code_des), 256);
+        assert_eq!(chars(&failed.trade_no), 256);
+        assert!(failed.err_code_des.as_deref().unwrap().ends_with("余额不…"));
+        assert!(serde_json::to_vec(failed).unwrap().len() < 8 * 1024);
     }
 
     #[test]

@@ -33,8 +33,14 @@
 //! - A paid answer naming another order or another amount is not trusted: ask again.
 //! - The reconciliation window counts from the moment the sale became unresolved; at its
 //!   end the sale stays unresolved with `needs_review` and is not polled any more (a late
-//!   callback still settles it).
+//!   callback still settles it); the register gets a report whose `err_code_des` says to look
+//!   it up in the gateway's statements.
+//! - Texts kept from the gateway or the transport are cut to 256 characters (notes: 512), so a
+//!   record stays far below sled's blob threshold.
 //! - Armed sales are disarmed at restart (see `Engine::recover`).
+//! - A restart whose wall clock is behind the journal (no real-time clock, no NTP yet) cannot
+//!   tell how long it was down: queued pays expire unsent and sales in progress become
+//!   unresolved (checked in the background) instead of holding the counter.
 //! - Wall-clock time never goes backwards inside the engine (the latest time seen wins).
 
 mod machine;

@@ -9,7 +9,8 @@
 //! the write may be gone; only sled's background flusher calls `sync_all`, every 500 ms. So
 //! every `put` flushes and then calls `sync_all` (fsync) on our own handle of sled's `db`
 //! file: fsync acts on the file, whichever descriptor it comes through. Our records are far
-//! below sled's blob threshold, so they live in `db` and nowhere else.
+//! below sled's blob threshold (the engine bounds the texts it keeps from the gateway), so
+//! they live in `db` and nowhere else.
 //!
 //! Damage detection: sled 0.34 opens a data file full of garbage as an *empty* store, which
 //! would silently lose every sale. So the counter is also kept in a small file of our own
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Journal, JournalError};
 use crate::engine::SaleRecord;
+use crate::protocol::payment_code::mask;
 
 const SALE_PREFIX: &str = "sale/";
 const LAST_SEQ_KEY: &str = "meta/last_seq";
@@ -283,8 +285,35 @@ fn write_seq_file(dir: &Path, seq: u64) -> std::io::Result<()> {
 fn decode(key: &[u8], value: &[u8]) -> Result<SaleRecord, JournalError> {
     serde_json::from_slice(value).map_err(|err| JournalError::Decode {
         key: String::from_utf8_lossy(key).into_owned(),
-        detail: err.to_string(),
+        detail: mask_digit_runs(&err.to_string()),
     })
+}
+
+/// serde's messages quote the value they could not use ("invalid type: integer
+/// 134523…"), and a record holds the customer's code until the gateway answers: every run
+/// of 10 or more digits (a payment code's shortest length) is masked before the message can
+/// reach a log.
+fn mask_digit_runs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut digits = String::new();
+    let flush = |digits: &mut String, out: &mut String| {
+        if digits.len() >= 10 {
+            out.push_str(&mask(digits));
+        } else {
+            out.push_str(digits);
+        }
+        digits.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else {
+            flush(&mut digits, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut digits, &mut out);
+    out
 }
 
 fn read_err(err: sled::Error) -> JournalError {

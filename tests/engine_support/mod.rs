@@ -106,6 +106,9 @@ pub enum Step {
     /// Crash, stay down this many ms, start again from the journal; outstanding requests
     /// are lost.
     Restart(u64),
+    /// Crash and start again from the journal with the wall clock this many ms behind the
+    /// moment of the crash (a Pi without a real-time clock restores an older time at boot).
+    RestartClockBehind(u64),
     /// For this many ms, fire every deadline and give every request this answer; logs one
     /// summary line instead of the details.
     RunFor(u64, Answer),
@@ -411,23 +414,34 @@ impl Sim {
             Restart(down_ms) => {
                 self.line("crash");
                 self.now = Timestamp(self.now.0 + down_ms);
-                let unfinished: Vec<SaleRecord> = self
-                    .journal
-                    .values()
-                    .filter(|r| !r.state.is_final())
-                    .cloned()
-                    .collect();
-                self.line(&format!(
-                    "restart ({} unfinished, last_seq {})",
-                    unfinished.len(),
-                    self.last_seq
-                ));
-                self.outstanding.clear();
-                self.engine = Engine::new(self.policy.clone(), self.now).unwrap();
-                self.engine.recover(unfinished, self.last_seq, self.now);
+                self.restart();
+            }
+            RestartClockBehind(behind_ms) => {
+                self.line("crash");
+                self.now = Timestamp(self.now.0 - behind_ms);
+                self.restart();
             }
         }
         self.drain();
+    }
+
+    /// Starts a new engine from the journal's unfinished records at `self.now`; requests
+    /// that were outstanding are lost with the old process.
+    fn restart(&mut self) {
+        let unfinished: Vec<SaleRecord> = self
+            .journal
+            .values()
+            .filter(|r| !r.state.is_final())
+            .cloned()
+            .collect();
+        self.line(&format!(
+            "restart ({} unfinished, last_seq {})",
+            unfinished.len(),
+            self.last_seq
+        ));
+        self.outstanding.clear();
+        self.engine = Engine::new(self.policy.clone(), self.now).unwrap();
+        self.engine.recover(unfinished, self.last_seq, self.now);
     }
 
     pub fn run(&mut self, script: &[Step]) {
