@@ -552,7 +552,10 @@ impl Engine {
         let id = self
             .sales
             .values()
-            .find(|s| s.record.out_trade_no == out_trade_no && s.record.state != SaleState::Armed)
+            .find(|s| {
+                s.record.out_trade_no.eq_ignore_ascii_case(&out_trade_no)
+                    && s.record.state != SaleState::Armed
+            })
             .map(|s| s.record.sale_id.clone())
             .ok_or_else(|| NotifyError::UnknownOrder {
                 out_trade_no: out_trade_no.clone(),
@@ -884,7 +887,9 @@ impl Engine {
         // An answer about another order or another amount is not about this sale: never
         // act on it, find out by query.
         if let Some(other) = answer.out_trade_no.as_deref() {
-            if other != record.out_trade_no {
+            // Case is not covered by the gateway's signature (it signs lowercased text), and
+            // the client compares the same way: `pos1-…` names this sale's `POS1-…`.
+            if !other.eq_ignore_ascii_case(&record.out_trade_no) {
                 outcome = Outcome::TryLater {
                     rate_limited: false,
                     reason: format!("answer names order {other}"),
@@ -1224,6 +1229,34 @@ mod tests {
 
     fn engine() -> Engine {
         Engine::new(EnginePolicy::default(), Timestamp(1_795_636_800_000)).unwrap()
+    }
+
+    #[test]
+    fn an_answer_naming_the_order_in_another_case_is_about_this_sale() {
+        let now = Timestamp(1_795_636_800_000);
+        let mut e = engine();
+        let sale = e.arm(Fen(1250), "Tea".into(), "001".into(), now).unwrap();
+        e.handle_scan("134523198765432101", now);
+        while e.poll_output().is_some() {}
+        let answer = TradeAnswer {
+            result_code: crate::protocol::ResultCode::Success,
+            err_code: None,
+            err_code_des: None,
+            trade_status: Some(crate::protocol::TradeStatus::TradeSuccess),
+            out_trade_no: Some(sale.out_trade_no.to_lowercase()),
+            trade_no: Some("T1".into()),
+            total_amount: Some(Fen(1250)),
+            paytype: None,
+            pay_date: None,
+        };
+        e.handle_pay_reply(&sale.sale_id, Ok(answer), now);
+        let reported: Vec<SaleState> = std::iter::from_fn(|| e.poll_output())
+            .filter_map(|o| match o {
+                Output::Report(view) => Some(view.state),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reported, [SaleState::Paid]);
     }
 
     #[test]
