@@ -1187,3 +1187,41 @@ async fn answers_that_never_verify_show_in_the_status_until_one_does() {
     rig.check_books(&[(sale.out_trade_no.as_str(), 1)]);
     rig.finish().await;
 }
+
+/// CPU time this thread has used so far, in clock ticks (`/proc/thread-self/stat`: utime +
+/// stime).
+fn thread_cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("Linux exposes /proc");
+    // The command name (field 2) may hold spaces; the fields after its ')' are plain.
+    let after_name = &stat[stat.rfind(')').expect("a stat line names the thread") + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// An idle terminal must sleep until something happens: the loop once woke at a kiosk
+/// re-arm time that never changed outside kiosk mode, and spun a whole core forever.
+/// On a current-thread runtime the loop runs on the test's own thread, so this thread's CPU
+/// time while the test waits is the loop's.
+#[tokio::test(flavor = "current_thread")]
+async fn an_idle_daemon_sleeps_instead_of_spinning() {
+    let c = code(50, 0, 0);
+    let rig = Rig::new(std::slice::from_ref(&c)).await;
+    let mut daemon = rig.start(policy());
+    let sale = daemon.sell(&c).await;
+    daemon.until(&sale.sale_id, SaleState::Paid).await;
+
+    let window = Duration::from_millis(1000);
+    let before = thread_cpu_ticks();
+    // Not a synchronisation: the measured interval in which nothing should happen.
+    tokio::time::sleep(window).await;
+    let used = thread_cpu_ticks() - before;
+    // Clock ticks are 1/100 s on Linux: a spinning loop uses about 100 here, an idle one 0.
+    assert!(
+        used < 20,
+        "the idle loop used {used} ticks of CPU in {window:?}"
+    );
+    daemon.stop(Stop::Shutdown).await;
+    rig.check_books(&[(&sale.out_trade_no, 1)]);
+    rig.finish().await;
+}

@@ -101,8 +101,9 @@ impl<G: Gateway + 'static> Driver<G> {
             flags: StatusFlags {
                 clock_unsynced: !(self.clock_synced)(),
             },
-            // A kiosk arms its first sale at once.
-            rearm_at: Some(Instant::now()),
+            // A kiosk arms its first sale at once. Anything else has no re-arm time at all:
+            // a time left in the past would wake the loop at once, every time, forever.
+            rearm_at: self.defaults.fixed_amount.map(|_| Instant::now()),
             gateway_problem: None,
             status_line: String::new(),
             last_report: None,
@@ -367,7 +368,9 @@ impl<G: Gateway + 'static> Driver<G> {
                         self.defaults.operator_id.clone(),
                     );
                     if let Err(error) = self.engine.arm(amount, subject, operator, now) {
-                        tracing::warn!(%error, "kiosk could not arm its sale");
+                        tracing::warn!(%error, "kiosk could not arm its sale; trying again shortly");
+                        // Try again on a timer of its own: nothing else may wake the loop.
+                        state.rearm_at = Some(Instant::now() + KIOSK_REARM_AFTER);
                     }
                     self.drain_outputs(state, true);
                 }
