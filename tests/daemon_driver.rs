@@ -266,6 +266,7 @@ impl Daemon {
         policy: EnginePolicy,
         witness: &Shared,
         codes: &[String],
+        fixed_amount: Option<Fen>,
     ) -> Daemon {
         let now = daemon::clock::now();
         let (written, records) = mpsc::unbounded_channel();
@@ -315,7 +316,7 @@ impl Daemon {
             defaults: SaleDefaults {
                 subject: "Coffee".into(),
                 operator_id: "001".into(),
-                fixed_amount: None,
+                fixed_amount,
             },
             board: board.clone(),
             commands,
@@ -507,6 +508,19 @@ impl Rig {
             policy,
             &self.witness,
             &self.codes,
+            None,
+        )
+    }
+
+    /// A kiosk: it arms a sale of `amount` whenever the counter is free.
+    fn start_kiosk(&self, policy: EnginePolicy, amount: Fen) -> Daemon {
+        Daemon::start(
+            &self.sim,
+            &self.dir.path().join("journal"),
+            policy,
+            &self.witness,
+            &self.codes,
+            Some(amount),
         )
     }
 
@@ -1223,5 +1237,52 @@ async fn an_idle_daemon_sleeps_instead_of_spinning() {
     );
     daemon.stop(Stop::Shutdown).await;
     rig.check_books(&[(&sale.out_trade_no, 1)]);
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_arms_its_own_sales_and_re_arms_after_each_one() {
+    let codes = vec![code(51, 0, 0), code(52, 0, 0)];
+    let rig = Rig::new(&codes).await;
+    let mut daemon = rig.start_kiosk(policy(), AMOUNT);
+    let first = daemon
+        .drawn("the kiosk's armed sale", |s| matches!(s, Screen::Armed { .. }))
+        .await;
+    assert!(matches!(first, Screen::Armed { amount, .. } if amount == AMOUNT), "{first:?}");
+    let armed = daemon.board.recent_sales(10);
+    assert_eq!(armed.len(), 1, "{armed:?}");
+    let first = armed[0].clone();
+    assert_eq!(first.state, SaleState::Armed);
+    let refused = daemon
+        .board
+        .arm(ArmRequest {
+            amount_fen: Fen(99),
+            subject: None,
+            operator_id: None,
+        })
+        .await
+        .expect_err("a kiosk arms its own sales");
+    assert!(refused.to_string().contains("fixed-amount"), "{refused}");
+
+    daemon.scan(&codes[0]).await;
+    daemon.until(&first.sale_id, SaleState::Paid).await;
+    // The paid screen stays a moment, then the next sale is armed by itself.
+    let second = tokio::time::timeout(WAIT, async {
+        loop {
+            let view = daemon.feed.recv().await.expect("the board is open");
+            if view.sale_id != first.sale_id && view.state == SaleState::Armed {
+                return view;
+            }
+        }
+    })
+    .await
+    .expect("the kiosk armed its next sale");
+    assert_eq!(second.amount_fen, AMOUNT);
+    daemon.scan(&codes[1]).await;
+    daemon.until(&second.sale_id, SaleState::Paid).await;
+    daemon.stop(Stop::Shutdown).await;
+    rig.check_paid(&first);
+    rig.check_paid(&second);
+    rig.check_books(&[(&first.out_trade_no, 1), (&second.out_trade_no, 1)]);
     rig.finish().await;
 }
