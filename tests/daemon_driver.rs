@@ -83,6 +83,8 @@ struct Witness {
     violations: Vec<String>,
     /// Screens drawn that show a full payment code.
     leaks: Vec<String>,
+    /// The next pay's task panics once the gateway has answered it (a bug in the client).
+    panic_after_next_pay: bool,
 }
 
 type Shared = Arc<Mutex<Witness>>;
@@ -160,7 +162,11 @@ impl Gateway for WatchedGateway {
             }
             witness.pays.push((request.out_trade_no.clone(), code));
         }
-        self.inner.pay(request).await
+        let answer = self.inner.pay(request).await;
+        if std::mem::take(&mut lock(&self.witness).panic_after_next_pay) {
+            panic!("test: the request task panics after the gateway answered");
+        }
+        answer
     }
 
     async fn query(&self, request: &QueryRequest) -> Result<TradeAnswer, GatewayError> {
@@ -1284,5 +1290,31 @@ async fn a_kiosk_arms_its_own_sales_and_re_arms_after_each_one() {
     rig.check_paid(&first);
     rig.check_paid(&second);
     rig.check_books(&[(&first.out_trade_no, 1), (&second.out_trade_no, 1)]);
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_task_that_panics_leaves_the_sale_unknown_and_it_is_looked_up() {
+    // A panic on a request's task once lost its reply: the sale stayed "submitting" forever,
+    // never queried, and a paid customer was never reported.
+    let c = code(53, 0, 0);
+    let rig = Rig::new(std::slice::from_ref(&c)).await;
+    let mut daemon = rig.start(policy());
+    lock(&rig.witness).panic_after_next_pay = true;
+    let sale = daemon.sell(&c).await;
+    let path = daemon.until(&sale.sale_id, SaleState::Paid).await;
+    assert_eq!(
+        path,
+        [
+            SaleState::Armed,
+            SaleState::Submitting,
+            SaleState::Unknown,
+            SaleState::Paid
+        ]
+    );
+    daemon.stop(Stop::Shutdown).await;
+    assert!(!lock(&rig.witness).queries.is_empty(), "it was looked up");
+    rig.check_paid(&sale);
+    rig.check_books(&[(&sale.out_trade_no, 1)]);
     rig.finish().await;
 }

@@ -416,7 +416,7 @@ impl<G: Gateway + 'static> Driver<G> {
                     Output::Send(request) => {
                         if let Some(detail) = &journal_failed {
                             held_back.push(Reply {
-                                to: reply_to(&request),
+                                to: dispatch::reply_to(&request),
                                 sale_id: request.sale_id().to_string(),
                                 result: Err(SendFailure::Offline(format!(
                                     "not sent: the journal could not record it ({detail})"
@@ -506,13 +506,6 @@ impl<G: Gateway + 'static> Driver<G> {
         if let Err(error) = self.notifier.notify(notification) {
             tracing::warn!(%error, "systemd notification failed");
         }
-    }
-}
-
-fn reply_to(request: &crate::engine::Request) -> ReplyTo {
-    match request {
-        crate::engine::Request::Pay { .. } => ReplyTo::Pay,
-        crate::engine::Request::Query { .. } => ReplyTo::Query,
     }
 }
 
