@@ -1318,3 +1318,37 @@ async fn a_request_task_that_panics_leaves_the_sale_unknown_and_it_is_looked_up(
     rig.check_books(&[(&sale.out_trade_no, 1)]);
     rig.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disarming_a_sale_that_already_ended_says_it_was_scanned_not_that_it_is_unknown() {
+    // `scanpay charge` disarms a sale nobody seemed to scan when its wait runs out; if the
+    // customer paid at that moment the daemon answered 404 "no sale", and the cashier was
+    // told the charge failed although the customer had paid.
+    use scanpay::register::backend::DisarmError;
+    let c = code(54, 0, 0);
+    let rig = Rig::new(std::slice::from_ref(&c)).await;
+    let mut daemon = rig.start(policy());
+    let sale = daemon.sell(&c).await;
+    daemon.until(&sale.sale_id, SaleState::Paid).await;
+    let refused = daemon
+        .board
+        .disarm(&sale.sale_id)
+        .await
+        .expect_err("a paid sale cannot be disarmed");
+    assert_eq!(
+        refused,
+        DisarmError::NotArmed {
+            sale_id: sale.sale_id.clone(),
+            state: SaleState::Paid
+        }
+    );
+    let unknown = daemon.board.disarm("POS1-20990101-999999").await;
+    assert!(
+        matches!(unknown, Err(DisarmError::NotFound { .. })),
+        "{unknown:?}"
+    );
+    daemon.stop(Stop::Shutdown).await;
+    rig.check_paid(&sale);
+    rig.check_books(&[(&sale.out_trade_no, 1)]);
+    rig.finish().await;
+}
