@@ -85,6 +85,8 @@ struct LoopState {
     status_line: String,
     /// `SALE_ID STATE` of the last change reported to the register.
     last_report: Option<String>,
+    /// The engine's time: wall time that never steps back.
+    clock: clock::LoopClock,
 }
 
 impl<G: Gateway + 'static> Driver<G> {
@@ -107,6 +109,7 @@ impl<G: Gateway + 'static> Driver<G> {
             gateway_problem: None,
             status_line: String::new(),
             last_report: None,
+            clock: clock::LoopClock::new(),
         };
         self.after_event(&mut state);
         // The engine reports only what recovery changed; the register must also find the
@@ -124,7 +127,7 @@ impl<G: Gateway + 'static> Driver<G> {
         let mut clock_check = tokio::time::interval(Duration::from_secs(10));
 
         loop {
-            let timer = self.next_wakeup(&state);
+            let timer = self.next_wakeup(&mut state);
             let event = tokio::select! {
                 biased;
                 () = &mut shutdown => Event::Shutdown,
@@ -143,7 +146,7 @@ impl<G: Gateway + 'static> Driver<G> {
                     continue;
                 }
             };
-            let now = clock::now();
+            let now = state.clock.now();
             match event {
                 Event::Shutdown => break,
                 Event::Reply(reply) => {
@@ -188,7 +191,8 @@ impl<G: Gateway + 'static> Driver<G> {
             match tokio::time::timeout_at(give_up, replies.recv()).await {
                 Ok(Some(reply)) => {
                     state.in_flight -= 1;
-                    self.handle_reply(reply, state, clock::now());
+                    let now = state.clock.now();
+                    self.handle_reply(reply, state, now);
                     // Journal the answer, but send nothing new while stopping.
                     self.drain_outputs(state, false);
                 }
@@ -365,7 +369,7 @@ impl<G: Gateway + 'static> Driver<G> {
                 None => state.rearm_at = Some(Instant::now() + KIOSK_REARM_AFTER),
                 Some(at) if at <= Instant::now() => {
                     state.rearm_at = None;
-                    let now = clock::now();
+                    let now = state.clock.now();
                     let (subject, operator) = (
                         self.defaults.subject.clone(),
                         self.defaults.operator_id.clone(),
@@ -460,18 +464,19 @@ impl<G: Gateway + 'static> Driver<G> {
             if held_back.is_empty() {
                 return;
             }
-            let now = clock::now();
+            let now = state.clock.now();
             for reply in held_back {
                 self.handle_reply(reply, state, now);
             }
         }
     }
 
-    fn next_wakeup(&self, state: &LoopState) -> Option<Instant> {
+    fn next_wakeup(&self, state: &mut LoopState) -> Option<Instant> {
+        let now = state.clock.now();
         let engine = self
             .engine
             .poll_timeout()
-            .map(|deadline| Instant::now() + clock::until(deadline, clock::now()));
+            .map(|deadline| Instant::now() + clock::until(deadline, now));
         match (engine, state.rearm_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
