@@ -1352,3 +1352,34 @@ async fn disarming_a_sale_that_already_ended_says_it_was_scanned_not_that_it_is_
     rig.check_books(&[(&sale.out_trade_no, 1)]);
     rig.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scanner_task_that_stops_without_a_word_shows_as_missing() {
+    // A scanner task that ended without saying "disconnected" (a panic) once left the
+    // status "up" and the screen saying "scan now", with no scan ever read again.
+    let rig = Rig::new(&[]).await;
+    let mut daemon = rig.start(policy());
+    daemon
+        .scans
+        .send(ScannerEvent::Connected {
+            source: "test scanner".into(),
+        })
+        .await
+        .unwrap();
+    let sale = daemon.arm().await;
+    drop(std::mem::replace(&mut daemon.scans, mpsc::channel(1).0));
+    daemon
+        .drawn("the scanner-missing screen", |s| {
+            matches!(s, Screen::ScannerMissing)
+        })
+        .await;
+    let scanner = daemon.board.status().scanner;
+    assert!(!scanner.ok, "{scanner:?}");
+    assert!(scanner.detail.contains("restart scanpay"), "{scanner:?}");
+    assert_eq!(
+        daemon.board.sale(&sale.sale_id).map(|s| s.state),
+        Some(SaleState::Armed)
+    );
+    daemon.stop(Stop::Shutdown).await;
+    rig.finish().await;
+}

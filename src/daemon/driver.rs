@@ -156,7 +156,16 @@ impl<G: Gateway + 'static> Driver<G> {
                 Event::Command(command) => self.handle_command(command, &mut state, now),
                 Event::Scanner(None) => {
                     scanner_open = false;
-                    tracing::warn!("scanner input has ended; scans are no longer read");
+                    tracing::error!("the scanner task has stopped; scans are no longer read until scanpay restarts");
+                    // The cashier must see it: the screen would otherwise still say "scan".
+                    if !state.scanner_missing {
+                        state.scanner_missing = true;
+                        self.board.update_status(|s| {
+                            s.scanner = Health::down(
+                                "the scanner task has stopped; restart scanpay (systemctl restart scanpay)",
+                            )
+                        });
+                    }
                 }
                 Event::Scanner(Some(event)) => self.handle_scanner(event, &mut state, now),
                 Event::Callback(answer) => {
