@@ -85,6 +85,8 @@ struct Witness {
     leaks: Vec<String>,
     /// The next pay's task panics once the gateway has answered it (a bug in the client).
     panic_after_next_pay: bool,
+    /// The disk refuses every journal write while set.
+    disk_full: bool,
 }
 
 type Shared = Arc<Mutex<Witness>>;
@@ -103,6 +105,12 @@ struct WatchedJournal {
 
 impl Journal for WatchedJournal {
     fn put(&self, record: &SaleRecord) -> Result<(), JournalError> {
+        if lock(&self.witness).disk_full {
+            return Err(JournalError::Write {
+                sale_id: record.sale_id.clone(),
+                detail: "test: no space left on device".into(),
+            });
+        }
         self.inner.put(record)?;
         let mut witness = lock(&self.witness);
         let before = witness.durable.get(&record.out_trade_no);
@@ -1381,5 +1389,27 @@ async fn a_scanner_task_that_stops_without_a_word_shows_as_missing() {
         Some(SaleState::Armed)
     );
     daemon.stop(Stop::Shutdown).await;
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pay_whose_record_cannot_be_written_is_held_back_until_the_disk_takes_it() {
+    let c = code(55, 0, 0);
+    let rig = Rig::new(std::slice::from_ref(&c)).await;
+    let mut daemon = rig.start(policy());
+    let sale = daemon.arm().await;
+    lock(&rig.witness).disk_full = true;
+    daemon.scan(&c).await;
+    daemon.until(&sale.sale_id, SaleState::Queued).await;
+    assert!(
+        lock(&rig.witness).pays.is_empty(),
+        "nothing leaves before its record is on disk"
+    );
+    lock(&rig.witness).disk_full = false;
+    let path = daemon.until(&sale.sale_id, SaleState::Paid).await;
+    assert_eq!(path.last(), Some(&SaleState::Paid), "{path:?}");
+    daemon.stop(Stop::Shutdown).await;
+    rig.check_paid(&sale);
+    rig.check_books(&[(&sale.out_trade_no, 1)]);
     rig.finish().await;
 }
