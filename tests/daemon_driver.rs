@@ -1260,9 +1260,14 @@ async fn a_kiosk_arms_its_own_sales_and_re_arms_after_each_one() {
     let rig = Rig::new(&codes).await;
     let mut daemon = rig.start_kiosk(policy(), AMOUNT);
     let first = daemon
-        .drawn("the kiosk's armed sale", |s| matches!(s, Screen::Armed { .. }))
+        .drawn("the kiosk's armed sale", |s| {
+            matches!(s, Screen::Armed { .. })
+        })
         .await;
-    assert!(matches!(first, Screen::Armed { amount, .. } if amount == AMOUNT), "{first:?}");
+    assert!(
+        matches!(first, Screen::Armed { amount, .. } if amount == AMOUNT),
+        "{first:?}"
+    );
     let armed = daemon.board.recent_sales(10);
     assert_eq!(armed.len(), 1, "{armed:?}");
     let first = armed[0].clone();

@@ -576,4 +576,3 @@ fn arm_error(error: EngineArmError) -> register::ArmError {
         },
     }
 }
-
