@@ -1418,3 +1418,53 @@ async fn a_pay_whose_record_cannot_be_written_is_held_back_until_the_disk_takes_
     rig.check_books(&[(&sale.out_trade_no, 1)]);
     rig.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_pay_the_gateway_could_take_while_stopping_stays_queued_for_the_next_start() {
+    // While stopping, an answer that came back drained the offline queue: the queued pay was
+    // journaled "submitting" but never sent (nothing is sent while stopping). The next start
+    // took it for a pay that may have arrived, and the sale sat unknown for a day instead of
+    // being sent.
+    let codes = vec![code(56, 9, 0), code(57, 0, 0)];
+    let rig = Rig::new(&codes).await;
+    // The queued pay must outlive the query on the wire, which outlives the stop.
+    let slow_to_retry = EnginePolicy {
+        cashier_deadline: Duration::from_secs(4),
+        offline_retry: Duration::from_secs(60),
+        ..policy()
+    };
+    let mut daemon = rig.start(slow_to_retry);
+    // A customer who never confirms: the sale is checked in the background.
+    let background = daemon.sell(&codes[0]).await;
+    daemon
+        .until(&background.sale_id, SaleState::Unresolved)
+        .await;
+    rig.sim.set_faults(Faults {
+        latency_ms: 1_500,
+        ..Faults::default()
+    });
+    while daemon.queried.try_recv().is_ok() {}
+    daemon.queried(&background.out_trade_no, 1).await;
+    // A query is on the wire for a second and a half. The next pay cannot be recorded, so it is
+    // held back as never sent: queued.
+    lock(&rig.witness).disk_full = true;
+    let queued = daemon.sell(&codes[1]).await;
+    daemon.until(&queued.sale_id, SaleState::Queued).await;
+    lock(&rig.witness).disk_full = false;
+    daemon.stop(Stop::Shutdown).await;
+    assert!(
+        lock(&rig.witness)
+            .pays
+            .iter()
+            .all(|(order, _)| *order != queued.out_trade_no),
+        "nothing is sent while stopping"
+    );
+
+    rig.sim.set_faults(Faults::default());
+    let mut daemon = rig.start(policy());
+    daemon.until(&queued.sale_id, SaleState::Paid).await;
+    daemon.stop(Stop::Shutdown).await;
+    rig.check_paid(&queued);
+    rig.check_books(&[(&background.out_trade_no, 1), (&queued.out_trade_no, 1)]);
+    rig.finish().await;
+}

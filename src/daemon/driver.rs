@@ -416,7 +416,8 @@ impl<G: Gateway + 'static> Driver<G> {
 
     /// Carries out the engine's outputs in order. A journal write that fails holds back every
     /// later request of the batch (it is reported to the engine as never sent), because a
-    /// request must not leave before the state it depends on is on disk.
+    /// request must not leave before the state it depends on is on disk. With `may_send`
+    /// false (stopping) every request is held back the same way.
     fn drain_outputs(&mut self, state: &mut LoopState, may_send: bool) {
         loop {
             let mut held_back = Vec::new();
@@ -439,8 +440,17 @@ impl<G: Gateway + 'static> Driver<G> {
                                 ))),
                             });
                         } else if !may_send {
-                            // Stopping: the journal says what to send; the next start sends it.
+                            // Stopping: the engine must hear that this request never left, so
+                            // the journal says so too (a pay stays queued and is sent at the
+                            // next start, instead of being looked up as if it had arrived).
                             tracing::info!(sale = %request.sale_id(), "not sending while stopping; resumes at next start");
+                            held_back.push(Reply {
+                                to: dispatch::reply_to(&request),
+                                sale_id: request.sale_id().to_string(),
+                                result: Err(SendFailure::Offline(
+                                    "not sent: scanpay was stopping".into(),
+                                )),
+                            });
                         } else {
                             state.in_flight += 1;
                             dispatch::spawn_request(
