@@ -87,6 +87,10 @@ struct Witness {
     panic_after_next_pay: bool,
     /// The disk refuses every journal write while set.
     disk_full: bool,
+    /// NTP has not set the clock yet while set.
+    clock_unsynced: bool,
+    /// Whether the last screen drawn carried the unsynchronised-clock warning.
+    clock_warning_drawn: bool,
 }
 
 type Shared = Arc<Mutex<Witness>>;
@@ -230,11 +234,14 @@ struct WatchedDisplay {
 }
 
 impl Display for WatchedDisplay {
-    fn show(&mut self, screen: &Screen, _flags: StatusFlags) -> Result<(), DisplayError> {
+    fn show(&mut self, screen: &Screen, flags: StatusFlags) -> Result<(), DisplayError> {
         let text = format!("{screen:?}");
+        let mut witness = lock(&self.witness);
         if self.codes.iter().any(|c| text.contains(c.as_str())) {
-            lock(&self.witness).leaks.push(text);
+            witness.leaks.push(text);
         }
+        witness.clock_warning_drawn = flags.clock_unsynced;
+        drop(witness);
         let _ = self.drawn.send(screen.clone());
         Ok(())
     }
@@ -340,7 +347,10 @@ impl Daemon {
             notifier: notifier.clone(),
             watchdog: None,
             drain_timeout: Duration::from_secs(6),
-            clock_synced: Box::new(|| true),
+            clock_synced: {
+                let witness = witness.clone();
+                Box::new(move || !lock(&witness).clock_unsynced)
+            },
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(driver.run(async move {
@@ -1466,5 +1476,31 @@ async fn a_queued_pay_the_gateway_could_take_while_stopping_stays_queued_for_the
     daemon.stop(Stop::Shutdown).await;
     rig.check_paid(&queued);
     rig.check_books(&[(&background.out_trade_no, 1), (&queued.out_trade_no, 1)]);
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_says_the_clock_is_synchronised_as_soon_as_it_is() {
+    // The status learnt of it only at the next sale or scan: an idle terminal kept
+    // reporting an unsynchronised clock.
+    let rig = Rig::new(&[]).await;
+    lock(&rig.witness).clock_unsynced = true;
+    let mut daemon = rig.start(policy());
+    daemon
+        .drawn("a screen with the clock warning", |_| {
+            lock(&rig.witness).clock_warning_drawn
+        })
+        .await;
+    assert!(!daemon.board.status().clock_synchronized);
+    lock(&rig.witness).clock_unsynced = false;
+    // The loop checks every 10 s; the redraw without the warning comes after the status
+    // is updated.
+    daemon
+        .drawn("the screen redrawn without the clock warning", |_| {
+            !lock(&rig.witness).clock_warning_drawn
+        })
+        .await;
+    assert!(daemon.board.status().clock_synchronized);
+    daemon.stop(Stop::Shutdown).await;
     rig.finish().await;
 }

@@ -141,6 +141,8 @@ impl<G: Gateway + 'static> Driver<G> {
                     let unsynced = !(self.clock_synced)();
                     if unsynced != state.flags.clock_unsynced {
                         state.flags.clock_unsynced = unsynced;
+                        // Now, not at the next event: an idle terminal may have none for hours.
+                        self.board.update_status(|s| s.clock_synchronized = !unsynced);
                         self.screens.set_flags(state.flags);
                     }
                     continue;
