@@ -131,3 +131,21 @@ fn a_bad_date_and_a_journal_in_use_are_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_storage_path_without_a_journal_is_an_error_not_an_empty_export() {
+    // A wrong [storage] path once made a new, empty journal there and exported nothing with
+    // exit 0: a merchant reconciling would conclude there were no sales.
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let (code, stdout, stderr) = scanpay(&config, &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stdout, "");
+    let journal_dir = dir.path().join("state").join("journal");
+    assert!(
+        stderr.contains(&format!("no journal at {}", journal_dir.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("[storage] path"), "{stderr}");
+    assert!(!journal_dir.exists(), "nothing is created");
+}

@@ -83,6 +83,14 @@ struct Witness {
     violations: Vec<String>,
     /// Screens drawn that show a full payment code.
     leaks: Vec<String>,
+    /// The next pay's task panics once the gateway has answered it (a bug in the client).
+    panic_after_next_pay: bool,
+    /// The disk refuses every journal write while set.
+    disk_full: bool,
+    /// NTP has not set the clock yet while set.
+    clock_unsynced: bool,
+    /// Whether the last screen drawn carried the unsynchronised-clock warning.
+    clock_warning_drawn: bool,
 }
 
 type Shared = Arc<Mutex<Witness>>;
@@ -101,6 +109,12 @@ struct WatchedJournal {
 
 impl Journal for WatchedJournal {
     fn put(&self, record: &SaleRecord) -> Result<(), JournalError> {
+        if lock(&self.witness).disk_full {
+            return Err(JournalError::Write {
+                sale_id: record.sale_id.clone(),
+                detail: "test: no space left on device".into(),
+            });
+        }
         self.inner.put(record)?;
         let mut witness = lock(&self.witness);
         let before = witness.durable.get(&record.out_trade_no);
@@ -160,7 +174,11 @@ impl Gateway for WatchedGateway {
             }
             witness.pays.push((request.out_trade_no.clone(), code));
         }
-        self.inner.pay(request).await
+        let answer = self.inner.pay(request).await;
+        if std::mem::take(&mut lock(&self.witness).panic_after_next_pay) {
+            panic!("test: the request task panics after the gateway answered");
+        }
+        answer
     }
 
     async fn query(&self, request: &QueryRequest) -> Result<TradeAnswer, GatewayError> {
@@ -216,11 +234,14 @@ struct WatchedDisplay {
 }
 
 impl Display for WatchedDisplay {
-    fn show(&mut self, screen: &Screen, _flags: StatusFlags) -> Result<(), DisplayError> {
+    fn show(&mut self, screen: &Screen, flags: StatusFlags) -> Result<(), DisplayError> {
         let text = format!("{screen:?}");
+        let mut witness = lock(&self.witness);
         if self.codes.iter().any(|c| text.contains(c.as_str())) {
-            lock(&self.witness).leaks.push(text);
+            witness.leaks.push(text);
         }
+        witness.clock_warning_drawn = flags.clock_unsynced;
+        drop(witness);
         let _ = self.drawn.send(screen.clone());
         Ok(())
     }
@@ -266,6 +287,7 @@ impl Daemon {
         policy: EnginePolicy,
         witness: &Shared,
         codes: &[String],
+        fixed_amount: Option<Fen>,
     ) -> Daemon {
         let now = daemon::clock::now();
         let (written, records) = mpsc::unbounded_channel();
@@ -315,7 +337,7 @@ impl Daemon {
             defaults: SaleDefaults {
                 subject: "Coffee".into(),
                 operator_id: "001".into(),
-                fixed_amount: None,
+                fixed_amount,
             },
             board: board.clone(),
             commands,
@@ -325,7 +347,10 @@ impl Daemon {
             notifier: notifier.clone(),
             watchdog: None,
             drain_timeout: Duration::from_secs(6),
-            clock_synced: Box::new(|| true),
+            clock_synced: {
+                let witness = witness.clone();
+                Box::new(move || !lock(&witness).clock_unsynced)
+            },
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(driver.run(async move {
@@ -507,6 +532,19 @@ impl Rig {
             policy,
             &self.witness,
             &self.codes,
+            None,
+        )
+    }
+
+    /// A kiosk: it arms a sale of `amount` whenever the counter is free.
+    fn start_kiosk(&self, policy: EnginePolicy, amount: Fen) -> Daemon {
+        Daemon::start(
+            &self.sim,
+            &self.dir.path().join("journal"),
+            policy,
+            &self.witness,
+            &self.codes,
+            Some(amount),
         )
     }
 
@@ -1185,5 +1223,284 @@ async fn answers_that_never_verify_show_in_the_status_until_one_does() {
     assert!(gateway.ok && gateway.detail == "answering", "{gateway:?}");
     rig.check_paid(&sale);
     rig.check_books(&[(sale.out_trade_no.as_str(), 1)]);
+    rig.finish().await;
+}
+
+/// CPU time this thread has used so far, in clock ticks (`/proc/thread-self/stat`: utime +
+/// stime).
+fn thread_cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("Linux exposes /proc");
+    // The command name (field 2) may hold spaces; the fields after its ')' are plain.
+    let after_name = &stat[stat.rfind(')').expect("a stat line names the thread") + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// An idle terminal must sleep until something happens: the loop once woke at a kiosk
+/// re-arm time that never changed outside kiosk mode, and spun a whole core forever.
+/// On a current-thread runtime the loop runs on the test's own thread, so this thread's CPU
+/// time while the test waits is the loop's.
+#[tokio::test(flavor = "current_thread")]
+async fn an_idle_daemon_sleeps_instead_of_spinning() {
+    let c = code(50, 0, 0);
+    let rig = Rig::new(std::slice::from_ref(&c)).await;
+    let mut daemon = rig.start(policy());
+    let sale = daemon.sell(&c).await;
+    daemon.until(&sale.sale_id, SaleState::Paid).await;
+
+    let window = Duration::from_millis(1000);
+    let before = thread_cpu_ticks();
+    // Not a synchronisation: the measured interval in which nothing should happen.
+    tokio::time::sleep(window).await;
+    let used = thread_cpu_ticks() - before;
+    // Clock ticks are 1/100 s on Linux: a spinning loop uses about 100 here, an idle one 0.
+    assert!(
+        used < 20,
+        "the idle loop used {used} ticks of CPU in {window:?}"
+    );
+    daemon.stop(Stop::Shutdown).await;
+    rig.check_books(&[(&sale.out_trade_no, 1)]);
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_arms_its_own_sales_and_re_arms_after_each_one() {
+    let codes = vec![code(51, 0, 0), code(52, 0, 0)];
+    let rig = Rig::new(&codes).await;
+    let mut daemon = rig.start_kiosk(policy(), AMOUNT);
+    let first = daemon
+        .drawn("the kiosk's armed sale", |s| {
+            matches!(s, Screen::Armed { .. })
+        })
+        .await;
+    assert!(
+        matches!(first, Screen::Armed { amount, .. } if amount == AMOUNT),
+        "{first:?}"
+    );
+    let armed = daemon.board.recent_sales(10);
+    assert_eq!(armed.len(), 1, "{armed:?}");
+    let first = armed[0].clone();
+    assert_eq!(first.state, SaleState::Armed);
+    let refused = daemon
+        .board
+        .arm(ArmRequest {
+            amount_fen: Fen(99),
+            subject: None,
+            operator_id: None,
+        })
+        .await
+        .expect_err("a kiosk arms its own sales");
+    assert!(refused.to_string().contains("fixed-amount"), "{refused}");
+
+    daemon.scan(&codes[0]).await;
+    daemon.until(&first.sale_id, SaleState::Paid).await;
+    // The paid screen stays a moment, then the next sale is armed by itself.
+    let second = tokio::time::timeout(WAIT, async {
+        loop {
+            let view = daemon.feed.recv().await.expect("the board is open");
+            if view.sale_id != first.sale_id && view.state == SaleState::Armed {
+                return view;
+            }
+        }
+    })
+    .await
+    .expect("the kiosk armed its next sale");
+    assert_eq!(second.amount_fen, AMOUNT);
+    daemon.scan(&codes[1]).await;
+    daemon.until(&second.sale_id, SaleState::Paid).await;
+    daemon.stop(Stop::Shutdown).await;
+    rig.check_paid(&first);
+    rig.check_paid(&second);
+    rig.check_books(&[(&first.out_trade_no, 1), (&second.out_trade_no, 1)]);
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_task_that_panics_leaves_the_sale_unknown_and_it_is_looked_up() {
+    // A panic on a request's task once lost its reply: the sale stayed "submitting" forever,
+    // never queried, and a paid customer was never reported.
+    let c = code(53, 0, 0);
+    let rig = Rig::new(std::slice::from_ref(&c)).await;
+    let mut daemon = rig.start(policy());
+    lock(&rig.witness).panic_after_next_pay = true;
+    let sale = daemon.sell(&c).await;
+    let path = daemon.until(&sale.sale_id, SaleState::Paid).await;
+    assert_eq!(
+        path,
+        [
+            SaleState::Armed,
+            SaleState::Submitting,
+            SaleState::Unknown,
+            SaleState::Paid
+        ]
+    );
+    daemon.stop(Stop::Shutdown).await;
+    assert!(!lock(&rig.witness).queries.is_empty(), "it was looked up");
+    rig.check_paid(&sale);
+    rig.check_books(&[(&sale.out_trade_no, 1)]);
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disarming_a_sale_that_already_ended_says_it_was_scanned_not_that_it_is_unknown() {
+    // `scanpay charge` disarms a sale nobody seemed to scan when its wait runs out; if the
+    // customer paid at that moment the daemon answered 404 "no sale", and the cashier was
+    // told the charge failed although the customer had paid.
+    use scanpay::register::backend::DisarmError;
+    let c = code(54, 0, 0);
+    let rig = Rig::new(std::slice::from_ref(&c)).await;
+    let mut daemon = rig.start(policy());
+    let sale = daemon.sell(&c).await;
+    daemon.until(&sale.sale_id, SaleState::Paid).await;
+    let refused = daemon
+        .board
+        .disarm(&sale.sale_id)
+        .await
+        .expect_err("a paid sale cannot be disarmed");
+    assert_eq!(
+        refused,
+        DisarmError::NotArmed {
+            sale_id: sale.sale_id.clone(),
+            state: SaleState::Paid
+        }
+    );
+    let unknown = daemon.board.disarm("POS1-20990101-999999").await;
+    assert!(
+        matches!(unknown, Err(DisarmError::NotFound { .. })),
+        "{unknown:?}"
+    );
+    daemon.stop(Stop::Shutdown).await;
+    rig.check_paid(&sale);
+    rig.check_books(&[(&sale.out_trade_no, 1)]);
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scanner_task_that_stops_without_a_word_shows_as_missing() {
+    // A scanner task that ended without saying "disconnected" (a panic) once left the
+    // status "up" and the screen saying "scan now", with no scan ever read again.
+    let rig = Rig::new(&[]).await;
+    let mut daemon = rig.start(policy());
+    daemon
+        .scans
+        .send(ScannerEvent::Connected {
+            source: "test scanner".into(),
+        })
+        .await
+        .unwrap();
+    let sale = daemon.arm().await;
+    drop(std::mem::replace(&mut daemon.scans, mpsc::channel(1).0));
+    daemon
+        .drawn("the scanner-missing screen", |s| {
+            matches!(s, Screen::ScannerMissing)
+        })
+        .await;
+    let scanner = daemon.board.status().scanner;
+    assert!(!scanner.ok, "{scanner:?}");
+    assert!(scanner.detail.contains("restart scanpay"), "{scanner:?}");
+    assert_eq!(
+        daemon.board.sale(&sale.sale_id).map(|s| s.state),
+        Some(SaleState::Armed)
+    );
+    daemon.stop(Stop::Shutdown).await;
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pay_whose_record_cannot_be_written_is_held_back_until_the_disk_takes_it() {
+    let c = code(55, 0, 0);
+    let rig = Rig::new(std::slice::from_ref(&c)).await;
+    let mut daemon = rig.start(policy());
+    let sale = daemon.arm().await;
+    lock(&rig.witness).disk_full = true;
+    daemon.scan(&c).await;
+    daemon.until(&sale.sale_id, SaleState::Queued).await;
+    assert!(
+        lock(&rig.witness).pays.is_empty(),
+        "nothing leaves before its record is on disk"
+    );
+    lock(&rig.witness).disk_full = false;
+    let path = daemon.until(&sale.sale_id, SaleState::Paid).await;
+    assert_eq!(path.last(), Some(&SaleState::Paid), "{path:?}");
+    daemon.stop(Stop::Shutdown).await;
+    rig.check_paid(&sale);
+    rig.check_books(&[(&sale.out_trade_no, 1)]);
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_pay_the_gateway_could_take_while_stopping_stays_queued_for_the_next_start() {
+    // While stopping, an answer that came back drained the offline queue: the queued pay was
+    // journaled "submitting" but never sent (nothing is sent while stopping). The next start
+    // took it for a pay that may have arrived, and the sale sat unknown for a day instead of
+    // being sent.
+    let codes = vec![code(56, 9, 0), code(57, 0, 0)];
+    let rig = Rig::new(&codes).await;
+    // The queued pay must outlive the query on the wire, which outlives the stop.
+    let slow_to_retry = EnginePolicy {
+        cashier_deadline: Duration::from_secs(4),
+        offline_retry: Duration::from_secs(60),
+        ..policy()
+    };
+    let mut daemon = rig.start(slow_to_retry);
+    // A customer who never confirms: the sale is checked in the background.
+    let background = daemon.sell(&codes[0]).await;
+    daemon
+        .until(&background.sale_id, SaleState::Unresolved)
+        .await;
+    rig.sim.set_faults(Faults {
+        latency_ms: 1_500,
+        ..Faults::default()
+    });
+    while daemon.queried.try_recv().is_ok() {}
+    daemon.queried(&background.out_trade_no, 1).await;
+    // A query is on the wire for a second and a half. The next pay cannot be recorded, so it is
+    // held back as never sent: queued.
+    lock(&rig.witness).disk_full = true;
+    let queued = daemon.sell(&codes[1]).await;
+    daemon.until(&queued.sale_id, SaleState::Queued).await;
+    lock(&rig.witness).disk_full = false;
+    daemon.stop(Stop::Shutdown).await;
+    assert!(
+        lock(&rig.witness)
+            .pays
+            .iter()
+            .all(|(order, _)| *order != queued.out_trade_no),
+        "nothing is sent while stopping"
+    );
+
+    rig.sim.set_faults(Faults::default());
+    let mut daemon = rig.start(policy());
+    daemon.until(&queued.sale_id, SaleState::Paid).await;
+    daemon.stop(Stop::Shutdown).await;
+    rig.check_paid(&queued);
+    rig.check_books(&[(&background.out_trade_no, 1), (&queued.out_trade_no, 1)]);
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_says_the_clock_is_synchronised_as_soon_as_it_is() {
+    // The status learnt of it only at the next sale or scan: an idle terminal kept
+    // reporting an unsynchronised clock.
+    let rig = Rig::new(&[]).await;
+    lock(&rig.witness).clock_unsynced = true;
+    let mut daemon = rig.start(policy());
+    daemon
+        .drawn("a screen with the clock warning", |_| {
+            lock(&rig.witness).clock_warning_drawn
+        })
+        .await;
+    assert!(!daemon.board.status().clock_synchronized);
+    lock(&rig.witness).clock_unsynced = false;
+    // The loop checks every 10 s; the redraw without the warning comes after the status
+    // is updated.
+    daemon
+        .drawn("the screen redrawn without the clock warning", |_| {
+            !lock(&rig.witness).clock_warning_drawn
+        })
+        .await;
+    assert!(daemon.board.status().clock_synchronized);
+    daemon.stop(Stop::Shutdown).await;
     rig.finish().await;
 }

@@ -9,7 +9,7 @@ use anyhow::{bail, Context as _};
 
 use super::amount::parse_yuan_amount;
 use crate::config::Config;
-use crate::engine::SaleState;
+use crate::engine::{SaleState, SaleView};
 use crate::protocol::Fen;
 use crate::register::{charge, describe};
 
@@ -75,13 +75,70 @@ pub fn run(config_path: &Path, args: &ChargeArgs, out: &mut dyn Write) -> anyhow
             sale.amount_fen
         )?;
     }
-    if sale.state != SaleState::Paid {
-        bail!(
-            "sale {} ended {}: {}",
-            sale.sale_id,
-            sale.state.as_str(),
-            describe(&sale)
-        );
+    if let Some(problem) = not_paid(&sale) {
+        bail!(problem);
     }
     Ok(())
+}
+
+/// Why the charge did not succeed, in words a cashier can act on; `None` when paid.
+fn not_paid(sale: &SaleView) -> Option<String> {
+    let (id, state, what) = (&sale.sale_id, sale.state.as_str(), describe(sale));
+    match sale.state {
+        SaleState::Paid => None,
+        SaleState::Failed | SaleState::Expired | SaleState::Disarmed => {
+            Some(format!("sale {id} ended {state}: {what}"))
+        }
+        // Its description already says not to charge again.
+        SaleState::Unresolved => Some(format!("sale {id} is {state}: {what}")),
+        // The wait ran out while the payment was still under way: it may yet be paid.
+        _ => Some(format!(
+            "sale {id} is still {state} (--wait ran out): {what}; it is not finished and may \
+             still be paid: do not charge again; follow it with `scanpay query {}`",
+            sale.out_trade_no
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sale(state: SaleState) -> SaleView {
+        SaleView {
+            sale_id: "SP-1".to_string(),
+            out_trade_no: "SP-1".to_string(),
+            amount_fen: Fen(1250),
+            subject: "Coffee".to_string(),
+            state,
+            payway: None,
+            trade_no: None,
+            err_code: None,
+            err_code_des: None,
+            created_at: "2026-11-25T20:00:00Z".to_string(),
+            updated_at: "2026-11-25T20:00:00Z".to_string(),
+        }
+    }
+
+    #[test]
+    fn a_sale_still_under_way_is_not_called_ended_and_says_not_to_charge_again() {
+        // "sale SP-1 ended waiting_customer" once read like a failure: a cashier would charge
+        // again while the customer was still confirming.
+        assert_eq!(not_paid(&sale(SaleState::Paid)), None);
+        for state in [
+            SaleState::Submitting,
+            SaleState::WaitingCustomer,
+            SaleState::Queued,
+            SaleState::Unknown,
+        ] {
+            let problem = not_paid(&sale(state)).unwrap();
+            assert!(!problem.contains("ended"), "{problem}");
+            assert!(problem.contains("do not charge again"), "{problem}");
+            assert!(problem.contains("scanpay query SP-1"), "{problem}");
+        }
+        let failed = not_paid(&sale(SaleState::Failed)).unwrap();
+        assert!(failed.starts_with("sale SP-1 ended failed: "), "{failed}");
+        let unresolved = not_paid(&sale(SaleState::Unresolved)).unwrap();
+        assert!(unresolved.contains("do not charge again"), "{unresolved}");
+    }
 }

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::Config;
@@ -29,7 +29,16 @@ pub struct JournalArgs {
 
 pub fn run(config_path: &Path, args: &JournalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
-    let journal = SledJournal::open(config.storage.journal_dir()).with_context(|| {
+    let journal_dir = config.storage.journal_dir();
+    // Opening would create an empty store there, and the export would say "no sales".
+    if !journal_dir.is_dir() {
+        bail!(
+            "no journal at {}: the daemon has not run with this config, or [storage] path in {} is not the daemon's; pass the daemon's config with --config",
+            journal_dir.display(),
+            config_path.display()
+        );
+    }
+    let journal = SledJournal::open(&journal_dir).with_context(|| {
         format!(
             "opening the journal at {} (while the daemon runs it holds the journal: stop it first, e.g. systemctl stop scanpay)",
             config.storage.journal_dir().display()

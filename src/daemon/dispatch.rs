@@ -36,6 +36,14 @@ pub fn send_failure(error: &GatewayError) -> SendFailure {
     }
 }
 
+/// Which reply the answer to `request` is.
+pub fn reply_to(request: &Request) -> ReplyTo {
+    match request {
+        Request::Pay { .. } => ReplyTo::Pay,
+        Request::Query { .. } => ReplyTo::Query,
+    }
+}
+
 /// Sends `request` on a task of its own and posts the reply to `replies`.
 pub fn spawn_request<G: Gateway + 'static>(
     gateway: Arc<G>,
@@ -43,8 +51,27 @@ pub fn spawn_request<G: Gateway + 'static>(
     request: Request,
     replies: mpsc::UnboundedSender<Reply>,
 ) {
+    let to = reply_to(&request);
+    let sale_id = request.sale_id().to_string();
+    let task = tokio::spawn(async move { send(gateway.as_ref(), &notify_url, request).await });
     tokio::spawn(async move {
-        let reply = send(gateway.as_ref(), &notify_url, request).await;
+        let reply = task.await.unwrap_or_else(|error| {
+            // Without a reply the engine would wait for this request forever. The request
+            // may have reached the gateway, so its outcome is unknown: look it up, never
+            // resend. (The panic's message is not repeated: it is already in the log.)
+            let how = if error.is_panic() {
+                "panicked"
+            } else {
+                "was cancelled"
+            };
+            Reply {
+                to,
+                sale_id,
+                result: Err(SendFailure::Unknown(format!(
+                    "the task carrying this request {how}; it may have reached the gateway, so the sale is looked up"
+                ))),
+            }
+        });
         // The loop is gone only at shutdown; the journal already holds the request's state.
         let _ = replies.send(reply);
     });

@@ -24,7 +24,7 @@ use crate::gateway::Gateway;
 use crate::journal::Journal;
 use crate::protocol::messages::WebPayRequest;
 use crate::protocol::{Fen, TradeAnswer};
-use crate::register::{self, Health, RegisterCommand, SaleBoard};
+use crate::register::{self, Health, RegisterBackend, RegisterCommand, SaleBoard};
 use crate::scanner::ScannerEvent;
 use crate::systemd::{Notification, Notifier};
 
@@ -85,6 +85,8 @@ struct LoopState {
     status_line: String,
     /// `SALE_ID STATE` of the last change reported to the register.
     last_report: Option<String>,
+    /// The engine's time: wall time that never steps back.
+    clock: clock::LoopClock,
 }
 
 impl<G: Gateway + 'static> Driver<G> {
@@ -101,11 +103,13 @@ impl<G: Gateway + 'static> Driver<G> {
             flags: StatusFlags {
                 clock_unsynced: !(self.clock_synced)(),
             },
-            // A kiosk arms its first sale at once.
-            rearm_at: Some(Instant::now()),
+            // A kiosk arms its first sale at once. Anything else has no re-arm time at all:
+            // a time left in the past would wake the loop at once, every time, forever.
+            rearm_at: self.defaults.fixed_amount.map(|_| Instant::now()),
             gateway_problem: None,
             status_line: String::new(),
             last_report: None,
+            clock: clock::LoopClock::new(),
         };
         self.after_event(&mut state);
         // The engine reports only what recovery changed; the register must also find the
@@ -123,7 +127,7 @@ impl<G: Gateway + 'static> Driver<G> {
         let mut clock_check = tokio::time::interval(Duration::from_secs(10));
 
         loop {
-            let timer = self.next_wakeup(&state);
+            let timer = self.next_wakeup(&mut state);
             let event = tokio::select! {
                 biased;
                 () = &mut shutdown => Event::Shutdown,
@@ -137,12 +141,14 @@ impl<G: Gateway + 'static> Driver<G> {
                     let unsynced = !(self.clock_synced)();
                     if unsynced != state.flags.clock_unsynced {
                         state.flags.clock_unsynced = unsynced;
+                        // Now, not at the next event: an idle terminal may have none for hours.
+                        self.board.update_status(|s| s.clock_synchronized = !unsynced);
                         self.screens.set_flags(state.flags);
                     }
                     continue;
                 }
             };
-            let now = clock::now();
+            let now = state.clock.now();
             match event {
                 Event::Shutdown => break,
                 Event::Reply(reply) => {
@@ -152,7 +158,16 @@ impl<G: Gateway + 'static> Driver<G> {
                 Event::Command(command) => self.handle_command(command, &mut state, now),
                 Event::Scanner(None) => {
                     scanner_open = false;
-                    tracing::warn!("scanner input has ended; scans are no longer read");
+                    tracing::error!("the scanner task has stopped; scans are no longer read until scanpay restarts");
+                    // The cashier must see it: the screen would otherwise still say "scan".
+                    if !state.scanner_missing {
+                        state.scanner_missing = true;
+                        self.board.update_status(|s| {
+                            s.scanner = Health::down(
+                                "the scanner task has stopped; restart scanpay (systemctl restart scanpay)",
+                            )
+                        });
+                    }
                 }
                 Event::Scanner(Some(event)) => self.handle_scanner(event, &mut state, now),
                 Event::Callback(answer) => {
@@ -187,7 +202,8 @@ impl<G: Gateway + 'static> Driver<G> {
             match tokio::time::timeout_at(give_up, replies.recv()).await {
                 Ok(Some(reply)) => {
                     state.in_flight -= 1;
-                    self.handle_reply(reply, state, clock::now());
+                    let now = state.clock.now();
+                    self.handle_reply(reply, state, now);
                     // Journal the answer, but send nothing new while stopping.
                     self.drain_outputs(state, false);
                 }
@@ -264,7 +280,10 @@ impl<G: Gateway + 'static> Driver<G> {
                 let _ = reply.send(result);
             }
             RegisterCommand::Disarm { sale_id, reply } => {
-                let result = self.engine.disarm(&sale_id, now).map_err(disarm_error);
+                let result = self
+                    .engine
+                    .disarm(&sale_id, now)
+                    .map_err(|error| self.disarm_error(error));
                 self.drain_outputs(state, true);
                 let _ = reply.send(result);
             }
@@ -361,13 +380,15 @@ impl<G: Gateway + 'static> Driver<G> {
                 None => state.rearm_at = Some(Instant::now() + KIOSK_REARM_AFTER),
                 Some(at) if at <= Instant::now() => {
                     state.rearm_at = None;
-                    let now = clock::now();
+                    let now = state.clock.now();
                     let (subject, operator) = (
                         self.defaults.subject.clone(),
                         self.defaults.operator_id.clone(),
                     );
                     if let Err(error) = self.engine.arm(amount, subject, operator, now) {
-                        tracing::warn!(%error, "kiosk could not arm its sale");
+                        tracing::warn!(%error, "kiosk could not arm its sale; trying again shortly");
+                        // Try again on a timer of its own: nothing else may wake the loop.
+                        state.rearm_at = Some(Instant::now() + KIOSK_REARM_AFTER);
                     }
                     self.drain_outputs(state, true);
                 }
@@ -397,7 +418,8 @@ impl<G: Gateway + 'static> Driver<G> {
 
     /// Carries out the engine's outputs in order. A journal write that fails holds back every
     /// later request of the batch (it is reported to the engine as never sent), because a
-    /// request must not leave before the state it depends on is on disk.
+    /// request must not leave before the state it depends on is on disk. With `may_send`
+    /// false (stopping) every request is held back the same way.
     fn drain_outputs(&mut self, state: &mut LoopState, may_send: bool) {
         loop {
             let mut held_back = Vec::new();
@@ -413,15 +435,24 @@ impl<G: Gateway + 'static> Driver<G> {
                     Output::Send(request) => {
                         if let Some(detail) = &journal_failed {
                             held_back.push(Reply {
-                                to: reply_to(&request),
+                                to: dispatch::reply_to(&request),
                                 sale_id: request.sale_id().to_string(),
                                 result: Err(SendFailure::Offline(format!(
                                     "not sent: the journal could not record it ({detail})"
                                 ))),
                             });
                         } else if !may_send {
-                            // Stopping: the journal says what to send; the next start sends it.
+                            // Stopping: the engine must hear that this request never left, so
+                            // the journal says so too (a pay stays queued and is sent at the
+                            // next start, instead of being looked up as if it had arrived).
                             tracing::info!(sale = %request.sale_id(), "not sending while stopping; resumes at next start");
+                            held_back.push(Reply {
+                                to: dispatch::reply_to(&request),
+                                sale_id: request.sale_id().to_string(),
+                                result: Err(SendFailure::Offline(
+                                    "not sent: scanpay was stopping".into(),
+                                )),
+                            });
                         } else {
                             state.in_flight += 1;
                             dispatch::spawn_request(
@@ -454,21 +485,40 @@ impl<G: Gateway + 'static> Driver<G> {
             if held_back.is_empty() {
                 return;
             }
-            let now = clock::now();
+            let now = state.clock.now();
             for reply in held_back {
                 self.handle_reply(reply, state, now);
             }
         }
     }
 
-    fn next_wakeup(&self, state: &LoopState) -> Option<Instant> {
+    fn next_wakeup(&self, state: &mut LoopState) -> Option<Instant> {
+        let now = state.clock.now();
         let engine = self
             .engine
             .poll_timeout()
-            .map(|deadline| Instant::now() + clock::until(deadline, clock::now()));
+            .map(|deadline| Instant::now() + clock::until(deadline, now));
         match (engine, state.rearm_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// The engine forgets a sale once it has ended; the register must still hear that it was
+    /// scanned (409 with its state), not "no such sale": `scanpay charge` disarms when its wait
+    /// runs out, and a sale paid at that moment must not look like a failed charge.
+    fn disarm_error(&self, error: EngineDisarmError) -> register::DisarmError {
+        match error {
+            EngineDisarmError::NotFound { sale_id } => match self.board.sale(&sale_id) {
+                Some(ended) => register::DisarmError::NotArmed {
+                    sale_id,
+                    state: ended.state,
+                },
+                None => register::DisarmError::NotFound { sale_id },
+            },
+            EngineDisarmError::AlreadyScanned { sale_id, state } => {
+                register::DisarmError::NotArmed { sale_id, state }
+            }
         }
     }
 
@@ -506,13 +556,6 @@ impl<G: Gateway + 'static> Driver<G> {
     }
 }
 
-fn reply_to(request: &crate::engine::Request) -> ReplyTo {
-    match request {
-        crate::engine::Request::Pay { .. } => ReplyTo::Pay,
-        crate::engine::Request::Query { .. } => ReplyTo::Query,
-    }
-}
-
 /// Writes a record and waits until it is on disk. The loop is the only writer, and a money
 /// request must wait for this anyway; `block_in_place` lets the runtime's other tasks (the
 /// register API, requests in flight) run meanwhile.
@@ -543,14 +586,5 @@ fn arm_error(error: EngineArmError) -> register::ArmError {
         other => register::ArmError::Refused {
             reason: other.to_string(),
         },
-    }
-}
-
-fn disarm_error(error: EngineDisarmError) -> register::DisarmError {
-    match error {
-        EngineDisarmError::NotFound { sale_id } => register::DisarmError::NotFound { sale_id },
-        EngineDisarmError::AlreadyScanned { sale_id, state } => {
-            register::DisarmError::NotArmed { sale_id, state }
-        }
     }
 }

@@ -5,12 +5,13 @@
 //! second on its own. A display fault is logged, shown in the status, and the next screen
 //! tries again: payments never wait for the display (issue 5).
 
+use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::display::{Display, StatusFlags};
+use crate::display::{Display, DisplayError, StatusFlags};
 use crate::engine::Screen;
 use crate::register::{Health, SaleBoard};
 
@@ -80,7 +81,7 @@ pub fn spawn(mut display: Box<dyn Display + Send>, board: Arc<SaleBoard>) -> Scr
                     continue;
                 };
                 let screen = counted_down(&frame.screen, since.elapsed());
-                match display.show(&screen, frame.flags) {
+                match draw(display.as_mut(), &screen, frame.flags) {
                     Ok(()) if !healthy => {
                         healthy = true;
                         tracing::info!(display = %description, "display works again");
@@ -101,6 +102,24 @@ pub fn spawn(mut display: Box<dyn Display + Send>, board: Arc<SaleBoard>) -> Scr
     ScreenSink { frames, last: None }
 }
 
+/// Draws one screen. A panic in the display code is a display fault like any other: it is
+/// reported and the next screen tries again, rather than ending the thread and leaving the
+/// panel showing an old sale's amount for good.
+fn draw(
+    display: &mut (dyn Display + Send),
+    screen: &Screen,
+    flags: StatusFlags,
+) -> Result<(), DisplayError> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| display.show(screen, flags))).unwrap_or_else(
+        |_| {
+            Err(DisplayError::Device {
+                device: display.describe(),
+                detail: "the display code panicked while drawing (see the log)".into(),
+            })
+        },
+    )
+}
+
 /// The waiting screen's countdown, `elapsed` after the engine decided it.
 fn counted_down(screen: &Screen, elapsed: Duration) -> Screen {
     match screen {
@@ -119,6 +138,59 @@ fn counted_down(screen: &Screen, elapsed: Duration) -> Screen {
 mod tests {
     use super::*;
     use crate::protocol::Fen;
+
+    /// Tells the test of every screen it is asked to draw, then panics on an armed sale.
+    struct PanicsOnArmed {
+        asked: std::sync::mpsc::Sender<Screen>,
+    }
+
+    impl Display for PanicsOnArmed {
+        fn show(&mut self, screen: &Screen, _flags: StatusFlags) -> Result<(), DisplayError> {
+            let _ = self.asked.send(screen.clone());
+            if let Screen::Armed { .. } = screen {
+                panic!("test: the renderer cannot draw this subject");
+            }
+            Ok(())
+        }
+
+        fn describe(&self) -> String {
+            "test display".into()
+        }
+    }
+
+    #[test]
+    fn a_display_that_panics_is_reported_and_the_next_screen_is_drawn() {
+        // A panic once ended the display thread: the panel kept the last amount it showed
+        // for good, and the status still said the display was up.
+        let (board, _commands) = SaleBoard::new();
+        let (asked, screens) = std::sync::mpsc::channel();
+        let mut sink = spawn(Box::new(PanicsOnArmed { asked }), board);
+        let flags = StatusFlags::default();
+        let wait = Duration::from_secs(20);
+        let armed = Screen::Armed {
+            amount: Fen(100),
+            subject: "Tea".into(),
+        };
+        sink.show(armed.clone(), flags);
+        assert_eq!(screens.recv_timeout(wait), Ok(armed));
+        // The thread is panicking now. The next screen is drawn all the same.
+        sink.show(Screen::Ready, flags);
+        assert_eq!(screens.recv_timeout(wait), Ok(Screen::Ready));
+    }
+
+    #[test]
+    fn a_panic_while_drawing_is_a_display_fault() {
+        let (asked, _screens) = std::sync::mpsc::channel();
+        let mut display: Box<dyn Display + Send> = Box::new(PanicsOnArmed { asked });
+        let armed = Screen::Armed {
+            amount: Fen(100),
+            subject: "Tea".into(),
+        };
+        let error = draw(display.as_mut(), &armed, StatusFlags::default())
+            .expect_err("the panic is an error");
+        assert!(error.to_string().contains("panicked"), "{error}");
+        assert!(error.to_string().contains("test display"), "{error}");
+    }
 
     #[test]
     fn counts_the_wait_down_and_stops_at_zero() {
