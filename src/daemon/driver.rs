@@ -23,7 +23,7 @@ use crate::engine::{
 use crate::gateway::Gateway;
 use crate::journal::Journal;
 use crate::protocol::messages::WebPayRequest;
-use crate::protocol::{Fen, TradeAnswer};
+use crate::protocol::{AnswerTo, Fen, Outcome, TradeAnswer};
 use crate::register::{self, Health, RegisterBackend, RegisterCommand, SaleBoard};
 use crate::scanner::ScannerEvent;
 use crate::systemd::{Notification, Notifier};
@@ -171,8 +171,19 @@ impl<G: Gateway + 'static> Driver<G> {
                 }
                 Event::Scanner(Some(event)) => self.handle_scanner(event, &mut state, now),
                 Event::Callback(answer) => {
-                    if let Err(error) = self.engine.handle_notify(answer, now) {
-                        tracing::info!(%error, "notify callback ignored");
+                    let says_paid = answer.outcome(AnswerTo::Notify) == Outcome::Paid;
+                    let order = answer.out_trade_no.clone().unwrap_or_default();
+                    match self.engine.handle_notify(answer, now) {
+                        // A verified "paid" for a sale this terminal no longer follows (it
+                        // ended failed or expired, or is another terminal's) may be a charge
+                        // the merchant believes did not happen: the callback comes once, so
+                        // say it loudly instead of in passing.
+                        Err(error) if says_paid => tracing::error!(
+                            %error,
+                            "the gateway says order {order} is PAID; look it up with `scanpay query {order}` and compare with the journal (`scanpay journal`)"
+                        ),
+                        Err(error) => tracing::info!(%error, "notify callback ignored"),
+                        Ok(()) => {}
                     }
                 }
                 // A kiosk's re-arm time is handled in `after_event`.

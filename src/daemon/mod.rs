@@ -128,7 +128,6 @@ pub async fn run(
         .as_ref()
         .map(|t: &RegisterToken| t.expose().to_string());
     let server = register::serve(listen, token, board.clone()).await?;
-    tracing::info!(listen = %server.addr(), "register API listening");
     (options.on_listening)(server.addr());
 
     let (scan_tx, scan_rx) = mpsc::channel(64);
