@@ -234,7 +234,10 @@ mod tests {
         assert_eq!(config.framing.suffix, Suffix::Cr);
         let config = parse("kind = \"stdin\"\nsuffix = \"crlf\"").unwrap();
         assert_eq!(config.framing.suffix, Suffix::CrLf);
-        assert_eq!(parse("kind = \"stdin\"").unwrap().framing.suffix, Suffix::Lf);
+        assert_eq!(
+            parse("kind = \"stdin\"").unwrap().framing.suffix,
+            Suffix::Lf
+        );
         // Without a timeout nothing else can end a code.
         let err = parse("kind = \"stdin\"\nsuffix = \"none\"").unwrap_err();
         assert_eq!(err, ScannerConfigError::NoWayToEndACode);

@@ -130,7 +130,7 @@ impl fmt::Display for ScannedText {
 /// Why a scanned line was not passed on. Every variant carries only a masked excerpt.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("scanned line {masked} is longer than the {max} characters allowed and was dropped; scan again, or raise [scanner] max_length if codes this long are expected")]
+    #[error("scanned line {masked} is longer than the {max} characters allowed and was dropped; scan again, and check that [scanner] suffix matches what the scanner sends after each code (codes that never end run together)")]
     TooLong { max: usize, masked: String },
     #[error("scanned line {masked} ({len} bytes) contains binary noise or control characters and was dropped; check the scanner's baud rate and interface settings, then scan again")]
     Noise { len: usize, masked: String },
@@ -140,7 +140,7 @@ pub enum Refusal {
         masked: String,
         gap_ms: u128,
     },
-    #[error("keyboard scanner typed {key}, which the keyboard layout does not map, so scan {masked} was dropped; set the scanner to a US keyboard layout or map the key in [scanner] hid_keys")]
+    #[error("keyboard scanner typed {key}, which the keyboard layout does not map, so scan {masked} was dropped; set [scanner] layout to the layout the scanner emulates (us, de or fr), or set the scanner to a US keyboard layout")]
     UnknownKey { key: String, masked: String },
 }
 
@@ -615,6 +615,53 @@ mod tests {
                 60000ms scanned "134523198765432101"
             "#]],
         );
+    }
+
+    #[test]
+    fn refusals_advise_only_keys_the_config_file_accepts() {
+        // The config file refuses unknown keys, so advice naming one cannot be followed.
+        let refusals = [
+            Refusal::TooLong {
+                max: 128,
+                masked: "1345…2101".into(),
+            },
+            Refusal::Noise {
+                len: 3,
+                masked: "***".into(),
+            },
+            Refusal::Incomplete {
+                len: 3,
+                masked: "***".into(),
+                gap_ms: 100,
+            },
+            Refusal::UnknownKey {
+                key: "KEY_F13".into(),
+                masked: "***".into(),
+            },
+        ];
+        let mut named = 0;
+        for refusal in refusals {
+            let message = refusal.to_string();
+            for (_, rest) in message
+                .match_indices("[scanner] ")
+                .map(|(i, _)| message.split_at(i + 10))
+            {
+                let key: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                let toml = format!("[scanner]\n{key} = \"x\"\n");
+                let unknown = crate::config::parse_raw(&toml)
+                    .err()
+                    .is_some_and(|p| p.message.contains("unknown field"));
+                assert!(
+                    !unknown,
+                    "{message:?} names [scanner] {key}, which the config refuses"
+                );
+                named += 1;
+            }
+        }
+        assert!(named >= 2, "the refusals name the keys to check");
     }
 
     #[test]
