@@ -27,7 +27,13 @@ pub fn find_gpio_chip(label: &str) -> Result<Chip, DisplayError> {
     if label.starts_with('/') {
         return Chip::new(label).map_err(|e| DisplayError::Open {
             device: format!("GPIO chip {label}"),
-            detail: e.to_string(),
+            detail: format!(
+                "{e}; {}",
+                match gpio_hint(&e.to_string()) {
+                    "" => "list the chips with `gpiodetect` and set gpio_chip to one of them",
+                    hint => hint,
+                }
+            ),
         });
     }
     let device = format!("GPIO chip labelled {label:?}");
@@ -62,9 +68,17 @@ fn output_line(
     role: &str,
 ) -> Result<CdevPin, DisplayError> {
     let name = chip_name(chip);
-    let err = |e: &dyn std::fmt::Display| DisplayError::Open {
-        device: format!("GPIO line {offset} ({role}) on {name}"),
-        detail: e.to_string(),
+    let err = |e: &dyn std::fmt::Display| {
+        let detail = e.to_string();
+        let hint = gpio_hint(&detail);
+        DisplayError::Open {
+            device: format!("GPIO line {offset} ({role}) on {name}"),
+            detail: if hint.is_empty() {
+                detail
+            } else {
+                format!("{detail}; {hint}")
+            },
+        }
     };
     let line = chip.get_line(offset).map_err(|e| err(&e))?;
     let handle = line
@@ -81,13 +95,45 @@ fn chip_name(chip: &Chip) -> String {
     format!("{} ({})", chip.label(), chip.path().display())
 }
 
+/// What to do about a GPIO chip or line that cannot be had, from the error's wording (the
+/// chip's open is an `io::Error`, a line request a gpio-cdev ioctl error naming the errno).
+fn gpio_hint(error: &str) -> &'static str {
+    if error.contains("resource busy") {
+        "another program or a kernel driver (a dtoverlay) already holds that line; free it or pick another pin"
+    } else if error.contains("Permission denied") || error.contains("not permitted") {
+        "scanpay needs the gpio group (the unit's SupplementaryGroups) and DeviceAllow=char-gpiochip"
+    } else if error.contains("Invalid argument") {
+        "the chip has no such line; check the pin offsets against `gpioinfo`"
+    } else if error.contains("No such file") {
+        "list the chips with `gpiodetect` and set gpio_chip to one of them"
+    } else {
+        ""
+    }
+}
+
+/// What to do about a spidev that cannot be opened.
+fn spi_hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => {
+            "enable SPI (raspi-config, or dtparam=spi=on in /boot/firmware/config.txt, then reboot) and check [display] spi"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "scanpay needs the spi group (the unit's SupplementaryGroups) and DeviceAllow=char-spidev"
+        }
+        _ => "check [display] spi and the wiring",
+    }
+}
+
 /// Opens and configures the spidev device: mode 0, 8 bits, `hz`.
 fn open_spi(path: &Path, hz: u32) -> Result<SpidevDevice, DisplayError> {
     let err = |e: &dyn std::fmt::Display| DisplayError::Open {
         device: format!("SPI device {}", path.display()),
         detail: e.to_string(),
     };
-    let mut spi = SpidevDevice::open(path).map_err(|e| err(&e))?;
+    let mut spi = SpidevDevice::open(path).map_err(|e| DisplayError::Open {
+        device: format!("SPI device {}", path.display()),
+        detail: format!("{e}; {}", spi_hint(e.inner())),
+    })?;
     let options = SpidevOptions::new()
         .bits_per_word(8)
         .max_speed_hz(hz)
@@ -304,6 +350,28 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("SPI device /nonexistent/spidev9.9"), "{err}");
+        // What to do: a missing spidev almost always means SPI is not enabled.
+        assert!(err.contains("dtparam=spi=on"), "{err}");
+    }
+
+    #[test]
+    fn open_failures_say_what_to_do_for_the_usual_causes() {
+        use std::io::{Error, ErrorKind};
+        let spi = |kind| spi_hint(&Error::from(kind));
+        assert!(spi(ErrorKind::NotFound).contains("dtparam=spi=on"));
+        assert!(spi(ErrorKind::PermissionDenied).contains("spi group"));
+        // Linux errno values: EBUSY, EACCES, EINVAL; and gpio-cdev's own ioctl wording.
+        let gpio = |errno| gpio_hint(&Error::from_raw_os_error(errno).to_string());
+        assert!(gpio(16).contains("already holds"), "{}", gpio(16));
+        assert!(gpio(13).contains("gpio group"), "{}", gpio(13));
+        assert!(gpio(22).contains("gpioinfo"), "{}", gpio(22));
+        let ioctl = "Ioctl to get line handle failed: EBUSY: Device or resource busy";
+        assert!(gpio_hint(ioctl).contains("already holds"));
+        let chip = find_gpio_chip("/nonexistent/gpiochip9")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(chip.contains("gpiodetect"), "{chip}");
     }
 
     /// An SPI bus and DC line that accept everything: for checking geometry, not traffic.
