@@ -718,4 +718,9 @@ fn masked_config_hides_secrets_and_reparses_with_the_same_keys() {
     // Debug output of the typed config leaks nothing either.
     let debug = format!("{config:?}");
     assert!(!debug.contains(KEY) && !debug.contains(TOKEN), "{debug}");
+    // Nor does the file as parsed: a failing assert_eq! or a `{:?}` in a log prints it.
+    let raw = parse_raw(&with(&format!("[register]\ntoken = \"{TOKEN}\"\n"))).unwrap();
+    let debug = format!("{raw:?}");
+    assert!(!debug.contains(TOKEN), "{debug}");
+    assert!(debug.contains("token: Some(****)"), "{debug}");
 }
