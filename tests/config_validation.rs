@@ -32,6 +32,7 @@ impl Setup {
             host: HostFacts {
                 machine_id: Some("0a1b2c3d4e5f60718293a4b5c6d7e8f9".into()),
                 hostname: Some("till".into()),
+                hardware_serial: None,
             },
         }
     }
@@ -418,6 +419,7 @@ fn order_prefix_without_any_host_identity_must_be_set() {
         host: HostFacts {
             machine_id: None,
             hostname: Some("till".into()),
+            hardware_serial: None,
         },
     };
     let config = Config::from_toml(MINIMAL, Path::new("c.toml"), &host_only).unwrap();
