@@ -151,9 +151,18 @@ struct Wiring {
     backlight: Option<CdevPin>,
 }
 
-fn wire(config: &SpiPanelConfig) -> Result<Wiring, DisplayError> {
+/// The SSD1306's fastest serial clock (datasheet: 100 ns cycle). Faster garbles the picture
+/// on most modules; 128×64 is only 1 kB a frame, so 10 MHz is plenty.
+const SSD1306_MAX_HZ: u32 = 10_000_000;
+
+/// The SPI clock to use: the configured one, but never above what the controller takes.
+fn clock_hz(config: &SpiPanelConfig, max_hz: u32) -> u32 {
+    config.spi_hz.min(max_hz)
+}
+
+fn wire(config: &SpiPanelConfig, max_hz: u32) -> Result<Wiring, DisplayError> {
     config.validate()?;
-    let spi = open_spi(&config.spi_device, config.spi_hz)?;
+    let spi = open_spi(&config.spi_device, clock_hz(config, max_hz))?;
     let mut chip = find_gpio_chip(&config.gpio_chip)?;
     let dc = output_line(&mut chip, config.dc_pin, 0, "dc")?;
     let reset = config
@@ -261,7 +270,7 @@ where
         dc,
         reset,
         backlight,
-    } = wire(config)?;
+    } = wire(config, u32::MAX)?;
     let device = format!("{} on {}", setup.name, config.spi_device.display());
     let init_err = |e: &dyn std::fmt::Debug| DisplayError::Open {
         device: device.clone(),
@@ -298,7 +307,7 @@ pub fn open_ssd1306(config: &SpiPanelConfig) -> Result<Box<dyn Display + Send>, 
         dc,
         reset,
         backlight,
-    } = wire(config)?;
+    } = wire(config, SSD1306_MAX_HZ)?;
     let device = format!("ssd1306 on {}", config.spi_device.display());
     let init_err = |e: &dyn std::fmt::Debug| DisplayError::Open {
         device: device.clone(),
@@ -352,6 +361,22 @@ mod tests {
         assert!(err.contains("SPI device /nonexistent/spidev9.9"), "{err}");
         // What to do: a missing spidev almost always means SPI is not enabled.
         assert!(err.contains("dtparam=spi=on"), "{err}");
+    }
+
+    #[test]
+    fn an_ssd1306_is_clocked_within_its_datasheet_limit() {
+        // The daemon asks every panel for 32 MHz; the SSD1306 takes at most 10 MHz.
+        let fast = SpiPanelConfig {
+            spi_hz: 32_000_000,
+            ..config("/dev/spidev0.0")
+        };
+        assert_eq!(clock_hz(&fast, SSD1306_MAX_HZ), 10_000_000);
+        assert_eq!(clock_hz(&fast, u32::MAX), 32_000_000);
+        let slow = SpiPanelConfig {
+            spi_hz: 4_000_000,
+            ..config("/dev/spidev0.0")
+        };
+        assert_eq!(clock_hz(&slow, SSD1306_MAX_HZ), 4_000_000);
     }
 
     #[test]
