@@ -132,7 +132,7 @@ impl fmt::Display for ScannedText {
 pub enum Refusal {
     #[error("scanned line {masked} is longer than the {max} characters allowed and was dropped; scan again, and check that [scanner] suffix matches what the scanner sends after each code (codes that never end run together)")]
     TooLong { max: usize, masked: String },
-    #[error("scanned line {masked} ({len} bytes) contains binary noise or control characters and was dropped; check the scanner's baud rate and interface settings, then scan again")]
+    #[error("scanned line {masked} ({len} bytes) contains binary noise, control or non-ASCII characters and was dropped; check the scanner's baud rate (serial) or that [scanner] layout matches the keyboard layout it emulates (hid), then scan again")]
     Noise { len: usize, masked: String },
     #[error("partial scan {masked} ({len} bytes) dropped: no line end arrived within {gap_ms} ms; scan again, and check that [scanner] suffix matches what the scanner sends")]
     Incomplete {
@@ -661,7 +661,14 @@ mod tests {
                 named += 1;
             }
         }
-        assert!(named >= 2, "the refusals name the keys to check");
+        assert!(named >= 3, "the refusals name the keys to check");
+        // A keyboard scanner on the wrong layout types 'é' for '2': that is no baud rate.
+        let noise = Refusal::Noise {
+            len: 2,
+            masked: "**".into(),
+        }
+        .to_string();
+        assert!(noise.contains("[scanner] layout"), "{noise}");
     }
 
     #[test]
