@@ -134,7 +134,7 @@ pub enum Refusal {
     TooLong { max: usize, masked: String },
     #[error("scanned line {masked} ({len} bytes) contains binary noise, control or non-ASCII characters and was dropped; check the scanner's baud rate (serial) or that [scanner] layout matches the keyboard layout it emulates (hid), then scan again")]
     Noise { len: usize, masked: String },
-    #[error("partial scan {masked} ({len} bytes) dropped: no line end arrived within {gap_ms} ms; scan again, and check that [scanner] suffix matches what the scanner sends")]
+    #[error("partial scan {masked} ({len} bytes) dropped: no line end arrived within {gap_ms} ms; scan again, and check that [scanner] suffix matches what the scanner sends (a keyboard scanner must end codes with Enter, not Tab)")]
     Incomplete {
         len: usize,
         masked: String,
@@ -669,6 +669,14 @@ mod tests {
         }
         .to_string();
         assert!(noise.contains("[scanner] layout"), "{noise}");
+        // A keyboard scanner has no configurable suffix: it must press Enter.
+        let incomplete = Refusal::Incomplete {
+            len: 2,
+            masked: "**".into(),
+            gap_ms: 100,
+        }
+        .to_string();
+        assert!(incomplete.contains("Enter"), "{incomplete}");
     }
 
     #[test]
