@@ -117,7 +117,7 @@ fn a_valid_config_prints_the_effective_config_masked_and_exits_0() {
         [display]
         kind = "png"
         width = 240
-        height = 320
+        height = 240
         output_dir = "$DIR/screens"
         language = "en"
 

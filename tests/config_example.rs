@@ -128,6 +128,7 @@ fn key_in_place() -> (tempfile::TempDir, Origin) {
         host: HostFacts {
             machine_id: Some("3f9a1c02d5e84b7f9c0e1a2b3c4d5e6f".into()),
             hostname: None,
+            hardware_serial: None,
         },
     };
     (dir, origin)

@@ -32,6 +32,7 @@ impl Setup {
             host: HostFacts {
                 machine_id: Some("0a1b2c3d4e5f60718293a4b5c6d7e8f9".into()),
                 hostname: Some("till".into()),
+                hardware_serial: None,
             },
         }
     }
@@ -176,7 +177,7 @@ layout = "us"
 
 [display]
 kind = "st7789"
-width = 320
+width = 240
 height = 240
 spi = "/dev/spidev0.1"
 gpio_chip = "pinctrl-bcm2711"
@@ -216,7 +217,7 @@ path = "journal"
         config.display.output,
         DisplayOutput::Panel(PanelSettings {
             model: PanelModel::St7789,
-            width: 320,
+            width: 240,
             height: 240,
             spi: PathBuf::from("/dev/spidev0.1"),
             gpio_chip: GpioChip::Label("pinctrl-bcm2711".into()),
@@ -260,7 +261,7 @@ fn other_scanner_and_display_kinds() {
         DisplayOutput::Png {
             output_dir: setup.dir.path().join("screens"),
             width: 240,
-            height: 320
+            height: 240
         }
     );
     assert_eq!(
@@ -270,7 +271,7 @@ fn other_scanner_and_display_kinds() {
     assert_eq!(config.register.token.as_ref().unwrap().expose(), "abc");
     let config = setup
         .load(&with(
-            "[scanner]\nsuffix = \"none\"\nbaud = 115200\n[display]\nkind = \"ssd1306\"\nwidth = 128\nheight = 32\ngpio_chip = \"/dev/gpiochip4\"\n",
+            "[scanner]\nsuffix = \"none\"\nbaud = 115200\n[display]\nkind = \"ssd1306\"\nwidth = 128\nheight = 64\ngpio_chip = \"/dev/gpiochip4\"\n",
         ))
         .unwrap();
     assert!(matches!(
@@ -284,7 +285,7 @@ fn other_scanner_and_display_kinds() {
     let DisplayOutput::Panel(panel) = &config.display.output else {
         panic!("{:?}", config.display)
     };
-    assert_eq!((panel.width, panel.height), (128, 32));
+    assert_eq!((panel.width, panel.height), (128, 64));
     assert_eq!(panel.gpio_chip, GpioChip::Path("/dev/gpiochip4".into()));
     let config = setup
         .load(&with("[display]\nkind = \"terminal\"\n"))
@@ -418,6 +419,7 @@ fn order_prefix_without_any_host_identity_must_be_set() {
         host: HostFacts {
             machine_id: None,
             hostname: Some("till".into()),
+            hardware_serial: None,
         },
     };
     let config = Config::from_toml(MINIMAL, Path::new("c.toml"), &host_only).unwrap();
@@ -496,7 +498,7 @@ fn display_key_errors() {
     check_problems(
         "[display]\nkind = \"ssd1306\"\nwidth = 240\n",
         expect![[r#"
-            [display] width: 240x64 is not an SSD1306 size; expected 128x64, 128x32, 96x16, 72x40, 64x48 or 64x32
+            [display] width: 240x64 is not a size the ssd1306 driver draws; expected 128x64
         "#]],
     );
     check_problems(
@@ -513,6 +515,60 @@ fn display_key_errors() {
             [display] gpio_chip: does not apply to kind = "terminal" (only to st7789, ili9341 and ssd1306); remove it or change kind
             [display] width: does not apply to kind = "terminal" (only to the panels and png); remove it or change kind
             [display] output_dir: does not apply to kind = "terminal" (only to kind = "png"); remove it or change kind
+        "#]],
+    );
+}
+
+#[test]
+fn display_sizes_are_the_ones_the_backend_draws() {
+    // The panel drivers open at fixed geometries (st7789 240x240, ili9341 320x240 landscape,
+    // ssd1306 128x64) and png renders one of the three layouts: any other size used to be
+    // accepted, printed by check-config, and silently drawn at the fixed size instead.
+    let setup = Setup::new();
+    for (kind, size) in [
+        ("st7789", (240, 240)),
+        ("ili9341", (320, 240)),
+        ("ssd1306", (128, 64)),
+    ] {
+        let config = setup
+            .load(&with(&format!("[display]\nkind = \"{kind}\"\n")))
+            .unwrap();
+        let DisplayOutput::Panel(panel) = &config.display.output else {
+            panic!("{:?}", config.display)
+        };
+        assert_eq!((panel.width, panel.height), size, "{kind}");
+    }
+    let config = setup
+        .load(&with("[display]\nkind = \"png\"\noutput_dir = \"s\"\n"))
+        .unwrap();
+    assert!(matches!(
+        config.display.output,
+        DisplayOutput::Png {
+            width: 240,
+            height: 240,
+            ..
+        }
+    ));
+    for size in ["width = 128\nheight = 64", "width = 320\nheight = 240"] {
+        let text = format!("[display]\nkind = \"png\"\noutput_dir = \"s\"\n{size}\n");
+        setup.load(&with(&text)).unwrap();
+    }
+    check_problems(
+        "[display]\nkind = \"st7789\"\nwidth = 240\nheight = 320\n",
+        expect![[r#"
+            [display] width: 240x320 is not a size the st7789 driver draws; expected 240x240
+        "#]],
+    );
+    check_problems(
+        "[display]\nkind = \"ssd1306\"\nheight = 32\n",
+        expect![[r#"
+            [display] width: 128x32 is not a size the ssd1306 driver draws; expected 128x64
+        "#]],
+    );
+    check_problems(
+        "[display]\nkind = \"png\"\noutput_dir = \"s\"\nwidth = 100\n",
+        expect![[r#"
+            [display] width: 100x240 is not a size the png output draws; expected 240x240, 320x240 or 128x64
         "#]],
     );
 }
@@ -664,4 +720,9 @@ fn masked_config_hides_secrets_and_reparses_with_the_same_keys() {
     // Debug output of the typed config leaks nothing either.
     let debug = format!("{config:?}");
     assert!(!debug.contains(KEY) && !debug.contains(TOKEN), "{debug}");
+    // Nor does the file as parsed: a failing assert_eq! or a `{:?}` in a log prints it.
+    let raw = parse_raw(&with(&format!("[register]\ntoken = \"{TOKEN}\"\n"))).unwrap();
+    let debug = format!("{raw:?}");
+    assert!(!debug.contains(TOKEN), "{debug}");
+    assert!(debug.contains("token: Some(****)"), "{debug}");
 }

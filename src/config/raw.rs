@@ -133,7 +133,8 @@ pub struct RawDisplay {
     pub language: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// `Debug` is written by hand: the token is a secret and is shown as `****`.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRegister {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -148,6 +149,33 @@ pub struct RawRegister {
     pub fixed_amount_fen: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_listen: Option<String>,
+}
+
+impl std::fmt::Debug for RawRegister {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        /// Writes `****` for any value.
+        struct Masked;
+        impl std::fmt::Debug for Masked {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("****")
+            }
+        }
+        // Destructured so that a new field cannot be left out unnoticed.
+        let RawRegister {
+            listen,
+            token,
+            token_file,
+            fixed_amount_fen,
+            notify_listen,
+        } = self;
+        f.debug_struct("RawRegister")
+            .field("listen", listen)
+            .field("token", &token.as_ref().map(|_| Masked))
+            .field("token_file", token_file)
+            .field("fixed_amount_fen", fixed_amount_fen)
+            .field("notify_listen", notify_listen)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

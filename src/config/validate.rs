@@ -665,7 +665,12 @@ fn display(check: &mut Checker, raw: RawDisplay) -> Option<DisplaySettings> {
                 "ili9341" => PanelModel::Ili9341,
                 _ => PanelModel::Ssd1306,
             };
-            let (width, height) = size(check, &raw, model);
+            let driver = format!("{} driver", model.as_str());
+            let (width, height) = match model {
+                PanelModel::St7789 => size(check, &raw, &driver, &[(240, 240)]),
+                PanelModel::Ili9341 => size(check, &raw, &driver, &[(320, 240)]),
+                PanelModel::Ssd1306 => size(check, &raw, &driver, &[(128, 64)]),
+            };
             let spi = check.resolve(raw.spi.as_deref().unwrap_or(Path::new("/dev/spidev0.0")));
             let gpio_chip = match raw.gpio_chip.as_deref().unwrap_or("pinctrl-bcm2711") {
                 "" => {
@@ -722,7 +727,8 @@ fn display(check: &mut Checker, raw: RawDisplay) -> Option<DisplaySettings> {
         }
         "png" => {
             unused_panel_keys(check, &raw, kind, panels);
-            let (width, height) = size(check, &raw, PanelModel::St7789);
+            let layouts = [(240, 240), (320, 240), (128, 64)];
+            let (width, height) = size(check, &raw, "png output", &layouts);
             let output_dir = match &raw.output_dir {
                 Some(dir) => Some(check.resolve(dir)),
                 None => {
@@ -766,13 +772,17 @@ fn unused_panel_keys(check: &mut Checker, raw: &RawDisplay, kind: &str, panels: 
     check.unused("display", "backlight_pin", &raw.backlight_pin, kind, panels);
 }
 
-/// Width and height, defaulting to the model's usual size. An SSD1306 only comes in a few
-/// sizes, so any other is refused.
-fn size(check: &mut Checker, raw: &RawDisplay, model: PanelModel) -> (Option<u32>, Option<u32>) {
-    let (default_w, default_h) = match model {
-        PanelModel::Ssd1306 => (128, 64),
-        PanelModel::St7789 | PanelModel::Ili9341 => (240, 320),
-    };
+/// Width and height, defaulting to the first of `sizes`: the geometries `backend` draws
+/// (`daemon::wiring` hands panels and png exactly these). Any other size is refused: the
+/// panel drivers open at a fixed size and png renders one of three layouts, so another size
+/// would be printed by check-config yet drawn at the fixed one.
+fn size(
+    check: &mut Checker,
+    raw: &RawDisplay,
+    backend: &str,
+    sizes: &[(u64, u64)],
+) -> (Option<u32>, Option<u32>) {
+    let (default_w, default_h) = sizes[0];
     let width = check.number("display", "width", raw.width, default_w, 8..=4096, "pixels");
     let height = check.number(
         "display",
@@ -782,18 +792,19 @@ fn size(check: &mut Checker, raw: &RawDisplay, model: PanelModel) -> (Option<u32
         8..=4096,
         "pixels",
     );
-    if model == PanelModel::Ssd1306 {
-        const SIZES: [(u64, u64); 6] =
-            [(128, 64), (128, 32), (96, 16), (72, 40), (64, 48), (64, 32)];
-        if let (Some(w), Some(h)) = (width, height) {
-            if !SIZES.contains(&(w, h)) {
-                check.problem(
-                    "display",
-                    "width",
-                    format!("{w}x{h} is not an SSD1306 size; expected 128x64, 128x32, 96x16, 72x40, 64x48 or 64x32"),
-                );
-                return (None, None);
-            }
+    if let (Some(w), Some(h)) = (width, height) {
+        if !sizes.contains(&(w, h)) {
+            let expected: Vec<String> = sizes.iter().map(|(w, h)| format!("{w}x{h}")).collect();
+            let expected = match expected.split_last() {
+                Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+                _ => expected.join(""),
+            };
+            check.problem(
+                "display",
+                "width",
+                format!("{w}x{h} is not a size the {backend} draws; expected {expected}"),
+            );
+            return (None, None);
         }
     }
     (width.map(|w| w as u32), height.map(|h| h as u32))

@@ -27,7 +27,13 @@ pub fn find_gpio_chip(label: &str) -> Result<Chip, DisplayError> {
     if label.starts_with('/') {
         return Chip::new(label).map_err(|e| DisplayError::Open {
             device: format!("GPIO chip {label}"),
-            detail: e.to_string(),
+            detail: format!(
+                "{e}; {}",
+                match gpio_hint(&e.to_string()) {
+                    "" => "list the chips with `gpiodetect` and set gpio_chip to one of them",
+                    hint => hint,
+                }
+            ),
         });
     }
     let device = format!("GPIO chip labelled {label:?}");
@@ -62,9 +68,17 @@ fn output_line(
     role: &str,
 ) -> Result<CdevPin, DisplayError> {
     let name = chip_name(chip);
-    let err = |e: &dyn std::fmt::Display| DisplayError::Open {
-        device: format!("GPIO line {offset} ({role}) on {name}"),
-        detail: e.to_string(),
+    let err = |e: &dyn std::fmt::Display| {
+        let detail = e.to_string();
+        let hint = gpio_hint(&detail);
+        DisplayError::Open {
+            device: format!("GPIO line {offset} ({role}) on {name}"),
+            detail: if hint.is_empty() {
+                detail
+            } else {
+                format!("{detail}; {hint}")
+            },
+        }
     };
     let line = chip.get_line(offset).map_err(|e| err(&e))?;
     let handle = line
@@ -81,13 +95,45 @@ fn chip_name(chip: &Chip) -> String {
     format!("{} ({})", chip.label(), chip.path().display())
 }
 
+/// What to do about a GPIO chip or line that cannot be had, from the error's wording (the
+/// chip's open is an `io::Error`, a line request a gpio-cdev ioctl error naming the errno).
+fn gpio_hint(error: &str) -> &'static str {
+    if error.contains("resource busy") {
+        "another program or a kernel driver (a dtoverlay) already holds that line; free it or pick another pin"
+    } else if error.contains("Permission denied") || error.contains("not permitted") {
+        "scanpay needs the gpio group (the unit's SupplementaryGroups) and DeviceAllow=char-gpiochip"
+    } else if error.contains("Invalid argument") {
+        "the chip has no such line; check the pin offsets against `gpioinfo`"
+    } else if error.contains("No such file") {
+        "list the chips with `gpiodetect` and set gpio_chip to one of them"
+    } else {
+        ""
+    }
+}
+
+/// What to do about a spidev that cannot be opened.
+fn spi_hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => {
+            "enable SPI (raspi-config, or dtparam=spi=on in /boot/firmware/config.txt, then reboot) and check [display] spi"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "scanpay needs the spi group (the unit's SupplementaryGroups) and DeviceAllow=char-spidev"
+        }
+        _ => "check [display] spi and the wiring",
+    }
+}
+
 /// Opens and configures the spidev device: mode 0, 8 bits, `hz`.
 fn open_spi(path: &Path, hz: u32) -> Result<SpidevDevice, DisplayError> {
     let err = |e: &dyn std::fmt::Display| DisplayError::Open {
         device: format!("SPI device {}", path.display()),
         detail: e.to_string(),
     };
-    let mut spi = SpidevDevice::open(path).map_err(|e| err(&e))?;
+    let mut spi = SpidevDevice::open(path).map_err(|e| DisplayError::Open {
+        device: format!("SPI device {}", path.display()),
+        detail: format!("{e}; {}", spi_hint(e.inner())),
+    })?;
     let options = SpidevOptions::new()
         .bits_per_word(8)
         .max_speed_hz(hz)
@@ -105,9 +151,18 @@ struct Wiring {
     backlight: Option<CdevPin>,
 }
 
-fn wire(config: &SpiPanelConfig) -> Result<Wiring, DisplayError> {
+/// The SSD1306's fastest serial clock (datasheet: 100 ns cycle). Faster garbles the picture
+/// on most modules; 128×64 is only 1 kB a frame, so 10 MHz is plenty.
+const SSD1306_MAX_HZ: u32 = 10_000_000;
+
+/// The SPI clock to use: the configured one, but never above what the controller takes.
+fn clock_hz(config: &SpiPanelConfig, max_hz: u32) -> u32 {
+    config.spi_hz.min(max_hz)
+}
+
+fn wire(config: &SpiPanelConfig, max_hz: u32) -> Result<Wiring, DisplayError> {
     config.validate()?;
-    let spi = open_spi(&config.spi_device, config.spi_hz)?;
+    let spi = open_spi(&config.spi_device, clock_hz(config, max_hz))?;
     let mut chip = find_gpio_chip(&config.gpio_chip)?;
     let dc = output_line(&mut chip, config.dc_pin, 0, "dc")?;
     let reset = config
@@ -215,7 +270,7 @@ where
         dc,
         reset,
         backlight,
-    } = wire(config)?;
+    } = wire(config, u32::MAX)?;
     let device = format!("{} on {}", setup.name, config.spi_device.display());
     let init_err = |e: &dyn std::fmt::Debug| DisplayError::Open {
         device: device.clone(),
@@ -252,7 +307,7 @@ pub fn open_ssd1306(config: &SpiPanelConfig) -> Result<Box<dyn Display + Send>, 
         dc,
         reset,
         backlight,
-    } = wire(config)?;
+    } = wire(config, SSD1306_MAX_HZ)?;
     let device = format!("ssd1306 on {}", config.spi_device.display());
     let init_err = |e: &dyn std::fmt::Debug| DisplayError::Open {
         device: device.clone(),
@@ -304,6 +359,44 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("SPI device /nonexistent/spidev9.9"), "{err}");
+        // What to do: a missing spidev almost always means SPI is not enabled.
+        assert!(err.contains("dtparam=spi=on"), "{err}");
+    }
+
+    #[test]
+    fn an_ssd1306_is_clocked_within_its_datasheet_limit() {
+        // The daemon asks every panel for 32 MHz; the SSD1306 takes at most 10 MHz.
+        let fast = SpiPanelConfig {
+            spi_hz: 32_000_000,
+            ..config("/dev/spidev0.0")
+        };
+        assert_eq!(clock_hz(&fast, SSD1306_MAX_HZ), 10_000_000);
+        assert_eq!(clock_hz(&fast, u32::MAX), 32_000_000);
+        let slow = SpiPanelConfig {
+            spi_hz: 4_000_000,
+            ..config("/dev/spidev0.0")
+        };
+        assert_eq!(clock_hz(&slow, SSD1306_MAX_HZ), 4_000_000);
+    }
+
+    #[test]
+    fn open_failures_say_what_to_do_for_the_usual_causes() {
+        use std::io::{Error, ErrorKind};
+        let spi = |kind| spi_hint(&Error::from(kind));
+        assert!(spi(ErrorKind::NotFound).contains("dtparam=spi=on"));
+        assert!(spi(ErrorKind::PermissionDenied).contains("spi group"));
+        // Linux errno values: EBUSY, EACCES, EINVAL; and gpio-cdev's own ioctl wording.
+        let gpio = |errno| gpio_hint(&Error::from_raw_os_error(errno).to_string());
+        assert!(gpio(16).contains("already holds"), "{}", gpio(16));
+        assert!(gpio(13).contains("gpio group"), "{}", gpio(13));
+        assert!(gpio(22).contains("gpioinfo"), "{}", gpio(22));
+        let ioctl = "Ioctl to get line handle failed: EBUSY: Device or resource busy";
+        assert!(gpio_hint(ioctl).contains("already holds"));
+        let chip = find_gpio_chip("/nonexistent/gpiochip9")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(chip.contains("gpiodetect"), "{chip}");
     }
 
     /// An SPI bus and DC line that accept everything: for checking geometry, not traffic.

@@ -691,6 +691,29 @@ mod tests {
     }
 
     #[test]
+    fn a_megabyte_gateway_reason_renders_like_its_first_lines() {
+        // Unbounded outside text must not make one frame take minutes: what cannot be shown
+        // is cut before wrapping, and the frame is the one its first few hundred characters give.
+        let reason = "Payment channel says: insufficient balance, try again ".repeat(20_000);
+        let screen = |reason: String| Screen::Failed {
+            amount: Fen(1),
+            err_code: None,
+            reason,
+        };
+        let head: String = reason.chars().take(400).collect();
+        for size in [Size::new(128, 64), Size::new(240, 240), Size::new(320, 240)] {
+            for lang in Language::ALL {
+                let flags = StatusFlags::default();
+                let huge: Framebuffer<Rgb565> =
+                    render_frame(&screen(reason.clone()), lang, flags, size);
+                let cut: Framebuffer<Rgb565> =
+                    render_frame(&screen(head.clone()), lang, flags, size);
+                assert!(huge == cut, "{size:?} {lang:?}");
+            }
+        }
+    }
+
+    #[test]
     fn huge_amounts_and_tiny_targets_still_render() {
         let big = Screen::Armed {
             amount: Fen(10_000_000_000),

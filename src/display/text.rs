@@ -310,9 +310,25 @@ pub fn describe(screen: &Screen, lang: Language) -> String {
     line
 }
 
+/// The most characters of an outside text (the gateway's reason, the register's subject)
+/// that reach layout. No panel shows more than three lines of about a hundred narrow
+/// characters; the cut keeps wrapping, which measures prefix after prefix, cheap.
+pub const MAX_SHOWN_CHARS: usize = 400;
+
+/// An outside text as one line to show: control characters (a terminal escape in a gateway
+/// answer) become spaces, the ends are trimmed, and past `MAX_SHOWN_CHARS` it ends in `…`.
 fn non_empty(text: &str) -> Option<String> {
     let text = text.trim();
-    (!text.is_empty()).then(|| text.to_string())
+    let mut shown: String = text
+        .chars()
+        .take(MAX_SHOWN_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().nth(MAX_SHOWN_CHARS).is_some() {
+        shown.push(super::wrap::ELLIPSIS);
+    }
+    let shown = shown.trim();
+    (!shown.is_empty()).then(|| shown.to_string())
 }
 
 #[cfg(test)]
@@ -361,5 +377,29 @@ mod tests {
             reason: "  ".into(),
         };
         assert_eq!(wording(&failed, Language::En).detail, None);
+    }
+
+    #[test]
+    fn a_huge_gateway_reason_is_cut_before_layout_and_loses_its_control_characters() {
+        // err_code_des comes from the gateway unbounded (answers up to 1 MiB); wrapping it
+        // measures prefix after prefix, so it must be cut to what a screen can hold first.
+        let failed = Screen::Failed {
+            amount: Fen(100),
+            err_code: None,
+            reason: format!("failed\x1b[2J{}", "余额不足 x".repeat(200_000)),
+        };
+        let detail = wording(&failed, Language::En).detail.unwrap();
+        assert_eq!(detail.chars().count(), MAX_SHOWN_CHARS + 1, "{detail}");
+        assert!(detail.ends_with(super::super::wrap::ELLIPSIS), "{detail}");
+        assert!(detail.starts_with("failed [2J余额不足"), "{detail}");
+        assert!(!describe(&failed, Language::En).contains('\x1b'));
+        // A reason that fits is left whole.
+        let short = Screen::Failed {
+            amount: Fen(100),
+            err_code: None,
+            reason: "x".repeat(MAX_SHOWN_CHARS),
+        };
+        let detail = wording(&short, Language::En).detail.unwrap();
+        assert_eq!(detail, "x".repeat(MAX_SHOWN_CHARS));
     }
 }

@@ -6,7 +6,7 @@
 //! kind = "serial"                 # serial | hid | stdin (default stdin)
 //! path = "/dev/serial/by-id/usb-Honeywell_Scanner-if00"
 //! baud = 9600
-//! suffix = "cr"                   # cr | lf | crlf | none (serial only; hid ends at Enter)
+//! suffix = "cr"                   # cr | lf | crlf | none (serial, stdin; hid ends at Enter)
 //! inter_char_timeout_ms = 100     # 0 = wait forever (needs a suffix)
 //! max_length = 128
 //! strip_prefix = ""
@@ -127,20 +127,22 @@ impl RawScannerConfig {
         if !(50..=4_000_000).contains(&baud) {
             return Err(ScannerConfigError::BadBaud(baud));
         }
-        let suffix = match kind {
+        let default_suffix = match kind {
             // A keyboard scanner ends a code with Enter, which the key mapper turns into '\n'.
-            ScannerKind::Hid => Suffix::Lf,
+            ScannerKind::Hid => None,
             // Lines typed or piped in end in '\n' (a '\r' before it is trimmed).
-            ScannerKind::Stdin => Suffix::Lf,
-            ScannerKind::Serial => match self.suffix.as_deref().map(str::to_ascii_lowercase) {
-                None => Suffix::Cr,
-                Some(s) => match s.as_str() {
-                    "cr" => Suffix::Cr,
-                    "lf" => Suffix::Lf,
-                    "crlf" => Suffix::CrLf,
-                    "none" => Suffix::None,
-                    _ => return Err(ScannerConfigError::UnknownSuffix(self.suffix.unwrap())),
-                },
+            ScannerKind::Stdin => Some(Suffix::Lf),
+            ScannerKind::Serial => Some(Suffix::Cr),
+        };
+        let suffix = match (default_suffix, self.suffix.as_deref()) {
+            (None, _) => Suffix::Lf,
+            (Some(default), None) => default,
+            (Some(_), Some(s)) => match s.to_ascii_lowercase().as_str() {
+                "cr" => Suffix::Cr,
+                "lf" => Suffix::Lf,
+                "crlf" => Suffix::CrLf,
+                "none" => Suffix::None,
+                _ => return Err(ScannerConfigError::UnknownSuffix(s.to_string())),
             },
         };
         let default_timeout = match kind {
@@ -222,6 +224,23 @@ mod tests {
         assert_eq!(config.framing.suffix, Suffix::Lf);
         assert_eq!(config.framing.inter_char_timeout, None);
         assert_eq!(config.framing.max_len, DEFAULT_MAX_LENGTH);
+    }
+
+    #[test]
+    fn stdin_ends_codes_at_the_configured_suffix() {
+        // `[scanner] kind = "stdin"` accepts suffix = "cr" (a scanner piped in through socat
+        // sends bare CR); ignoring it left every code waiting for a LF that never came.
+        let config = parse("kind = \"stdin\"\nsuffix = \"cr\"").unwrap();
+        assert_eq!(config.framing.suffix, Suffix::Cr);
+        let config = parse("kind = \"stdin\"\nsuffix = \"crlf\"").unwrap();
+        assert_eq!(config.framing.suffix, Suffix::CrLf);
+        assert_eq!(
+            parse("kind = \"stdin\"").unwrap().framing.suffix,
+            Suffix::Lf
+        );
+        // Without a timeout nothing else can end a code.
+        let err = parse("kind = \"stdin\"\nsuffix = \"none\"").unwrap_err();
+        assert_eq!(err, ScannerConfigError::NoWayToEndACode);
     }
 
     #[test]

@@ -130,17 +130,17 @@ impl fmt::Display for ScannedText {
 /// Why a scanned line was not passed on. Every variant carries only a masked excerpt.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("scanned line {masked} is longer than the {max} characters allowed and was dropped; scan again, or raise [scanner] max_length if codes this long are expected")]
+    #[error("scanned line {masked} is longer than the {max} characters allowed and was dropped; scan again, and check that [scanner] suffix matches what the scanner sends after each code (codes that never end run together)")]
     TooLong { max: usize, masked: String },
-    #[error("scanned line {masked} ({len} bytes) contains binary noise or control characters and was dropped; check the scanner's baud rate and interface settings, then scan again")]
+    #[error("scanned line {masked} ({len} bytes) contains binary noise, control or non-ASCII characters and was dropped; check the scanner's baud rate (serial) or that [scanner] layout matches the keyboard layout it emulates (hid), then scan again")]
     Noise { len: usize, masked: String },
-    #[error("partial scan {masked} ({len} bytes) dropped: no line end arrived within {gap_ms} ms; scan again, and check that [scanner] suffix matches what the scanner sends")]
+    #[error("partial scan {masked} ({len} bytes) dropped: no line end arrived within {gap_ms} ms; scan again, and check that [scanner] suffix matches what the scanner sends (a keyboard scanner must end codes with Enter, not Tab)")]
     Incomplete {
         len: usize,
         masked: String,
         gap_ms: u128,
     },
-    #[error("keyboard scanner typed {key}, which the keyboard layout does not map, so scan {masked} was dropped; set the scanner to a US keyboard layout or map the key in [scanner] hid_keys")]
+    #[error("keyboard scanner typed {key}, which the keyboard layout does not map, so scan {masked} was dropped; set [scanner] layout to the layout the scanner emulates (us, de or fr), or set the scanner to a US keyboard layout")]
     UnknownKey { key: String, masked: String },
 }
 
@@ -615,6 +615,68 @@ mod tests {
                 60000ms scanned "134523198765432101"
             "#]],
         );
+    }
+
+    #[test]
+    fn refusals_advise_only_keys_the_config_file_accepts() {
+        // The config file refuses unknown keys, so advice naming one cannot be followed.
+        let refusals = [
+            Refusal::TooLong {
+                max: 128,
+                masked: "1345…2101".into(),
+            },
+            Refusal::Noise {
+                len: 3,
+                masked: "***".into(),
+            },
+            Refusal::Incomplete {
+                len: 3,
+                masked: "***".into(),
+                gap_ms: 100,
+            },
+            Refusal::UnknownKey {
+                key: "KEY_F13".into(),
+                masked: "***".into(),
+            },
+        ];
+        let mut named = 0;
+        for refusal in refusals {
+            let message = refusal.to_string();
+            for (_, rest) in message
+                .match_indices("[scanner] ")
+                .map(|(i, _)| message.split_at(i + 10))
+            {
+                let key: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                let toml = format!("[scanner]\n{key} = \"x\"\n");
+                let unknown = crate::config::parse_raw(&toml)
+                    .err()
+                    .is_some_and(|p| p.message.contains("unknown field"));
+                assert!(
+                    !unknown,
+                    "{message:?} names [scanner] {key}, which the config refuses"
+                );
+                named += 1;
+            }
+        }
+        assert!(named >= 3, "the refusals name the keys to check");
+        // A keyboard scanner on the wrong layout types 'é' for '2': that is no baud rate.
+        let noise = Refusal::Noise {
+            len: 2,
+            masked: "**".into(),
+        }
+        .to_string();
+        assert!(noise.contains("[scanner] layout"), "{noise}");
+        // A keyboard scanner has no configurable suffix: it must press Enter.
+        let incomplete = Refusal::Incomplete {
+            len: 2,
+            masked: "**".into(),
+            gap_ms: 100,
+        }
+        .to_string();
+        assert!(incomplete.contains("Enter"), "{incomplete}");
     }
 
     #[test]
