@@ -462,3 +462,26 @@ async fn kill_9_when_the_customer_never_confirms_leaves_it_unresolved_never_rese
     assert!(order.queries >= 1, "the restart asked about it: {order:?}");
     assert_eq!(ledger.orders.len(), 2, "{:?}", ledger.orders);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_panel_is_reported_and_payments_go_on() {
+    let mut rig = Rig::start(RigOptions {
+        missing_panel: true,
+        ..RigOptions::default()
+    })
+    .await;
+    let status = rig.status().await.unwrap();
+    assert!(!status.display.ok, "{status:?}");
+    assert!(
+        status.display.detail.contains("no-such-spidev")
+            && status.display.detail.contains("enable SPI"),
+        "the status names the device and what to do: {status:?}"
+    );
+
+    let sale = rig.arm(Fen(800)).await;
+    rig.scan(&code(90, 1, 0));
+    let (sale, seen) = rig.finish(&sale).await;
+    assert_eq!(sale.state, SaleState::Paid, "states seen: {seen:?}");
+    let exit = rig.terminate().await;
+    assert_eq!(exit.code(), Some(0), "SIGTERM: {exit}\n{}", rig.log());
+}

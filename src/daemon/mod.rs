@@ -133,16 +133,20 @@ pub async fn run(
     let (scan_tx, scan_rx) = mpsc::channel(64);
     let scanner_task = spawn_scanner(scanner_config(&config.scanner)?, scan_tx);
 
-    let display = match options.display {
-        Some(make) => make(server.addr()),
-        None => open_display(&display_config(&config.display)).unwrap_or_else(|error| {
+    let (display, open_error) = match options.display {
+        Some(make) => (make(server.addr()), None),
+        None => match open_display(&display_config(&config.display)) {
+            Ok(display) => (display, None),
             // A missing panel must not stop payments (issue 5): report it and go on.
-            tracing::error!(%error, "display unavailable; taking payments without it");
-            board.update_status(|s| s.display = register::Health::down(error.to_string()));
-            Box::new(NoDisplay)
-        }),
+            Err(error) => (Box::new(NoDisplay) as Box<dyn Display + Send>, Some(error)),
+        },
     };
     let screens = screen_task::spawn(display, board.clone());
+    if let Some(error) = open_error {
+        // After spawning, which reports the stand-in as up: the status must say the panel failed.
+        tracing::error!(%error, "display unavailable; taking payments without it (restart scanpay after fixing it)");
+        board.update_status(|s| s.display = register::Health::down(error.to_string()));
+    }
 
     let (callback_tx, callbacks) = mpsc::channel(16);
     let notify_listener = match config.register.notify_listen {

@@ -55,6 +55,8 @@ pub struct RigOptions {
     pub pay_max_age_s: u64,
     /// `[payment] deadline_s`.
     pub deadline_s: u64,
+    /// Configure an ST7789 panel on an SPI device that does not exist, instead of png.
+    pub missing_panel: bool,
 }
 
 impl Default for RigOptions {
@@ -62,6 +64,7 @@ impl Default for RigOptions {
         RigOptions {
             pay_max_age_s: 20,
             deadline_s: 8,
+            missing_panel: false,
         }
     }
 }
@@ -437,8 +440,7 @@ baud = 9600
 suffix = "cr"
 
 [display]
-kind = "png"
-output_dir = "screens"
+{display}
 language = "en"
 
 [register]
@@ -452,6 +454,11 @@ path = "journal"
         pay_max_age_s = options.pay_max_age_s,
         link = link.display(),
         socket = socket.display(),
+        display = if options.missing_panel {
+            "kind = \"st7789\"\nspi = \"no-such-spidev\""
+        } else {
+            "kind = \"png\"\noutput_dir = \"screens\""
+        },
     )
 }
 
