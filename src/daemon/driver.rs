@@ -361,19 +361,15 @@ impl<G: Gateway + 'static> Driver<G> {
         state: &mut LoopState,
         now: crate::engine::Timestamp,
     ) {
+        // The scanner task logs its own events; here they only change state and status.
         match event {
             ScannerEvent::Scanned(text) => self.engine.handle_scan(text.as_str(), now),
-            ScannerEvent::Refused { reason } => {
-                tracing::warn!(%reason, "scan refused");
-                self.board.record_scan_refused();
-            }
+            ScannerEvent::Refused { .. } => self.board.record_scan_refused(),
             ScannerEvent::Connected { source } => {
-                tracing::info!(%source, "scanner connected");
                 state.scanner_missing = false;
                 self.board.update_status(|s| s.scanner = Health::up(source));
             }
-            ScannerEvent::Disconnected { source, reason } => {
-                tracing::warn!(%source, %reason, "scanner missing");
+            ScannerEvent::Disconnected { reason, .. } => {
                 state.scanner_missing = true;
                 self.board
                     .update_status(|s| s.scanner = Health::down(reason.to_string()));

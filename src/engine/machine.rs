@@ -16,6 +16,7 @@ use super::record::SaleRecord;
 use super::sale::{SaleState, SaleView};
 use super::screen::Screen;
 use super::time::Timestamp;
+use crate::protocol::messages::limits;
 use crate::protocol::{AnswerTo, ErrCode, Fen, Outcome, PaymentCode, TradeAnswer, TradeStatus};
 
 /// Which request of a sale is out with the daemon, waiting for its reply.
@@ -320,17 +321,18 @@ impl Engine {
             return Err(ArmError::ZeroAmount { amount });
         }
         // Checked here, before a customer's single-use code is spent on a request the
-        // gateway client would refuse (spec: subject ≤ 256, operator_id ≤ 32, both required).
-        let bad = |field, value: &str, rule| ArmError::BadField {
-            field,
-            value: value.to_string(),
-            rule,
-        };
-        if subject.trim().is_empty() || subject.chars().count() > 256 {
-            return Err(bad("subject", &subject, "give 1 to 256 characters"));
-        }
-        if operator_id.trim().is_empty() || operator_id.chars().count() > 32 {
-            return Err(bad("operator_id", &operator_id, "give 1 to 32 characters"));
+        // gateway client would refuse: the same limits, counted the same way (characters).
+        for (field, value, max) in [
+            ("subject", &subject, limits::SUBJECT),
+            ("operator_id", &operator_id, limits::OPERATOR_ID),
+        ] {
+            if value.trim().is_empty() || value.chars().count() > max {
+                return Err(ArmError::BadField {
+                    field,
+                    value: value.to_string(),
+                    rule: format!("give 1 to {max} characters"),
+                });
+            }
         }
         if let Some(busy) = self.counter_sale() {
             return Err(ArmError::CounterBusy {

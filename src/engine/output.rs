@@ -83,7 +83,7 @@ pub enum ArmError {
     BadField {
         field: &'static str,
         value: String,
-        rule: &'static str,
+        rule: String,
     },
 }
 
