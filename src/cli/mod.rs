@@ -96,7 +96,10 @@ pub const EXIT_CONFIG: u8 = 78;
 
 /// The exit code for a failed command: 78 for a config problem, 1 for anything else.
 pub fn exit_code(err: &anyhow::Error) -> ExitCode {
-    if err.downcast_ref::<ConfigError>().is_some() {
+    let daemon_config = err
+        .downcast_ref::<crate::daemon::DaemonError>()
+        .is_some_and(|e| e.is_config_problem());
+    if err.downcast_ref::<ConfigError>().is_some() || daemon_config {
         ExitCode::from(EXIT_CONFIG)
     } else {
         ExitCode::FAILURE
@@ -137,6 +140,18 @@ mod tests {
         .context("checking the config");
         assert_eq!(exit_code(&config_err), ExitCode::from(EXIT_CONFIG));
         assert_eq!(exit_code(&anyhow::anyhow!("other")), ExitCode::FAILURE);
+        // Settings the daemon refuses at start are config problems too: not restarted.
+        let policy = anyhow::Error::new(crate::daemon::DaemonError::Policy(
+            crate::engine::PolicyError::BadPrefix { prefix: "-".into() },
+        ))
+        .context("the payment daemon stopped with an error");
+        assert_eq!(exit_code(&policy), ExitCode::from(EXIT_CONFIG));
+        let journal = anyhow::Error::new(crate::daemon::DaemonError::Journal(
+            crate::journal::JournalError::Read {
+                detail: "disk".into(),
+            },
+        ));
+        assert_eq!(exit_code(&journal), ExitCode::FAILURE);
     }
 
     #[test]

@@ -53,6 +53,17 @@ pub enum DaemonError {
     },
 }
 
+impl DaemonError {
+    /// The config's values are the cause (fixing the file is the cure, restarting is not):
+    /// the CLI exits 78 for these, which the unit file does not restart.
+    pub fn is_config_problem(&self) -> bool {
+        matches!(
+            self,
+            DaemonError::Policy(_) | DaemonError::Gateway(_) | DaemonError::Scanner(_)
+        )
+    }
+}
+
 /// What `run` needs besides the config: where it is told to stop, and how to reach systemd.
 pub struct RunOptions {
     pub notifier: Arc<dyn Notifier>,
