@@ -5,6 +5,7 @@
 //! everything in (keys, times, texts) and get values or typed errors back.
 
 pub mod codes;
+pub mod literal_json;
 pub mod messages;
 pub mod money;
 pub mod outcome;

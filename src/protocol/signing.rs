@@ -61,7 +61,7 @@ fn write_canonical(value: &Value, out: &mut String) {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         // With arbitrary_precision, this is the literal text as received.
         Value::Number(n) => out.push_str(&n.to_string()),
-        Value::String(s) => write_string(s, out),
+        Value::String(s) => write_json_string(s, out),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -80,7 +80,7 @@ fn write_canonical(value: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_string(key, out);
+                write_json_string(key, out);
                 out.push(':');
                 write_canonical(item, out);
             }
@@ -89,7 +89,8 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
-fn write_string(s: &str, out: &mut String) {
+/// A JSON string with minimal escaping (`"`, `\\`, control characters), raw UTF-8, `/` as is.
+pub(crate) fn write_json_string(s: &str, out: &mut String) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -111,18 +112,27 @@ fn write_string(s: &str, out: &mut String) {
 
 /// The text that is hashed, before the key: canonical JSON, lowercased if the rules say so.
 pub fn string_to_sign(value: &Value, rules: SignRules) -> String {
-    let json = canonical_json(value);
+    text_to_sign(canonical_json(value), rules)
+}
+
+/// Canonical text as it is hashed: lowercased if the rules say so.
+fn text_to_sign(canonical: String, rules: SignRules) -> String {
     if rules.lowercase_values {
-        json.to_lowercase()
+        canonical.to_lowercase()
     } else {
-        json
+        canonical
     }
 }
 
 /// Signs a JSON object (a request's parameters or an answer's `result_response`).
 pub fn sign_value(value: &Value, key: &MerchantKey, rules: SignRules) -> String {
+    sign_canonical(canonical_json(value), key, rules)
+}
+
+/// Signs canonical JSON text (spec steps 4–6).
+fn sign_canonical(canonical: String, key: &MerchantKey, rules: SignRules) -> String {
     let mut hasher = Md5::new();
-    hasher.update(string_to_sign(value, rules).as_bytes());
+    hasher.update(text_to_sign(canonical, rules).as_bytes());
     hasher.update(key.as_str().as_bytes());
     hex::encode(hasher.finalize())
 }
@@ -192,14 +202,28 @@ pub fn verify_answer(
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         _ => return Err(VerifyError::Unsigned),
     };
-    let result_response_value = Value::Object(result_response);
-    let expected = sign_value(&result_response_value, key, rules);
+    // The signed text is rebuilt from the literal reading, so numbers are exactly as sent.
+    let signed_text = match super::literal_json::parse(body) {
+        Ok(super::literal_json::Literal::Object(entries)) => entries
+            .into_iter()
+            .find(|(k, _)| k == "result_response")
+            .map(|(_, literal)| {
+                let mut text = String::new();
+                super::literal_json::write_canonical(&literal, &mut text);
+                text
+            }),
+        _ => None,
+    };
+    let Some(signed_text) = signed_text else {
+        return Err(VerifyError::NotJson {
+            detail: "not a single JSON object with unique keys".into(),
+            snippet: body.chars().take(80).collect(),
+        });
+    };
+    let expected = sign_canonical(signed_text, key, rules);
     if !signatures_match(&sign, &expected) {
         return Err(VerifyError::BadSignature);
     }
-    let Value::Object(result_response) = result_response_value else {
-        unreachable!()
-    };
     Ok(Verified { result_response })
 }
 
@@ -359,9 +383,9 @@ mod tests {
     fn keeps_number_literals_and_nested_order() {
         let body = r#"{"sign":"x","result_response":{"total_amount":12.50,"b":{"z":1,"a":null},"n":-0.10,"big":1e3}}"#;
         let value: Value = serde_json::from_str(body).unwrap();
-        // Decimal literals survive exactly. Known limit: serde_json writes an exponent with an
-        // explicit sign (1e3 -> 1e+3); the gateway's amounts are plain decimals, and an answer
-        // that fails to verify for this reason is resolved by query like any untrusted answer.
+        // Decimal literals survive exactly. serde_json writes an exponent with an explicit sign
+        // (1e3 -> 1e+3), so verification rebuilds the signed text from `literal_json` instead
+        // (see `verifies_exponent_literals_as_sent`); this writer only serves what we build.
         assert_eq!(
             canonical_json(&value["result_response"]),
             r#"{"b":{"a":null,"z":1},"big":1e+3,"n":-0.10,"total_amount":12.50}"#
@@ -418,6 +442,27 @@ mod tests {
             verify_answer(&good, &MerchantKey::new("other"), rules),
             Err(VerifyError::BadSignature)
         );
+    }
+
+    #[test]
+    fn verifies_exponent_literals_as_sent() {
+        // The gateway signed `1E3` as it wrote it; serde_json alone would re-emit `1e+3`.
+        let key = MerchantKey::new(KEY);
+        let text = r#"{"big":1E3,"result_code":"10000","tiny":1e-8}"#;
+        let mut hasher = Md5::new();
+        hasher.update(format!("{}{KEY}", text.to_lowercase()).as_bytes());
+        let sign = hex::encode(hasher.finalize());
+        let body = format!(
+            r#"{{"result_response":{{"tiny":1e-8,"result_code":"10000","big":1E3}},"sign":"{sign}"}}"#
+        );
+        let verified = verify_answer(&body, &key, SignRules::default()).unwrap();
+        assert_eq!(verified.result_response["result_code"], "10000");
+        // A duplicate key makes the signed text ambiguous: not trusted.
+        let doubled = body.replace(r#""big":1E3"#, r#""big":1E3,"big":2"#);
+        assert!(matches!(
+            verify_answer(&doubled, &key, SignRules::default()),
+            Err(VerifyError::NotJson { .. })
+        ));
     }
 
     #[test]
