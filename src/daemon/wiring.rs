@@ -5,7 +5,7 @@
 
 use crate::config::{
     Config, DisplayOutput, DisplaySettings, GpioChip, Language as ConfigLanguage, PanelModel,
-    ScanSuffix, ScannerSettings,
+    ScannerSettings,
 };
 use crate::display::{DisplayConfig, Language, Layout, PngConfig, SpiPanelConfig, TerminalConfig};
 use crate::engine::EnginePolicy;
@@ -75,15 +75,8 @@ pub fn scanner_config(settings: &ScannerSettings) -> Result<ScannerConfig, Scann
         },
         ScannerSettings::Stdin { suffix } => RawScannerConfig {
             kind: Some("stdin".into()),
-            suffix: Some(
-                match suffix {
-                    // A person presses Enter; a terminal sends LF.
-                    ScanSuffix::None => ScanSuffix::Lf,
-                    other => *other,
-                }
-                .as_str()
-                .into(),
-            ),
+            // cr | lf | crlf: the config refuses `none` for stdin (a person presses Enter).
+            suffix: Some(suffix.as_str().into()),
             ..RawScannerConfig::default()
         },
     };
