@@ -485,3 +485,88 @@ async fn a_missing_panel_is_reported_and_payments_go_on() {
     let exit = rig.terminate().await;
     assert_eq!(exit.code(), Some(0), "SIGTERM: {exit}\n{}", rig.log());
 }
+
+/// The out_trade_no a request body names.
+fn order_of(request: &str) -> Option<String> {
+    let body: serde_json::Value = serde_json::from_str(request).ok()?;
+    body["out_trade_no"].as_str().map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_answer_replayed_with_its_keys_case_changed_does_not_pay_another_sale() {
+    // A man in the middle on plain http: sale A's genuine signed codepay answer (¥0.01,
+    // paid) is kept and, with `out_trade_no` / `total_amount` turned into
+    // `out_trade_nO` / `total_amounT` (the signature covers lowercased text only), returned
+    // for every request of sale B (¥999.00), which never reaches the gateway.
+    let sim = Rig::start_simulator().await;
+    let proxy = e2e_support::proxy::Proxy::start(sim.base_url(), |_path, request, before| {
+        let genuine = before
+            .iter()
+            .find(|e| e.path == "/api/codepay/" && e.forwarded);
+        match genuine {
+            Some(a) if order_of(request) != order_of(&a.request) => {
+                e2e_support::proxy::Route::Answer(
+                    a.answer
+                        .replace("\"out_trade_no\":", "\"out_trade_nO\":")
+                        .replace("\"total_amount\":", "\"total_amounT\":"),
+                )
+            }
+            _ => e2e_support::proxy::Route::Forward,
+        }
+    })
+    .await;
+    let mut rig = Rig::start_on(
+        sim,
+        &proxy.url().to_string(),
+        RigOptions {
+            deadline_s: 3,
+            ..RigOptions::default()
+        },
+    )
+    .await;
+
+    let a = rig.arm(Fen(1)).await;
+    rig.scan(&code(40, 1, 0));
+    let (a, seen) = rig.finish(&a).await;
+    assert_eq!(a.state, SaleState::Paid, "sale A, states seen: {seen:?}");
+    let genuine = proxy.exchanges()[0].answer.clone();
+    assert!(
+        genuine.contains("\"out_trade_no\":") && genuine.contains("\"total_amount\":0.01"),
+        "{genuine}"
+    );
+
+    let b = rig.arm(Fen(99_900)).await;
+    rig.scan(&code(41, 1, 0));
+    let (b, seen) = rig.finish(&b).await;
+    assert!(
+        !seen.contains(&SaleState::Paid) && b.state == SaleState::Unresolved,
+        "sale B must be looked up, never paid; states seen: {seen:?}; last: {b:?}"
+    );
+    assert!(seen.contains(&SaleState::Unknown), "states seen: {seen:?}");
+    assert_ne!(b.trade_no, a.trade_no, "{b:?}");
+
+    // Every request of sale B got the replay (its pay and its queries), none reached the
+    // simulator: it charged nothing for B, and A exactly once.
+    let for_b: Vec<_> = proxy
+        .exchanges()
+        .into_iter()
+        .filter(|e| order_of(&e.request).as_deref() == Some(b.out_trade_no.as_str()))
+        .collect();
+    assert!(
+        for_b.iter().any(|e| e.path == "/api/codepay/")
+            && for_b.iter().any(|e| e.path == "/api/query/")
+            && for_b
+                .iter()
+                .all(|e| !e.forwarded && e.answer.contains("out_trade_nO")),
+        "{for_b:?}"
+    );
+    let ledger = rig.ledger();
+    assert!(ledger.order(&b.out_trade_no).is_none(), "{ledger:?}");
+    let order_a = ledger.order(&a.out_trade_no).cloned().unwrap();
+    assert_eq!((order_a.state, order_a.pay_requests), (OrderState::Paid, 1));
+    assert!(
+        rig.log().contains("not lowercase"),
+        "the daemon's log says why the answer was not trusted:\n{}",
+        rig.log()
+    );
+}

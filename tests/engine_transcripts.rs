@@ -1271,7 +1271,7 @@ fn every_err_code_class_on_pay_and_on_query() {
         40004 - TRADE_CLOSED                 pay: failed                           query: failed
         10000 - REFUNDED                     pay: failed err=REFUNDED              query: failed err=REFUNDED
         10000 - REFUND_ERROR                 pay: failed err=REFUND_ERROR          query: failed err=REFUND_ERROR
-        40004 ORDERPAID -                    pay: unknown next=2s                  query: paid
+        40004 ORDERPAID -                    pay: unknown next=2s                  query: unknown next=3s
         40004 ORDER_CONFLICT -               pay: unknown next=2s                  query: unknown next=3s
         40004 ORDER_NOTFOUND -               pay: failed err=ORDER_NOTFOUND        query: unknown next=3s
         40004 SYSTEMERROR -                  pay: unknown next=2s                  query: unknown next=3s
@@ -1819,6 +1819,79 @@ fn a_callback_settles_only_what_it_can() {
                        show Failed { amount: Fen(1250), err_code: Some("INSUFFICIENT"), reason: "balance too low" }
             [   0.000] notify #1 10000 SUCCESS TRADE_SUCCESS
                        -> error: callback for order POS1-20261125-000001, which this terminal is not resolving (finished long ago or another terminal's); ignored
+        "#]],
+    );
+}
+
+#[test]
+fn a_paid_answer_or_callback_without_the_order_or_the_amount_is_not_trusted() {
+    let without = |out_trade_no, total_amount| Answer::PaidWithout {
+        out_trade_no,
+        total_amount,
+    };
+    check(
+        &[
+            Arm(1250),
+            Scan(WECHAT),
+            // A genuine answer replayed with its keys' case changed reads like this.
+            Reply(without(true, true)),
+            Wait,
+            Reply(without(false, true)),
+            Wait,
+            Reply(waiting()),
+            // A signed callback without total_amount while the gateway says WAIT_BUYER_PAY.
+            Notify(without(false, true)),
+            Wait,
+            Reply(without(true, false)),
+            Wait,
+            Reply(paid()),
+        ],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm ¥12.50
+                       -> ok POS1-20261125-000001
+                       journal #1 armed pays=0 queries=0
+                       report #1 armed
+                       show Armed { amount: Fen(1250), subject: "Coffee" }
+            [   0.000] scan 1345…2101
+                       journal #1 submitting code=1345…2101 pays=1 queries=0
+                       report #1 submitting
+                       show Processing { amount: Fen(1250) }
+                       send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
+                       (next timeout 60.000)
+            [   0.000] pay reply #1 paid without out_trade_no and total_amount
+                       journal #1 unknown pays=1 queries=0 next_poll=2.000 note="a paid answer without out_trade_no is not trusted"
+                       report #1 unknown
+                       show Checking { amount: Fen(1250) }
+                       (next timeout 2.000)
+            [   2.000] timeout
+                       send query #1
+                       (next timeout 60.000)
+            [   2.000] query reply #1 paid without total_amount
+                       (next timeout 5.000)
+            [   5.000] timeout
+                       send query #1
+                       (next timeout 60.000)
+            [   5.000] query reply #1 10000 - WAIT_BUYER_PAY
+                       journal #1 waiting_customer pays=1 queries=2 next_poll=8.000 note="a paid answer without total_amount is not trusted"
+                       report #1 waiting_customer
+                       show WaitingCustomer { amount: Fen(1250), seconds_left: 55 }
+                       (next timeout 8.000)
+            [   5.000] notify #1 paid without total_amount
+                       (next timeout 8.000)
+            [   8.000] timeout
+                       send query #1
+                       (next timeout 60.000)
+            [   8.000] query reply #1 paid without out_trade_no
+                       (next timeout 11.000)
+            [  11.000] timeout
+                       send query #1
+                       (next timeout 60.000)
+            [  11.000] query reply #1 10000 SUCCESS TRADE_SUCCESS
+                       journal #1 paid pays=1 queries=4 note="a paid answer without out_trade_no is not trusted"
+                       report #1 paid trade_no=2026112522001400001234
+                       show Paid { amount: Fen(1250), payway: Some(WeChat), trade_no_tail: "001234" }
         "#]],
     );
 }

@@ -593,6 +593,34 @@ async fn untrustworthy_answers_are_unknown() {
             "result_code",
         ),
         (
+            // Signed over lowercased text, so the signature still matches: the key rule alone
+            // keeps the reader from missing out_trade_no and total_amount.
+            "signed, keys' case changed",
+            StatusCode::OK,
+            signed(good.clone())
+                .replace("\"out_trade_no\":", "\"out_trade_nO\":")
+                .replace("\"total_amount\":", "\"total_amounT\":"),
+            "\"out_trade_nO\" is not lowercase",
+        ),
+        (
+            "signed, two keys equal up to case",
+            StatusCode::OK,
+            signed(good.clone()).replace(
+                "\"out_trade_no\":",
+                "\"OUT_TRADE_NO\":\"P-1\",\"out_trade_no\":",
+            ),
+            "is not lowercase",
+        ),
+        (
+            "signed, a key given twice",
+            StatusCode::OK,
+            signed(good.clone()).replace(
+                "\"out_trade_no\":",
+                "\"out_trade_no\":\"P-2\",\"out_trade_no\":",
+            ),
+            "twice",
+        ),
+        (
             "signed answer about another order",
             StatusCode::OK,
             signed(

@@ -453,6 +453,8 @@ async fn bad_input_is_400_naming_the_field_and_the_server_keeps_serving() {
                 "operator_id",
             ),
             (r#"{"amount_fen": 1, "tip_fen": 100}"#, "tip_fen"),
+            // serde_json alone would keep the last value and arm ¥50.00.
+            (r#"{"amount_fen": 1, "amount_fen": 5000}"#, "amount_fen"),
         ] {
             let reply = post(t.addr(), "/v1/sales", body).await;
             assert_eq!(reply.status, 400, "{transport:?} {body}: {}", reply.body);
@@ -462,6 +464,13 @@ async fn bad_input_is_400_naming_the_field_and_the_server_keeps_serving() {
                 reply.error()
             );
         }
+        let twice = post(
+            t.addr(),
+            "/v1/sales",
+            r#"{"amount_fen":1,"amount_fen":5000}"#,
+        )
+        .await;
+        assert!(twice.error().contains("given twice"), "{}", twice.error());
         let not_json = post(t.addr(), "/v1/sales", "amount=12").await;
         assert_eq!(not_json.status, 400);
         assert!(not_json.error().contains("not a JSON object"));

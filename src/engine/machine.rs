@@ -17,7 +17,9 @@ use super::sale::{SaleState, SaleView};
 use super::screen::Screen;
 use super::time::Timestamp;
 use crate::protocol::messages::limits;
-use crate::protocol::{AnswerTo, ErrCode, Fen, Outcome, PaymentCode, TradeAnswer, TradeStatus};
+use crate::protocol::{
+    AnswerTo, ErrCode, Expected, Fen, Outcome, PaymentCode, TradeAnswer, TradeStatus,
+};
 
 /// Which request of a sale is out with the daemon, waiting for its reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -885,27 +887,15 @@ impl Engine {
             return;
         };
         let record = &sale.record;
-        let mut outcome = answer.outcome(to);
-        // An answer about another order or another amount is not about this sale: never
-        // act on it, find out by query.
-        if let Some(other) = answer.out_trade_no.as_deref() {
-            // Case is not covered by the gateway's signature (it signs lowercased text), and
-            // the client compares the same way: `pos1-…` names this sale's `POS1-…`.
-            if !other.eq_ignore_ascii_case(&record.out_trade_no) {
-                outcome = Outcome::TryLater {
-                    rate_limited: false,
-                    reason: format!("answer names order {other}"),
-                };
-            }
-        }
-        if let (Outcome::Paid, Some(amount)) = (&outcome, answer.total_amount) {
-            if amount != record.amount {
-                outcome = Outcome::TryLater {
-                    rate_limited: false,
-                    reason: format!("answer says {amount} paid, the sale is {}", record.amount),
-                };
-            }
-        }
+        // An answer about another order, or a "paid" that does not name this sale's order
+        // and amount, is not about this sale: the protocol reads it as "find out by query".
+        let mut outcome = answer.outcome_for(
+            to,
+            Expected {
+                out_trade_no: &record.out_trade_no,
+                total_amount: record.amount,
+            },
+        );
         // A pay request refused for its parameters created no order, so "not paid" is safe.
         // A query refused for its parameters (LACK_PARAMS, PARAMSERROR, ORDER_CONFLICT, a code
         // we do not know, …) says nothing about the payment, which may well have succeeded:

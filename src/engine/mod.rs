@@ -30,7 +30,8 @@
 //! - A query (or callback) answer that is about the request rather than the payment
 //!   (LACK_PARAMS, PARAMSERROR, ORDER_CONFLICT, codes we do not know, configuration
 //!   problems) never settles a sale; only an order status or a payment reason does.
-//! - A paid answer naming another order or another amount is not trusted: ask again.
+//! - An answer naming another order, or a paid one that does not name this sale's order and
+//!   amount, is not trusted: ask again (the check is the protocol's `read_outcome`).
 //! - The reconciliation window counts from the moment the sale became unresolved; at its
 //!   end the sale stays unresolved with `needs_review` and is not polled any more (a late
 //!   callback still settles it); the register gets a report whose `err_code_des` says to look

@@ -365,21 +365,21 @@ impl Gateway for HttpGateway {
     }
 }
 
-/// A verified answer about another order than the one asked for cannot settle this one.
+/// A verified answer about another order than the one asked for is no answer to this request.
+/// The comparison is the protocol's (`TradeAnswer::other_order`); this guards the callers that
+/// have no sale (`scanpay query`), while a sale is judged by `protocol::outcome::read_outcome`.
 fn check_same_order(
     url: &str,
     asked: Option<&str>,
     answer: &TradeAnswer,
 ) -> Result<(), GatewayError> {
-    if let (Some(asked), Some(answered)) = (asked, answer.out_trade_no.as_deref()) {
-        if !asked.eq_ignore_ascii_case(answered) {
-            return Err(GatewayError::Unknown {
-                url: url.to_string(),
-                detail: format!("signed answer is about out_trade_no {answered:?}, not {asked:?}"),
-            });
-        }
+    match asked.and_then(|asked| answer.other_order(asked).map(|other| (asked, other))) {
+        Some((asked, other)) => Err(GatewayError::Unknown {
+            url: url.to_string(),
+            detail: format!("signed answer is about out_trade_no {other:?}, not {asked:?}"),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn validate_base_url(text: &str) -> Result<String, GatewayConfigError> {

@@ -18,12 +18,23 @@ pub enum Literal {
     Object(Vec<(String, Literal)>),
 }
 
+/// Why a text is not one JSON value this reader accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LiteralError {
+    /// An object names a key twice: which of the two values counts cannot be known (for a
+    /// signed answer: which one was signed), so the text is refused, never read either way.
+    #[error("duplicate key {key:?} at byte {at}")]
+    DuplicateKey { key: String, at: usize },
+    #[error("{0}")]
+    Syntax(String),
+}
+
 /// Deeper nesting than this is refused (a hostile answer must not exhaust the stack); the
 /// gateway's answers are two levels deep.
 const MAX_DEPTH: usize = 128;
 
 /// Reads one JSON document (surrounding whitespace allowed, nothing else).
-pub fn parse(text: &str) -> Result<Literal, String> {
+pub fn parse(text: &str) -> Result<Literal, LiteralError> {
     let mut reader = Reader {
         bytes: text.as_bytes(),
         text,
@@ -80,8 +91,8 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn error(&self, what: &str) -> String {
-        format!("{what} at byte {}", self.pos)
+    fn error(&self, what: &str) -> LiteralError {
+        LiteralError::Syntax(format!("{what} at byte {}", self.pos))
     }
 
     fn skip_ws(&mut self) {
@@ -90,7 +101,7 @@ impl Reader<'_> {
         }
     }
 
-    fn expect(&mut self, word: &str) -> Result<(), String> {
+    fn expect(&mut self, word: &str) -> Result<(), LiteralError> {
         if self.text[self.pos..].starts_with(word) {
             self.pos += word.len();
             Ok(())
@@ -99,7 +110,7 @@ impl Reader<'_> {
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Literal, String> {
+    fn value(&mut self, depth: usize) -> Result<Literal, LiteralError> {
         if depth > MAX_DEPTH {
             return Err(self.error("nested too deeply"));
         }
@@ -116,7 +127,7 @@ impl Reader<'_> {
         }
     }
 
-    fn array(&mut self, depth: usize) -> Result<Literal, String> {
+    fn array(&mut self, depth: usize) -> Result<Literal, LiteralError> {
         self.pos += 1;
         let mut items = Vec::new();
         self.skip_ws();
@@ -139,7 +150,7 @@ impl Reader<'_> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Result<Literal, String> {
+    fn object(&mut self, depth: usize) -> Result<Literal, LiteralError> {
         self.pos += 1;
         let mut entries: Vec<(String, Literal)> = Vec::new();
         self.skip_ws();
@@ -154,8 +165,7 @@ impl Reader<'_> {
             }
             let key = self.string()?;
             if entries.iter().any(|(k, _)| *k == key) {
-                // Which of two values was signed cannot be known: not an answer to trust.
-                return Err(self.error(&format!("duplicate key {key:?}")));
+                return Err(LiteralError::DuplicateKey { key, at: self.pos });
             }
             self.skip_ws();
             self.expect(":")?;
@@ -175,7 +185,7 @@ impl Reader<'_> {
     }
 
     /// A number per RFC 8259, returned as the exact text.
-    fn number(&mut self) -> Result<String, String> {
+    fn number(&mut self) -> Result<String, LiteralError> {
         let start = self.pos;
         let digits = |r: &mut Self| {
             let from = r.pos;
@@ -212,7 +222,7 @@ impl Reader<'_> {
         Ok(self.text[start..self.pos].to_string())
     }
 
-    fn string(&mut self) -> Result<String, String> {
+    fn string(&mut self) -> Result<String, LiteralError> {
         self.pos += 1;
         let mut out = String::new();
         loop {
@@ -269,7 +279,7 @@ impl Reader<'_> {
         }
     }
 
-    fn hex4(&mut self) -> Result<u32, String> {
+    fn hex4(&mut self) -> Result<u32, LiteralError> {
         let hex = self
             .text
             .get(self.pos..self.pos + 4)
@@ -331,6 +341,16 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad:?} was accepted");
         }
         let deep = "[".repeat(200) + &"]".repeat(200);
-        assert!(parse(&deep).unwrap_err().contains("nested too deeply"));
+        assert!(parse(&deep)
+            .unwrap_err()
+            .to_string()
+            .contains("nested too deeply"));
+        assert_eq!(
+            parse(r#"{"a":{"b":1,"b":2}}"#),
+            Err(LiteralError::DuplicateKey {
+                key: "b".into(),
+                at: 15
+            })
+        );
     }
 }

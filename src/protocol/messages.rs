@@ -1194,6 +1194,14 @@ mod tests {
             parse_notify(&wrong_sign, &merchant()),
             Err(NotifyError::Untrusted(VerifyError::BadSignature))
         );
+        // The signature covers lowercased text: a key in another case still "matches".
+        let recased = body.replacen("\"total_amount\":", "\"total_amounT\":", 1);
+        assert_eq!(
+            parse_notify(&recased, &merchant()),
+            Err(NotifyError::Untrusted(VerifyError::KeyNotLowercase {
+                key: "total_amounT".into()
+            }))
+        );
         let tampered = body.replace("\"1250\"", "\"1\"");
         assert_eq!(
             parse_notify(&tampered, &merchant()),

@@ -1,6 +1,9 @@
 //! The gateway's wire format (`spec/gateway.md`): canonical JSON and MD5 signatures, exact
 //! money, codes, payment codes, typed messages and the reading of an outcome.
 //!
+//! What is trusted in an answer (keys exactly lowercase, "paid" only with this sale's order
+//! and amount, which values' case matters and why) is written down once, in `outcome`.
+//!
 //! Architecture invariant: pure. No I/O, no clock, no tokio/reqwest/sled; callers pass
 //! everything in (keys, times, texts) and get values or typed errors back.
 
@@ -20,6 +23,6 @@ pub use messages::{
     WithdrawalWay,
 };
 pub use money::{Fen, MoneyError};
-pub use outcome::{AmountUnit, AnswerTo, Outcome, TradeAnswer};
+pub use outcome::{AmountUnit, AnswerTo, Expected, Outcome, TradeAnswer};
 pub use payment_code::{PaymentCode, PaymentCodeError, Payway};
 pub use signing::{MerchantKey, SignRules, VerifyError};

@@ -1,5 +1,27 @@
 //! Reading a payment outcome from a verified codepay, query or notify answer: the spec's
-//! "Decision — reading an outcome" table, in one function.
+//! "Decision — reading an outcome" table, and what an answer must say to be about a sale.
+//!
+//! # What is trusted in an answer, and why
+//!
+//! The gateway signs the *lowercased* JSON text (`sign_lowercase_values`, the default), so
+//! a verified signature vouches for the letters of the answer but not for their case:
+//!
+//! - **Keys** must be exactly the documented lowercase names; `signing::verify_answer`
+//!   refuses any key, at any depth, that is not lowercase (and so two keys equal up to case),
+//!   and any key given twice. Otherwise a man in the middle could turn `out_trade_no` into
+//!   `out_trade_nO`, hiding the field from this reader while the signature still matches.
+//! - **"Paid" is about this sale only** ([`read_outcome`]): the answer must name the sale's
+//!   `out_trade_no` and its `total_amount`, both present and equal. A paid answer or callback
+//!   without either is not trusted (it could be another sale's genuine answer replayed); it
+//!   becomes [`Outcome::TryLater`], so the sale is looked up by query, never called paid. An
+//!   answer naming another order is not about this sale whatever it says.
+//! - **Values** whose case the signature does not cover are compared without case:
+//!   `out_trade_no` (ASCII case-insensitively: the terminal's numbers carry letters, the
+//!   gateway signs them lowercase), `result_code` / `err_code` / `trade_status` (read by
+//!   `codes`, whatever the case: `trade_success` is TRADE_SUCCESS). `total_amount` is digits
+//!   and a point, where case means nothing. `trade_no`, `paytype`, `pay_date` and
+//!   `err_code_des` are kept as received, for the record and the cashier; none of them decides
+//!   an outcome, and their case is not authenticated.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -94,9 +116,24 @@ impl TradeAnswer {
         })
     }
 
-    /// What the answer means for the payment.
+    /// What the answer says of the order it names (the spec's table alone), not checked
+    /// against a sale: for reports of an order (`scanpay query`). A sale is only ever
+    /// settled through [`TradeAnswer::outcome_for`].
     pub fn outcome(&self, to: AnswerTo) -> Outcome {
-        read_outcome(self, to)
+        read_table(self, to)
+    }
+
+    /// What the answer means for the sale `expected`: see [`read_outcome`].
+    pub fn outcome_for(&self, to: AnswerTo, expected: Expected<'_>) -> Outcome {
+        read_outcome(self, to, expected)
+    }
+
+    /// The order this answer names, when that is another than `out_trade_no`. Compared
+    /// without ASCII case: the signature covers the lowercased text only.
+    pub fn other_order(&self, out_trade_no: &str) -> Option<&str> {
+        self.out_trade_no
+            .as_deref()
+            .filter(|named| !named.eq_ignore_ascii_case(out_trade_no))
     }
 
     /// The gateway's own words for a failure, or the code when it gave none.
@@ -135,8 +172,41 @@ pub enum Outcome {
     ConfigProblem { err_code: ErrCode, reason: String },
 }
 
+/// The sale an answer must be about: its order number and amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expected<'a> {
+    pub out_trade_no: &'a str,
+    pub total_amount: Fen,
+}
+
+/// What a verified answer means for the sale `expected` (see the module's "What is trusted
+/// in an answer"): an answer about another order, or a "paid" that does not name this
+/// sale's order and amount, is no answer (`TryLater`: look it up); otherwise the spec's table.
+pub fn read_outcome(answer: &TradeAnswer, to: AnswerTo, expected: Expected<'_>) -> Outcome {
+    let untrusted = |reason: String| Outcome::TryLater {
+        rate_limited: false,
+        reason,
+    };
+    if let Some(other) = answer.other_order(expected.out_trade_no) {
+        return untrusted(format!("answer names order {other}"));
+    }
+    let outcome = read_table(answer, to);
+    if outcome != Outcome::Paid {
+        return outcome;
+    }
+    match (&answer.out_trade_no, answer.total_amount) {
+        (None, _) => untrusted("a paid answer without out_trade_no is not trusted".into()),
+        (Some(_), None) => untrusted("a paid answer without total_amount is not trusted".into()),
+        (Some(_), Some(amount)) if amount != expected.total_amount => untrusted(format!(
+            "answer says {amount} paid, the sale is {}",
+            expected.total_amount
+        )),
+        (Some(_), Some(_)) => Outcome::Paid,
+    }
+}
+
 /// The spec's decision table. Order matters: the first matching row wins.
-pub fn read_outcome(answer: &TradeAnswer, to: AnswerTo) -> Outcome {
+fn read_table(answer: &TradeAnswer, to: AnswerTo) -> Outcome {
     use ErrCode as E;
     use TradeStatus as T;
     let reason = answer.reason();
@@ -308,7 +378,7 @@ mod tests {
         let table: String = rows
             .into_iter()
             .map(|(rc, ec, ts, to)| {
-                let outcome = read_outcome(&answer(rc, ec, ts), to);
+                let outcome = read_table(&answer(rc, ec, ts), to);
                 format!("{rc} {ec:?} {ts:?} {to:?} => {outcome:?}\n")
             })
             .collect();
@@ -344,6 +414,112 @@ mod tests {
             40004 Some("TRADE_SUCCESS") Some("TRADE_SUCCESS") Query => TryLater { rate_limited: false, reason: "contradictory answer: TRADE_SUCCESS" }
             99999 None None Query => TryLater { rate_limited: false, reason: "unclear answer: result_code 99999" }
         "#]].assert_eq(&table);
+    }
+
+    const SALE: Expected<'static> = Expected {
+        out_trade_no: "POS1-20261125-000002",
+        total_amount: Fen(99_900),
+    };
+
+    /// A paid answer about `SALE`, then each way of not quite being one.
+    #[test]
+    fn paid_needs_this_sales_order_and_amount_on_every_answer() {
+        let paid = |out_trade_no: Option<&str>, total_amount: Option<u64>| TradeAnswer {
+            out_trade_no: out_trade_no.map(str::to_string),
+            total_amount: total_amount.map(Fen),
+            trade_no: Some("T1".into()),
+            ..answer("10000", Some("SUCCESS"), Some("TRADE_SUCCESS"))
+        };
+        let cases = [
+            (
+                "this sale",
+                paid(Some("POS1-20261125-000002"), Some(99_900)),
+            ),
+            (
+                "its number lowercased",
+                paid(Some("pos1-20261125-000002"), Some(99_900)),
+            ),
+            ("no out_trade_no", paid(None, Some(99_900))),
+            ("no total_amount", paid(Some("POS1-20261125-000002"), None)),
+            ("neither", paid(None, None)),
+            (
+                "another amount",
+                paid(Some("POS1-20261125-000002"), Some(1)),
+            ),
+            (
+                "another order",
+                paid(Some("POS1-20261125-000001"), Some(99_900)),
+            ),
+            (
+                "another order, not paid",
+                TradeAnswer {
+                    out_trade_no: Some("POS1-20261125-000001".into()),
+                    ..answer("40004", Some("INSUFFICIENT"), None)
+                },
+            ),
+            (
+                "not paid, no order named",
+                answer("40004", Some("INSUFFICIENT"), None),
+            ),
+        ];
+        let mut table = String::new();
+        for to in [AnswerTo::Pay, AnswerTo::Query, AnswerTo::Notify] {
+            for (name, answer) in &cases {
+                let outcome = answer.outcome_for(to, SALE);
+                table.push_str(&format!("{to:?} {name}: {outcome:?}\n"));
+            }
+        }
+        expect_test::expect![[r#"
+            Pay this sale: Paid
+            Pay its number lowercased: Paid
+            Pay no out_trade_no: TryLater { rate_limited: false, reason: "a paid answer without out_trade_no is not trusted" }
+            Pay no total_amount: TryLater { rate_limited: false, reason: "a paid answer without total_amount is not trusted" }
+            Pay neither: TryLater { rate_limited: false, reason: "a paid answer without out_trade_no is not trusted" }
+            Pay another amount: TryLater { rate_limited: false, reason: "answer says ¥0.01 paid, the sale is ¥999.00" }
+            Pay another order: TryLater { rate_limited: false, reason: "answer names order POS1-20261125-000001" }
+            Pay another order, not paid: TryLater { rate_limited: false, reason: "answer names order POS1-20261125-000001" }
+            Pay not paid, no order named: NotPaid { err_code: Some(Insufficient), reason: "INSUFFICIENT" }
+            Query this sale: Paid
+            Query its number lowercased: Paid
+            Query no out_trade_no: TryLater { rate_limited: false, reason: "a paid answer without out_trade_no is not trusted" }
+            Query no total_amount: TryLater { rate_limited: false, reason: "a paid answer without total_amount is not trusted" }
+            Query neither: TryLater { rate_limited: false, reason: "a paid answer without out_trade_no is not trusted" }
+            Query another amount: TryLater { rate_limited: false, reason: "answer says ¥0.01 paid, the sale is ¥999.00" }
+            Query another order: TryLater { rate_limited: false, reason: "answer names order POS1-20261125-000001" }
+            Query another order, not paid: TryLater { rate_limited: false, reason: "answer names order POS1-20261125-000001" }
+            Query not paid, no order named: NotPaid { err_code: Some(Insufficient), reason: "INSUFFICIENT" }
+            Notify this sale: Paid
+            Notify its number lowercased: Paid
+            Notify no out_trade_no: TryLater { rate_limited: false, reason: "a paid answer without out_trade_no is not trusted" }
+            Notify no total_amount: TryLater { rate_limited: false, reason: "a paid answer without total_amount is not trusted" }
+            Notify neither: TryLater { rate_limited: false, reason: "a paid answer without out_trade_no is not trusted" }
+            Notify another amount: TryLater { rate_limited: false, reason: "answer says ¥0.01 paid, the sale is ¥999.00" }
+            Notify another order: TryLater { rate_limited: false, reason: "answer names order POS1-20261125-000001" }
+            Notify another order, not paid: TryLater { rate_limited: false, reason: "answer names order POS1-20261125-000001" }
+            Notify not paid, no order named: NotPaid { err_code: Some(Insufficient), reason: "INSUFFICIENT" }
+        "#]].assert_eq(&table);
+    }
+
+    #[test]
+    fn a_signed_notify_without_total_amount_does_not_settle_a_sale() {
+        // Read from a callback exactly as the gateway sends one, amount left out.
+        let map: Map<String, Value> = serde_json::from_str(
+            r#"{"result_code":"10000","err_code":"SUCCESS","trade_status":"TRADE_SUCCESS","out_trade_no":"POS1-20261125-000002","trade_no":"T1","pay_date":"1764072000"}"#,
+        )
+        .unwrap();
+        let answer = TradeAnswer::from_result_response(&map, AmountUnit::Fen).unwrap();
+        assert_eq!(answer.outcome(AnswerTo::Notify), Outcome::Paid);
+        assert_eq!(
+            answer.outcome_for(AnswerTo::Notify, SALE),
+            Outcome::TryLater {
+                rate_limited: false,
+                reason: "a paid answer without total_amount is not trusted".into()
+            }
+        );
+        let mut with_amount = map.clone();
+        with_amount.insert("total_amount".into(), Value::String("99900".into()));
+        let answer = TradeAnswer::from_result_response(&with_amount, AmountUnit::Fen).unwrap();
+        assert_eq!(answer.outcome_for(AnswerTo::Notify, SALE), Outcome::Paid);
     }
 
     #[test]

@@ -173,6 +173,21 @@ pub enum VerifyError {
     Unsigned,
     #[error("answer's sign does not match its result_response (wrong merchant key, sign_lowercase_values setting, or a tampered answer)")]
     BadSignature,
+    /// Two values under one key: which one was signed cannot be known.
+    #[error("answer names the key {key:?} twice; which value was signed cannot be known (a tampered answer)")]
+    DuplicateKey { key: String },
+    /// The gateway's keys are lowercase, and with `sign_lowercase_values` the signature does
+    /// not cover case: a key in another case (`out_trade_nO`) is not one the gateway signed
+    /// as such, and would hide a field from the reader while the signature still checks out.
+    #[error("answer key {key:?} is not lowercase; the gateway's keys are, and the signature does not cover case (a tampered answer)")]
+    KeyNotLowercase { key: String },
+}
+
+/// How much of a key an error quotes: it comes from the wire and could be anything.
+const KEY_QUOTE_CHARS: usize = 64;
+
+fn quoted_key(key: &str) -> String {
+    key.chars().take(KEY_QUOTE_CHARS).collect()
 }
 
 /// A `result_response` whose signature checked out.
@@ -183,18 +198,36 @@ pub struct Verified {
 }
 
 /// Verifies `{"result_response": {...}, "sign": "..."}`. Anything else is untrusted.
+///
+/// Trusted means: one JSON object with unique keys, every key at every level lowercase (so
+/// two keys equal up to case cannot both be there: both lowercase, they would be the same
+/// key), a `result_response` object and a `sign` that matches it. The key rule holds
+/// whatever `sign_lowercase_values` says: the documented keys are lowercase either way.
 pub fn verify_answer(
     body: &str,
     key: &MerchantKey,
     rules: SignRules,
 ) -> Result<Verified, VerifyError> {
-    let value: Value = serde_json::from_str(body).map_err(|e| VerifyError::NotJson {
-        detail: e.to_string(),
+    let not_json = |detail: String| VerifyError::NotJson {
+        detail,
         snippet: body.chars().take(80).collect(),
-    })?;
+    };
+    let value: Value = serde_json::from_str(body).map_err(|e| not_json(e.to_string()))?;
     let Value::Object(mut outer) = value else {
         return Err(VerifyError::NoResultResponse);
     };
+    // The literal reading: numbers exactly as sent (for the signed text), keys as sent.
+    let literal = super::literal_json::parse(body).map_err(|e| match e {
+        super::literal_json::LiteralError::DuplicateKey { key, .. } => VerifyError::DuplicateKey {
+            key: quoted_key(&key),
+        },
+        super::literal_json::LiteralError::Syntax(detail) => not_json(detail),
+    })?;
+    if let Some(key) = first_key_not_lowercase(&literal) {
+        return Err(VerifyError::KeyNotLowercase {
+            key: quoted_key(key),
+        });
+    }
     let Some(Value::Object(result_response)) = outer.remove("result_response") else {
         return Err(VerifyError::NoResultResponse);
     };
@@ -202,9 +235,8 @@ pub fn verify_answer(
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         _ => return Err(VerifyError::Unsigned),
     };
-    // The signed text is rebuilt from the literal reading, so numbers are exactly as sent.
-    let signed_text = match super::literal_json::parse(body) {
-        Ok(super::literal_json::Literal::Object(entries)) => entries
+    let signed_text = match literal {
+        super::literal_json::Literal::Object(entries) => entries
             .into_iter()
             .find(|(k, _)| k == "result_response")
             .map(|(_, literal)| {
@@ -215,16 +247,29 @@ pub fn verify_answer(
         _ => None,
     };
     let Some(signed_text) = signed_text else {
-        return Err(VerifyError::NotJson {
-            detail: "not a single JSON object with unique keys".into(),
-            snippet: body.chars().take(80).collect(),
-        });
+        return Err(VerifyError::NoResultResponse);
     };
     let expected = sign_canonical(signed_text, key, rules);
     if !signatures_match(&sign, &expected) {
         return Err(VerifyError::BadSignature);
     }
     Ok(Verified { result_response })
+}
+
+/// The first key, at any depth, that lowercasing (as signing does) would change.
+fn first_key_not_lowercase(value: &super::literal_json::Literal) -> Option<&str> {
+    use super::literal_json::Literal;
+    match value {
+        Literal::Null | Literal::Bool(_) | Literal::Number(_) | Literal::String(_) => None,
+        Literal::Array(items) => items.iter().find_map(first_key_not_lowercase),
+        Literal::Object(entries) => entries.iter().find_map(|(key, item)| {
+            if *key != key.to_lowercase() {
+                Some(key.as_str())
+            } else {
+                first_key_not_lowercase(item)
+            }
+        }),
+    }
 }
 
 /// Builds a signed answer body, as the gateway (and so the simulator) sends it.
@@ -459,10 +504,116 @@ mod tests {
         assert_eq!(verified.result_response["result_code"], "10000");
         // A duplicate key makes the signed text ambiguous: not trusted.
         let doubled = body.replace(r#""big":1E3"#, r#""big":1E3,"big":2"#);
-        assert!(matches!(
+        assert_eq!(
             verify_answer(&doubled, &key, SignRules::default()),
-            Err(VerifyError::NotJson { .. })
-        ));
+            Err(VerifyError::DuplicateKey { key: "big".into() })
+        );
+    }
+
+    /// A genuine answer, signed over lowercased text, and the same body with one key's case
+    /// changed where that keeps the keys' order: the signature still matches, so only the key
+    /// rule can refuse it.
+    fn case_changed(result_response: &str, from: &str, to: &str) -> Result<Verified, VerifyError> {
+        let key = MerchantKey::new(KEY);
+        let map: serde_json::Map<String, Value> = serde_json::from_str(result_response).unwrap();
+        let body = signed_answer(map, &key, SignRules::default());
+        assert!(verify_answer(&body, &key, SignRules::default()).is_ok());
+        assert!(body.contains(from), "{body}");
+        let tampered = body.replacen(from, to, 1);
+        // The signature alone does not see the change.
+        let literal = super::super::literal_json::parse(&tampered).unwrap();
+        let super::super::literal_json::Literal::Object(entries) = literal else {
+            panic!("an object")
+        };
+        let mut text = String::new();
+        super::super::literal_json::write_canonical(&entries[0].1, &mut text);
+        assert_eq!(
+            sign_canonical(text, &key, SignRules::default()),
+            sign_value(
+                &serde_json::from_str(result_response).unwrap(),
+                &key,
+                SignRules::default()
+            )
+        );
+        verify_answer(&tampered, &key, SignRules::default())
+    }
+
+    #[test]
+    fn keys_in_another_case_are_not_trusted_though_the_signature_matches() {
+        let paid = r#"{"result_code":"10000","trade_status":"TRADE_SUCCESS","out_trade_no":"POS1-20261125-000001","total_amount":0.01,"trade_no":"T1"}"#;
+        for (from, to) in [
+            (r#""out_trade_no":"#, r#""out_trade_nO":"#),
+            (r#""total_amount":"#, r#""total_amounT":"#),
+            (r#""result_code":"#, r#""result_codE":"#),
+        ] {
+            let key = to.trim_matches(|c| c == '"' || c == ':').to_string();
+            assert_eq!(
+                case_changed(paid, from, to),
+                Err(VerifyError::KeyNotLowercase { key }),
+                "{to}"
+            );
+        }
+        // Inside a nested object (the answer's own nesting, or a biz_response style one).
+        let nested = r#"{"result_code":"10000","biz_response":{"out_trade_no":"A-1","detail":[{"total_amount":"1"}]}}"#;
+        assert_eq!(
+            case_changed(nested, r#""out_trade_no":"#, r#""out_Trade_No":"#),
+            Err(VerifyError::KeyNotLowercase {
+                key: "out_Trade_No".into()
+            })
+        );
+        assert_eq!(
+            case_changed(nested, r#""total_amount":"#, r#""TOTAL_AMOUNT":"#),
+            Err(VerifyError::KeyNotLowercase {
+                key: "TOTAL_AMOUNT".into()
+            })
+        );
+        // The envelope's own keys too.
+        assert_eq!(
+            case_changed(paid, r#""sign":"#, r#""Sign":"#),
+            Err(VerifyError::KeyNotLowercase { key: "Sign".into() })
+        );
+        // Unknown lowercase fields stay accepted (the spec: kept, they are signed).
+        assert!(case_changed(paid, r#""trade_no":"#, r#""trade_no":"#).is_ok());
+    }
+
+    #[test]
+    fn two_keys_equal_up_to_case_are_not_trusted() {
+        let key = MerchantKey::new(KEY);
+        // Signed over lowercase text, `out_trade_no` and `OUT_TRADE_NO` would sign as one
+        // doubled key; whichever the reader took, the other was hidden.
+        let text = r#"{"out_trade_no":"a-1","out_trade_no":"b-2","result_code":"10000"}"#;
+        let mut hasher = Md5::new();
+        hasher.update(format!("{text}{KEY}").as_bytes());
+        let sign = hex::encode(hasher.finalize());
+        let body = format!(
+            r#"{{"result_response":{{"OUT_TRADE_NO":"A-1","out_trade_no":"B-2","result_code":"10000"}},"sign":"{sign}"}}"#
+        );
+        assert_eq!(
+            verify_answer(&body, &key, SignRules::default()),
+            Err(VerifyError::KeyNotLowercase {
+                key: "OUT_TRADE_NO".into()
+            })
+        );
+        // The rule holds with the other signing reading too (the keys are lowercase either way).
+        let raw = SignRules {
+            lowercase_values: false,
+        };
+        let map: serde_json::Map<String, Value> =
+            serde_json::from_str(r#"{"Out_Trade_No":"A-1","result_code":"10000"}"#).unwrap();
+        let body = signed_answer(map, &key, raw);
+        assert_eq!(
+            verify_answer(&body, &key, raw),
+            Err(VerifyError::KeyNotLowercase {
+                key: "Out_Trade_No".into()
+            })
+        );
+        // Error messages quote a hostile key only in part.
+        let long = format!(
+            r#"{{"result_response":{{"{}":1}},"sign":"x"}}"#,
+            "K".repeat(500)
+        );
+        let err = verify_answer(&long, &key, SignRules::default()).unwrap_err();
+        assert!(err.to_string().len() < 300, "{err}");
     }
 
     #[test]

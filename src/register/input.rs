@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::backend::{ArmRequest, QrRequest};
-use crate::protocol::Fen;
+use crate::protocol::{literal_json, Fen};
 
 /// The largest sale the register may arm: ¥100,000.00. Far above a shop's sale, far below
 /// anything that could overflow; a typo of a few extra zeros is refused.
@@ -30,6 +30,8 @@ pub enum InputError {
         reason: String,
         example: &'static str,
     },
+    #[error("field \"{field}\" is given twice; which value was meant cannot be known: send each field once")]
+    Duplicate { field: String },
     #[error("unknown field \"{field}\"; the fields are: {allowed}")]
     UnknownField { field: String, allowed: String },
     #[error("missing field \"{field}\": {expected}")]
@@ -95,9 +97,15 @@ pub fn parse_limit(raw: &str, max: usize) -> Result<usize, InputError> {
         })
 }
 
+/// How much of a field name an error echoes back: it could be anything.
+const FIELD_QUOTE_CHARS: usize = 64;
+
 fn object(body: &[u8], example: &'static str) -> Result<Map<String, Value>, InputError> {
     match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(Value::Object(fields)) => {
+            refuse_duplicates(body)?;
+            Ok(fields)
+        }
         Ok(other) => Err(InputError::NotAnObject {
             reason: format!("got {}", kind(&other)),
             example,
@@ -109,11 +117,26 @@ fn object(body: &[u8], example: &'static str) -> Result<Map<String, Value>, Inpu
     }
 }
 
+/// serde_json keeps the last of two values under one key, so `{"amount_fen":1,
+/// "amount_fen":5000}` would arm ¥50.00 whatever the register meant: refused, as gateway
+/// answers are. The protocol's literal reader (which refuses them there) finds the key.
+fn refuse_duplicates(body: &[u8]) -> Result<(), InputError> {
+    // Already read as JSON by serde_json, so UTF-8; anything else the literal reader finds
+    // is not a duplicate and was judged by serde_json.
+    let text = std::str::from_utf8(body).unwrap_or_default();
+    match literal_json::parse(text) {
+        Err(literal_json::LiteralError::DuplicateKey { key, .. }) => Err(InputError::Duplicate {
+            field: key.chars().take(FIELD_QUOTE_CHARS).collect(),
+        }),
+        Ok(_) | Err(literal_json::LiteralError::Syntax(_)) => Ok(()),
+    }
+}
+
 fn refuse_unknown(fields: &Map<String, Value>, known: &[&str]) -> Result<(), InputError> {
     match fields.keys().find(|k| !known.contains(&k.as_str())) {
         Some(field) => Err(InputError::UnknownField {
             // Bounded: a field name is echoed back, and could be anything.
-            field: field.chars().take(64).collect(),
+            field: field.chars().take(FIELD_QUOTE_CHARS).collect(),
             allowed: known.join(", "),
         }),
         None => Ok(()),
@@ -234,6 +257,11 @@ mod tests {
                 "operator_id",
             ),
             (r#"{"amount_fen": 1, "amount": 1}"#, "amount"),
+            (r#"{"amount_fen": 1, "amount_fen": 5000}"#, "amount_fen"),
+            (
+                r#"{"amount_fen": 1, "subject": "a", "subject": "b"}"#,
+                "subject",
+            ),
         ] {
             let message = arm_error(body);
             assert!(
@@ -241,6 +269,18 @@ mod tests {
                 "{body} -> {message}"
             );
         }
+    }
+
+    #[test]
+    fn a_field_given_twice_is_refused_not_read_either_way() {
+        expect_test::expect![[r#"field "amount_fen" is given twice; which value was meant cannot be known: send each field once"#]]
+            .assert_eq(&arm_error(r#"{"amount_fen":1,"amount_fen":5000}"#));
+        assert_eq!(
+            parse_qr(br#"{"amount_fen": 300, "subject": "x", "amount_fen": 300}"#),
+            Err(InputError::Duplicate {
+                field: "amount_fen".into()
+            })
+        );
     }
 
     #[test]

@@ -32,6 +32,8 @@ use tokio::io::{AsyncBufRead, Lines};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
+pub mod proxy;
+
 /// The scanpay binary under test.
 pub const SCANPAY: &str = env!("CARGO_BIN_EXE_scanpay");
 
@@ -129,9 +131,21 @@ impl Rig {
     /// Starts the simulator, writes the config, plugs the scanner in and starts the daemon;
     /// returns once the register API answers and the scanner is open.
     pub async fn start(options: RigOptions) -> Rig {
-        let sim = Simulator::start("127.0.0.1:0".parse().unwrap(), SimulatorConfig::default())
+        let sim = Rig::start_simulator().await;
+        let base_url = sim.base_url();
+        Rig::start_on(sim, &base_url, options).await
+    }
+
+    /// The gateway simulator on 127.0.0.1:0, for a rig that puts something in front of it.
+    pub async fn start_simulator() -> SimulatorHandle {
+        Simulator::start("127.0.0.1:0".parse().unwrap(), SimulatorConfig::default())
             .await
-            .expect("start the gateway simulator");
+            .expect("start the gateway simulator")
+    }
+
+    /// Like `start`, with the daemon configured to reach the gateway at `gateway_url` (e.g. a
+    /// `proxy::Proxy` in front of `sim`).
+    pub async fn start_on(sim: SimulatorHandle, gateway_url: &str, options: RigOptions) -> Rig {
         let dir = tempfile::Builder::new()
             .prefix("scanpay-e2e-")
             .tempdir()
@@ -144,7 +158,7 @@ impl Rig {
         let config_path = dir.path().join("config.toml");
         fs::write(
             &config_path,
-            config_text(&sim.base_url(), &link, &socket, &options),
+            config_text(gateway_url, &link, &socket, &options),
         )
         .unwrap();
         let client = RegisterClient::new(&ListenAddr::Unix(socket.clone()), None)

@@ -41,6 +41,12 @@ pub enum Answer {
     },
     /// TRADE_SUCCESS for this many fen (whatever the sale's amount).
     PaidAmount(u64),
+    /// TRADE_SUCCESS leaving out the order number and/or the amount (as a reader sees an
+    /// answer whose keys' case was changed: the fields are not there).
+    PaidWithout {
+        out_trade_no: bool,
+        total_amount: bool,
+    },
     Offline,
     Unknown,
     Invalid,
@@ -276,6 +282,19 @@ impl Sim {
                 answer.total_amount = Some(Fen(*fen));
                 Ok(answer)
             }
+            Answer::PaidWithout {
+                out_trade_no: no_order,
+                total_amount: no_amount,
+            } => {
+                let mut answer = self.trade_answer(&paid(), out_trade_no)?;
+                if *no_order {
+                    answer.out_trade_no = None;
+                }
+                if *no_amount {
+                    answer.total_amount = None;
+                }
+                Ok(answer)
+            }
             Answer::Gateway {
                 result,
                 err,
@@ -460,6 +479,19 @@ fn describe(answer: &Answer) -> String {
             ..
         } => format!("{result} {} {}", err.unwrap_or("-"), status.unwrap_or("-")),
         Answer::PaidAmount(fen) => format!("paid {}", Fen(*fen)),
+        Answer::PaidWithout {
+            out_trade_no,
+            total_amount,
+        } => {
+            let missing: Vec<&str> = [
+                ("out_trade_no", *out_trade_no),
+                ("total_amount", *total_amount),
+            ]
+            .into_iter()
+            .filter_map(|(name, gone)| gone.then_some(name))
+            .collect();
+            format!("paid without {}", missing.join(" and "))
+        }
         Answer::Offline => "Offline".into(),
         Answer::Unknown => "Unknown".into(),
         Answer::Invalid => "Invalid".into(),
