@@ -1,18 +1,24 @@
-//! The `[scanner]` config section: parsed raw (every field optional), then validated into a
+//! The scanner adapter's settings: parsed raw (every field optional), then validated into a
 //! typed [`ScannerConfig`] that `spawn_scanner` takes.
 //!
+//! These are not the config file's keys. The daemon fills them from the validated
+//! `[scanner]` section (`daemon::wiring::scanner_config`), which accepts exactly `kind`,
+//! `path`, `baud`, `suffix`, `inter_char_timeout_ms` and `layout` (`config::RawScanner`);
+//! the adapter's other settings (the longest code, prefixes and suffixes to strip, single-key
+//! overrides of a HID layout) keep their defaults there and exist for tests and embedders.
+//! So every message below names only the config file's keys: a person reads them.
+//!
 //! ```toml
-//! [scanner]
 //! kind = "serial"                 # serial | hid | stdin (default stdin)
 //! path = "/dev/serial/by-id/usb-Honeywell_Scanner-if00"
 //! baud = 9600
 //! suffix = "cr"                   # cr | lf | crlf | none (serial, stdin; hid ends at Enter)
-//! inter_char_timeout_ms = 100     # 0 = wait forever (needs a suffix)
-//! max_length = 128
-//! strip_prefix = ""
-//! strip_suffix = ""
-//! hid_layout = "us"               # us | de | fr
-//! hid_keys = { KEY_F13 = "#~" }   # per-key overrides: unshifted, shifted
+//! inter_char_timeout_ms = 100     # 0 = wait forever (needs a suffix; the config takes 10-5000)
+//! max_length = 128                # adapter only: the longest code
+//! strip_prefix = ""               # adapter only
+//! strip_suffix = ""               # adapter only
+//! hid_layout = "us"               # us | de | fr (the config's [scanner] layout)
+//! hid_keys = { KEY_F13 = "#~" }   # adapter only: per-key overrides, unshifted then shifted
 //! ```
 
 use std::collections::BTreeMap;
@@ -102,9 +108,10 @@ pub enum ScannerConfigError {
     BadBaud(u32),
     #[error("unknown [scanner] suffix {0:?}; use \"cr\", \"lf\", \"crlf\" or \"none\"")]
     UnknownSuffix(String),
-    #[error("[scanner] suffix = \"none\" with inter_char_timeout_ms = 0 gives no way to end a code; set a timeout (e.g. 100) or the scanner's suffix")]
+    #[error("[scanner] suffix = \"none\" with no inter-character timeout gives no way to end a code; set [scanner] inter_char_timeout_ms (e.g. 100) or the scanner's suffix")]
     NoWayToEndACode,
-    #[error("[scanner] max_length = {0} is out of range; use 1 to {MAX_MAX_LENGTH}")]
+    /// Not a config key: only a caller of the adapter sets it.
+    #[error("the scanner's longest code ({0} characters) is out of range; the adapter takes 1 to {MAX_MAX_LENGTH}")]
     BadMaxLength(usize),
     #[error(transparent)]
     Layout(#[from] LayoutError),
@@ -175,6 +182,34 @@ impl RawScannerConfig {
             reconnect: BackoffPolicy::default(),
         })
     }
+}
+
+/// Checks that a message for a person names only keys the config file's `[scanner]` accepts
+/// (a word after `[scanner] `, or directly before ` = `): the config refuses unknown keys, so
+/// advice naming one of the adapter's own settings could not be followed. Returns how many
+/// keys the message names.
+#[cfg(test)]
+pub(crate) fn assert_names_only_config_keys(message: &str) -> usize {
+    let is_key = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
+    let mut keys: Vec<&str> = Vec::new();
+    for (at, tag) in message.match_indices("[scanner] ") {
+        let rest = &message[at + tag.len()..];
+        keys.push(&rest[..rest.find(|c: char| !is_key(c)).unwrap_or(rest.len())]);
+    }
+    for (at, _) in message.match_indices(" = ") {
+        let before = &message[..at];
+        keys.push(&before[before.rfind(|c: char| !is_key(c)).map_or(0, |i| i + 1)..]);
+    }
+    for key in &keys {
+        let unknown = crate::config::parse_raw(&format!("[scanner]\n{key} = \"x\"\n"))
+            .err()
+            .is_some_and(|p| p.message.contains("unknown field"));
+        assert!(
+            !key.is_empty() && !unknown,
+            "{message:?} names [scanner] {key:?}, which the config file refuses"
+        );
+    }
+    keys.len()
 }
 
 #[cfg(test)]
@@ -277,7 +312,7 @@ mod tests {
                 "kind = \"serial\"\npath = \"/dev/x\"\nsuffix = \"none\"\ninter_char_timeout_ms = 0",
                 "no way to end a code",
             ),
-            ("max_length = 0", "max_length = 0"),
+            ("max_length = 0", "longest code (0 characters)"),
             ("hid_layout = \"dvorak\"", "\"dvorak\""),
             ("hid_keys = { KEY_A = \"a\" }", "exactly two characters"),
         ];
@@ -286,5 +321,59 @@ mod tests {
             assert!(err.contains(advice), "{text:?} gave {err:?}");
         }
         assert!(toml::from_str::<RawScannerConfig>("speed = 9600").is_err());
+    }
+
+    /// Every refusal, one of each kind. The match makes a new variant a compile error here,
+    /// so that its advice is checked too.
+    fn every_refusal() -> Vec<ScannerConfigError> {
+        use ScannerConfigError as E;
+        let all = vec![
+            E::UnknownKind("bluetooth".into()),
+            E::MissingPath(ScannerKind::Serial),
+            E::MissingPath(ScannerKind::Hid),
+            E::BadBaud(0),
+            E::UnknownSuffix("tab".into()),
+            E::NoWayToEndACode,
+            E::BadMaxLength(0),
+            E::Layout(LayoutError::UnknownLayout("dvorak".into())),
+            E::Layout(LayoutError::UnknownKeyName("KEY_NOPE".into())),
+            E::Layout(LayoutError::BadMapping {
+                key: "KEY_A".into(),
+                value: "abc".into(),
+            }),
+        ];
+        for error in &all {
+            match error {
+                E::UnknownKind(_)
+                | E::MissingPath(_)
+                | E::BadBaud(_)
+                | E::UnknownSuffix(_)
+                | E::NoWayToEndACode
+                | E::BadMaxLength(_)
+                | E::Layout(
+                    LayoutError::UnknownLayout(_)
+                    | LayoutError::UnknownKeyName(_)
+                    | LayoutError::BadMapping { .. },
+                ) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn advice_names_only_keys_the_config_file_accepts() {
+        let mut named = 0;
+        for error in every_refusal() {
+            named += assert_names_only_config_keys(&error.to_string());
+        }
+        assert!(
+            named >= 6,
+            "only {named} keys named: is the key finder still finding them?"
+        );
+        // Not vacuous: the adapter's own names are refused.
+        for adapter_only in ["set [scanner] hid_layout", "max_length = 0"] {
+            let refused = std::panic::catch_unwind(|| assert_names_only_config_keys(adapter_only));
+            assert!(refused.is_err(), "{adapter_only:?} passed");
+        }
     }
 }

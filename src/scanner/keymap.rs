@@ -24,14 +24,15 @@ pub struct Layout {
     keys: HashMap<KeyCode, (char, char)>,
 }
 
-/// A layout name or a key mapping in the config that cannot be used.
+/// A layout name (the config's `[scanner] layout`) or a single-key override (set by a caller
+/// of the adapter, not by the config) that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayoutError {
-    #[error("unknown keyboard layout {0:?}; use one of \"us\", \"de\", \"fr\" (and map single keys in [scanner] hid_keys)")]
+    #[error("unknown keyboard layout {0:?} in [scanner] layout; use one of \"us\", \"de\", \"fr\" (the layout the scanner is set up to type in)")]
     UnknownLayout(String),
-    #[error("unknown key name {0:?} in [scanner] hid_keys; use evdev names such as \"KEY_Z\" or \"KEY_KP1\"")]
+    #[error("unknown key name {0:?} in a HID key override; use evdev names such as \"KEY_Z\" or \"KEY_KP1\"")]
     UnknownKeyName(String),
-    #[error("key {key} in [scanner] hid_keys maps to {value:?}; give exactly two characters: the unshifted one, then the shifted one (e.g. \"zZ\")")]
+    #[error("HID key override {key} maps to {value:?}; give exactly two characters: the unshifted one, then the shifted one (e.g. \"zZ\")")]
     BadMapping { key: String, value: String },
 }
 
@@ -194,7 +195,8 @@ impl Layout {
         }
     }
 
-    /// Applies `[scanner] hid_keys`: evdev key name → two characters (unshifted, shifted).
+    /// Applies single-key overrides (the adapter's `hid_keys`, not a config key): evdev key
+    /// name → two characters (unshifted, shifted).
     pub fn with_overrides(self, table: &BTreeMap<String, String>) -> Result<Layout, LayoutError> {
         let mut keys = Vec::new();
         for (name, value) in table {
@@ -438,7 +440,7 @@ mod tests {
     }
 
     #[test]
-    fn the_config_can_remap_single_keys() {
+    fn single_keys_can_be_remapped() {
         let table = BTreeMap::from([("KEY_F13".to_string(), "#~".to_string())]);
         let layout = Layout::us().with_overrides(&table).unwrap();
         let mut mapper = KeyMapper::new(layout);
