@@ -517,7 +517,7 @@ async fn a_paid_answer_replayed_with_its_keys_case_changed_does_not_pay_another_
     .await;
     let mut rig = Rig::start_on(
         sim,
-        &proxy.url().to_string(),
+        proxy.url(),
         RigOptions {
             deadline_s: 3,
             ..RigOptions::default()

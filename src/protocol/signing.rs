@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 use md5::{Digest, Md5};
 use serde_json::Value;
 
+use super::literal_json::{self, Literal, LiteralError};
+
 /// How the canonical text is formed; the one switch the spec leaves to configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SignRules {
@@ -217,11 +219,11 @@ pub fn verify_answer(
         return Err(VerifyError::NoResultResponse);
     };
     // The literal reading: numbers exactly as sent (for the signed text), keys as sent.
-    let literal = super::literal_json::parse(body).map_err(|e| match e {
-        super::literal_json::LiteralError::DuplicateKey { key, .. } => VerifyError::DuplicateKey {
+    let literal = literal_json::parse(body).map_err(|e| match e {
+        LiteralError::DuplicateKey { key, .. } => VerifyError::DuplicateKey {
             key: quoted_key(&key),
         },
-        super::literal_json::LiteralError::Syntax(detail) => not_json(detail),
+        LiteralError::Syntax(detail) => not_json(detail),
     })?;
     if let Some(key) = first_key_not_lowercase(&literal) {
         return Err(VerifyError::KeyNotLowercase {
@@ -236,12 +238,12 @@ pub fn verify_answer(
         _ => return Err(VerifyError::Unsigned),
     };
     let signed_text = match literal {
-        super::literal_json::Literal::Object(entries) => entries
+        Literal::Object(entries) => entries
             .into_iter()
             .find(|(k, _)| k == "result_response")
             .map(|(_, literal)| {
                 let mut text = String::new();
-                super::literal_json::write_canonical(&literal, &mut text);
+                literal_json::write_canonical(&literal, &mut text);
                 text
             }),
         _ => None,
@@ -257,8 +259,7 @@ pub fn verify_answer(
 }
 
 /// The first key, at any depth, that lowercasing (as signing does) would change.
-fn first_key_not_lowercase(value: &super::literal_json::Literal) -> Option<&str> {
-    use super::literal_json::Literal;
+fn first_key_not_lowercase(value: &Literal) -> Option<&str> {
     match value {
         Literal::Null | Literal::Bool(_) | Literal::Number(_) | Literal::String(_) => None,
         Literal::Array(items) => items.iter().find_map(first_key_not_lowercase),
@@ -521,12 +522,11 @@ mod tests {
         assert!(body.contains(from), "{body}");
         let tampered = body.replacen(from, to, 1);
         // The signature alone does not see the change.
-        let literal = super::super::literal_json::parse(&tampered).unwrap();
-        let super::super::literal_json::Literal::Object(entries) = literal else {
+        let Literal::Object(entries) = literal_json::parse(&tampered).unwrap() else {
             panic!("an object")
         };
         let mut text = String::new();
-        super::super::literal_json::write_canonical(&entries[0].1, &mut text);
+        literal_json::write_canonical(&entries[0].1, &mut text);
         assert_eq!(
             sign_canonical(text, &key, SignRules::default()),
             sign_value(
