@@ -1064,12 +1064,14 @@ impl Engine {
                     r.auth_code = None;
                     r.next_poll_at = None;
                     r.err_code = code.clone();
-                    let advice = format!(
-                        "the gateway already has an order {order} that this terminal never sent ({}): this customer was not charged; order numbers collide, check [payment] order_prefix and the journal, and look the order up with `scanpay query {order}`",
+                    let told = format!(
+                        "order {order} exists at the gateway but this terminal never sent it ({}): this customer was not charged; order numbers collide, check [payment] order_prefix",
                         code.as_deref().unwrap_or("order exists")
                     );
-                    r.err_code_des = Some(advice.clone());
-                    r.note = Some(advice);
+                    r.note = Some(format!(
+                        "{told}; look the other order up with `scanpay query {order}`"
+                    ));
+                    r.err_code_des = Some(told);
                     r.needs_review = true;
                 })
             }

@@ -165,6 +165,18 @@ impl Rig {
         rig
     }
 
+    /// `[storage] path`: the journal, its moved-aside copies, the withdrawal record.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("journal")
+    }
+
+    /// A GET on the register API: status code and body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        unix_get(&self.socket, path)
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
     /// The folder the png display writes to.
     pub fn screens(&self) -> PathBuf {
         self.dir.path().join("screens")
