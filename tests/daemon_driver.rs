@@ -308,7 +308,7 @@ impl Daemon {
         engine.recover(
             journal.unfinished().expect("the journal reads"),
             journal.last_seq().expect("the journal reads"),
-                        Some(journal.epoch().unwrap()),
+            Some(journal.epoch().unwrap()),
             now,
         );
         let gateway = HttpGateway::new(GatewayClientConfig {

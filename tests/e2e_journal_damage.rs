@@ -7,6 +7,8 @@
 //! - new order numbers never repeat old ones, even with the data file and the counter lost;
 //! - no file under the state directory holds a scanned code once its sale has ended.
 
+// Shared with e2e_daemon.rs, which uses the parts this file does not.
+#[allow(dead_code)]
 mod e2e_support;
 
 use std::path::Path;
@@ -75,13 +77,14 @@ async fn a_damaged_journal_is_salvaged_and_shown_until_a_person_removes_it() {
     rig.start_daemon().await;
     let damage = damage_shown(&mut rig).await;
     assert!(damage[0].contains("journal.corrupt-"), "{damage:?}");
-    assert!(damage[0].contains("2 sales salvaged, 1 of them unfinished"), "{damage:?}");
+    assert!(
+        damage[0].contains("2 sales salvaged, 1 of them unfinished"),
+        "{damage:?}"
+    );
 
     // The salvaged sale is looked up, never paid again: charged once.
     let salvaged = rig.sale(&waiting.sale_id).await;
-    let (done, seen) = rig
-        .follow(&salvaged, STEP, |s| s.is_final())
-        .await;
+    let (done, seen) = rig.follow(&salvaged, STEP, |s| s.is_final()).await;
     assert_eq!(done.state, SaleState::Paid, "{seen:?}");
     let order = rig.ledger().order(&waiting.out_trade_no).cloned().unwrap();
     assert_eq!(order.state, OrderState::Paid);
@@ -103,7 +106,10 @@ async fn a_damaged_journal_is_salvaged_and_shown_until_a_person_removes_it() {
     rig.wait_status("the damage to clear", |s| s.journal_damage.is_empty())
         .await;
     let (_, metrics) = rig.get("/metrics").await;
-    assert!(metrics.contains("\nscanpay_journal_damaged 0\n"), "{metrics}");
+    assert!(
+        metrics.contains("\nscanpay_journal_damaged 0\n"),
+        "{metrics}"
+    );
     assert_eq!(rig.terminate().await.code(), Some(0), "{}", rig.log());
     // The paid sale was salvaged into the new journal too.
     let journal = SledJournal::open(&journal).unwrap();
@@ -161,7 +167,10 @@ async fn no_file_under_the_state_directory_holds_a_scanned_code_after_the_sales_
     // A restart in between: the journal is reopened and written again.
     assert_eq!(rig.terminate().await.code(), Some(0));
     rig.start_daemon().await;
-    for (i, (script, param)) in [(1, 0), (2, 1), (6, 0), (1, 0), (1, 0)].into_iter().enumerate() {
+    for (i, (script, param)) in [(1, 0), (2, 1), (6, 0), (1, 0), (1, 0)]
+        .into_iter()
+        .enumerate()
+    {
         let sale = rig.arm(Fen(200 + i as u64)).await;
         let scanned = code(60 + i as u32, script, param);
         rig.scan(&scanned);

@@ -161,7 +161,10 @@ fn a_wiped_store_never_repeats_an_order_number() {
     std::fs::remove_dir_all(&path).unwrap();
     let journal = SledJournal::open(&path).unwrap();
     let after = arm_some(&mut recovered(&journal, now), &journal, 3, now);
-    assert!(after.iter().all(|n| !before.contains(n)), "{before:?} {after:?}");
+    assert!(
+        after.iter().all(|n| !before.contains(n)),
+        "{before:?} {after:?}"
+    );
     assert!(after.iter().all(|n| n.len() <= 64));
 }
 
@@ -170,9 +173,17 @@ fn assert_moved_aside(journal: &SledJournal, path: &Path) -> String {
     let notices = journal.damage();
     assert_eq!(notices.len(), 1, "{notices:?}");
     let notice = &notices[0];
-    assert!(notice.moved_to.join("db").exists(), "the damaged files are kept");
+    assert!(
+        notice.moved_to.join("db").exists(),
+        "the damaged files are kept"
+    );
     assert!(notice.moved_to.join("DAMAGE.txt").exists());
-    let name = notice.moved_to.file_name().unwrap().to_string_lossy().into_owned();
+    let name = notice
+        .moved_to
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     assert!(name.starts_with("journal.corrupt-"), "{name}");
     let said = notice.to_string();
     assert!(said.contains("delete or move away"), "{said}");
@@ -218,7 +229,10 @@ fn assert_salvaged_and_queried(journal: &SledJournal) {
     asked.sort();
     assert_eq!(asked, ["POS1-20261125-000002", "POS1-20261125-000003"]);
     let queued = journal.get("POS1-20261125-000003").unwrap().unwrap();
-    assert_eq!((queued.state, queued.salvaged), (SaleState::Unresolved, false));
+    assert_eq!(
+        (queued.state, queued.salvaged),
+        (SaleState::Unresolved, false)
+    );
 }
 
 /// Issue 9 item 4: sled refuses its config file; the sales are salvaged from the data file
@@ -231,13 +245,19 @@ fn garbage_config_file_is_moved_aside_and_the_sales_salvaged() {
     std::fs::write(path.join("conf"), b"\xff\x00 not a sled config \x13\x37").unwrap();
     let journal = SledJournal::open(&path).unwrap();
     let said = assert_moved_aside(&journal, &path);
-    assert!(said.contains("3 sales salvaged, 2 of them unfinished"), "{said}");
+    assert!(
+        said.contains("3 sales salvaged, 2 of them unfinished"),
+        "{said}"
+    );
     assert_eq!(journal.last_seq().unwrap(), 3);
     assert_eq!(journal.epoch().unwrap(), epoch);
     assert_salvaged_and_queried(&journal);
     // The damaged store's code file was erased before it was moved aside.
     let moved = &journal.damage()[0].moved_to;
-    assert_eq!(files_holding(moved.parent().unwrap(), code.expose()), Vec::<String>::new());
+    assert_eq!(
+        files_holding(moved.parent().unwrap(), code.expose()),
+        Vec::<String>::new()
+    );
 }
 
 /// Issue 9 items 2 and 4: garbage in `db` and no counter file: sled opens it as an empty
@@ -249,7 +269,10 @@ fn garbage_data_file_without_a_counter_file_is_damage_under_a_new_epoch() {
     let now = Timestamp(T0);
     let (before, epoch) = {
         let journal = SledJournal::open(&path).unwrap();
-        (arm_some(&mut recovered(&journal, now), &journal, 2, now), journal.epoch().unwrap())
+        (
+            arm_some(&mut recovered(&journal, now), &journal, 2, now),
+            journal.epoch().unwrap(),
+        )
     };
     let db = path.join("db");
     let len = std::fs::metadata(&db).unwrap().len() as usize;
@@ -260,7 +283,10 @@ fn garbage_data_file_without_a_counter_file_is_damage_under_a_new_epoch() {
     assert!(said.contains("new epoch"), "{said}");
     assert_ne!(journal.epoch().unwrap(), epoch);
     let after = arm_some(&mut recovered(&journal, now), &journal, 2, now);
-    assert!(after.iter().all(|n| !before.contains(n)), "{before:?} {after:?}");
+    assert!(
+        after.iter().all(|n| !before.contains(n)),
+        "{before:?} {after:?}"
+    );
 }
 
 #[test]
@@ -325,7 +351,10 @@ fn removing_the_damaged_store_acknowledges_it() {
     std::fs::remove_file(path.join("db")).unwrap();
     let journal = SledJournal::open(&path).unwrap();
     let said = assert_moved_aside(&journal, &path);
-    assert!(said.contains("data is missing") || said.contains("lost"), "{said}");
+    assert!(
+        said.contains("data is missing") || said.contains("lost"),
+        "{said}"
+    );
     std::fs::remove_dir_all(&journal.damage()[0].moved_to).unwrap();
     assert!(journal.damage().is_empty());
     drop(journal);
@@ -397,7 +426,10 @@ fn an_erased_payment_code_is_in_no_file_of_the_journal() {
         assert_eq!(journal.get(&sale.sale_id).unwrap(), Some(sale.clone()));
         sale.state = SaleState::Submitting;
         journal.put(&sale).unwrap();
-        assert!(!files_holding(dir.path(), code).is_empty(), "held until answered");
+        assert!(
+            !files_holding(dir.path(), code).is_empty(),
+            "held until answered"
+        );
         sale.state = SaleState::WaitingCustomer;
         sale.auth_code = None;
         journal.put(&sale).unwrap();
@@ -405,9 +437,17 @@ fn an_erased_payment_code_is_in_no_file_of_the_journal() {
         journal.put(&sale).unwrap();
     }
     let journal = SledJournal::open(&path).unwrap();
-    assert!(journal.load_all().unwrap().iter().all(|r| r.auth_code.is_none()));
+    assert!(journal
+        .load_all()
+        .unwrap()
+        .iter()
+        .all(|r| r.auth_code.is_none()));
     for code in &codes {
-        assert_eq!(files_holding(dir.path(), code), Vec::<String>::new(), "{code}");
+        assert_eq!(
+            files_holding(dir.path(), code),
+            Vec::<String>::new(),
+            "{code}"
+        );
     }
 }
 

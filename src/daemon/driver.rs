@@ -538,7 +538,12 @@ impl<G: Gateway + 'static> Driver<G> {
     /// Shows damaged journals not yet acknowledged in the status and on the display; says
     /// whether the display flag changed.
     fn check_journal_damage(&self, state: &mut LoopState) -> bool {
-        let notices: Vec<String> = self.journal.damage().iter().map(|n| n.to_string()).collect();
+        let notices: Vec<String> = self
+            .journal
+            .damage()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
         let damaged = !notices.is_empty();
         self.board.update_status(|s| s.journal_damage = notices);
         let changed = damaged != state.flags.journal_damaged;

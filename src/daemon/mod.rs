@@ -48,7 +48,10 @@ pub enum DaemonError {
     Scanner(#[from] ScannerConfigError),
     // The I/O error is in the message, not a `source`: the chain would print it twice.
     #[error("cannot listen for gateway callbacks on {addr}: {io}; change [register] notify_listen or free the port")]
-    NotifyListen { addr: SocketAddr, io: std::io::Error },
+    NotifyListen {
+        addr: SocketAddr,
+        io: std::io::Error,
+    },
 }
 
 impl DaemonError {

@@ -68,7 +68,10 @@ pub enum PolicyError {
 impl EnginePolicy {
     pub fn validate(&self) -> Result<(), PolicyError> {
         let p = &self.order_prefix;
-        if p.is_empty() || p.len() > super::MAX_ORDER_PREFIX || !p.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if p.is_empty()
+            || p.len() > super::MAX_ORDER_PREFIX
+            || !p.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
             return Err(PolicyError::BadPrefix { prefix: p.clone() });
         }
         for (field, value) in [

@@ -149,11 +149,17 @@ mod tests {
     fn epochs_round_trip_and_the_longest_number_fits() {
         let epoch = OrderEpoch::from_random([0xff, 0xff, 0xff, 0xff]);
         assert_eq!(OrderEpoch::parse(epoch.as_str()), Some(epoch.clone()));
-        assert_ne!(OrderEpoch::from_random([0, 0, 0, 1]), OrderEpoch::from_random([0, 0, 0, 2]));
+        assert_ne!(
+            OrderEpoch::from_random([0, 0, 0, 1]),
+            OrderEpoch::from_random([0, 0, 0, 2])
+        );
         assert_eq!(OrderEpoch::parse("ABCDEI"), None);
         assert_eq!(OrderEpoch::parse("abcdef"), None);
         let prefix = "P".repeat(MAX_ORDER_PREFIX);
         let longest = SaleRecord::order_number(&prefix, Timestamp(0), Some(&epoch), u64::MAX);
-        assert_eq!(longest.len(), crate::protocol::messages::limits::OUT_TRADE_NO);
+        assert_eq!(
+            longest.len(),
+            crate::protocol::messages::limits::OUT_TRADE_NO
+        );
     }
 }

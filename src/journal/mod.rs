@@ -115,9 +115,9 @@ impl JournalError {
             JournalError::CreateDir { io, .. } => config_like(io.kind()),
             JournalError::Open { kind, .. } => kind.is_some_and(config_like),
             JournalError::CorruptNotMoved { .. } => true,
-            JournalError::Write { .. } | JournalError::Read { .. } | JournalError::Decode { .. } => {
-                false
-            }
+            JournalError::Write { .. }
+            | JournalError::Read { .. }
+            | JournalError::Decode { .. } => false,
         }
     }
 }

@@ -162,8 +162,12 @@ fn open_store(path: &Path) -> Result<Result<SledJournal, Damage>, JournalError> 
         detail,
         kind,
     };
-    let db_file = File::open(path.join("db"))
-        .map_err(|err| open_err(format!("cannot open sled's db file: {err}"), Some(err.kind())))?;
+    let db_file = File::open(path.join("db")).map_err(|err| {
+        open_err(
+            format!("cannot open sled's db file: {err}"),
+            Some(err.kind()),
+        )
+    })?;
     if created {
         // The new directory and the files sled just created in it are directory entries:
         // they survive a power cut only once their directories are synced.
@@ -199,7 +203,10 @@ fn open_store(path: &Path) -> Result<Result<SledJournal, Damage>, JournalError> 
             Some(epoch) => Some(epoch),
             None => {
                 return Ok(Err(damage(
-                    format!("its numbering epoch {:?} is not one", String::from_utf8_lossy(&value)),
+                    format!(
+                        "its numbering epoch {:?} is not one",
+                        String::from_utf8_lossy(&value)
+                    ),
                     Some(store_seq),
                 )))
             }
@@ -274,7 +281,12 @@ fn read_seq_file(dir: &Path) -> Result<Option<(u64, Option<OrderEpoch>)>, String
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(format!("cannot read {SEQ_FILE}: {err}")),
     };
-    let bad = || format!("{SEQ_FILE} holds {:?}, not a counter and an epoch", text.trim());
+    let bad = || {
+        format!(
+            "{SEQ_FILE} holds {:?}, not a counter and an epoch",
+            text.trim()
+        )
+    };
     let mut words = text.split_whitespace();
     let seq = words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?;
     let epoch = match words.next() {
@@ -415,7 +427,8 @@ fn quarantine(path: &Path, damage: Damage) -> Result<DamageNotice, JournalError>
         }
         None => {
             let epoch = random_epoch().map_err(new_store_err)?;
-            let said = format!("its counter was lost, so numbering goes on under a new epoch {epoch}");
+            let said =
+                format!("its counter was lost, so numbering goes on under a new epoch {epoch}");
             (epoch, said)
         }
     };
