@@ -40,6 +40,7 @@ fn record(seq: u64, at: u64, state: SaleState) -> SaleRecord {
         needs_review: false,
         note: None,
         qr_url: None,
+        salvaged: false,
     }
 }
 

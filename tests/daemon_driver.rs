@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 use scanpay::daemon::{self, screen_task, Driver, SaleDefaults};
 use scanpay::display::{Display, DisplayError, StatusFlags};
-use scanpay::engine::{Engine, EnginePolicy, SaleRecord, SaleState, SaleView, Screen};
+use scanpay::engine::{Engine, EnginePolicy, OrderEpoch, SaleRecord, SaleState, SaleView, Screen};
 use scanpay::gateway::{Gateway, GatewayClientConfig, GatewayError, HttpGateway};
-use scanpay::journal::{Journal, JournalError, SledJournal};
+use scanpay::journal::{DamageNotice, Journal, JournalError, SledJournal};
 use scanpay::protocol::messages::{
     AppAnswer, BalanceAnswer, PayRequest, QueryRequest, SettleAnswer, SettleQueryRequest,
     SettleRequest, WebPayRequest,
@@ -130,6 +130,14 @@ impl Journal for WatchedJournal {
             .insert(record.out_trade_no.clone(), record.clone());
         let _ = self.written.send(record.clone());
         Ok(())
+    }
+
+    fn epoch(&self) -> Result<OrderEpoch, JournalError> {
+        self.inner.epoch()
+    }
+
+    fn damage(&self) -> Vec<DamageNotice> {
+        self.inner.damage()
     }
 
     fn get(&self, sale_id: &str) -> Result<Option<SaleRecord>, JournalError> {
@@ -300,6 +308,7 @@ impl Daemon {
         engine.recover(
             journal.unfinished().expect("the journal reads"),
             journal.last_seq().expect("the journal reads"),
+            Some(journal.epoch().unwrap()),
             now,
         );
         let gateway = HttpGateway::new(GatewayClientConfig {

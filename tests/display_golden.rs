@@ -19,6 +19,7 @@ fn cases() -> Vec<(&'static str, Screen, StatusFlags)> {
     let ok = StatusFlags::default();
     let clock = StatusFlags {
         clock_unsynced: true,
+        ..StatusFlags::default()
     };
     let amount = Fen(1250);
     vec![
@@ -106,6 +107,14 @@ fn cases() -> Vec<(&'static str, Screen, StatusFlags)> {
             ok,
         ),
         ("paid-clock-unsynced", paid_alipay(), clock),
+        (
+            "ready-journal-damaged",
+            Screen::Ready,
+            StatusFlags {
+                journal_damaged: true,
+                ..clock
+            },
+        ),
     ]
 }
 

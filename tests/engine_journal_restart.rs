@@ -141,6 +141,7 @@ fn start(path: &Path, now: Timestamp) -> Terminal {
     engine.recover(
         journal.unfinished().unwrap(),
         journal.last_seq().unwrap(),
+        Some(journal.epoch().unwrap()),
         now,
     );
     Terminal {

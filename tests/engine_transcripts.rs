@@ -761,6 +761,45 @@ fn orderpaid_on_a_resend_means_look_it_up() {
     );
 }
 
+/// Issue 9 item 2, design invariant 7: ORDERPAID on the first pay of a number this journal
+/// never sent before is another order's (a lost journal, a shared prefix): the sale is not
+/// paid by it, it needs a person, and the terminal is free for a new sale (a new number).
+#[test]
+fn orderpaid_on_a_number_never_sent_before_is_reported_not_taken_as_paid() {
+    check(
+        &[
+            Arm(1250),
+            Scan(WECHAT),
+            Reply(gw("40004", Some("ORDERPAID"), None)),
+            Arm(1250),
+        ],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm ¥12.50
+                       -> ok POS1-20261125-000001
+                       journal #1 armed pays=0 queries=0
+                       report #1 armed
+                       show Armed { amount: Fen(1250), subject: "Coffee" }
+            [   0.000] scan 1345…2101
+                       journal #1 submitting code=1345…2101 pays=1 queries=0
+                       report #1 submitting
+                       show Processing { amount: Fen(1250) }
+                       send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
+                       (next timeout 60.000)
+            [   0.000] pay reply #1 40004 ORDERPAID -
+                       journal #1 failed pays=1 queries=0 NEEDS_REVIEW note="order POS1-20261125-000001 exists at the gateway but this terminal never sent it (ORDERPAID): this customer was not charged; order numbers collide, check [payment] order_prefix; look the other order up with `scanpay query POS1-20261125-000001`"
+                       report #1 failed err=ORDERPAID des="order POS1-20261125-000001 exists at the gateway but this terminal never sent it (ORDERPAID): this customer was not charged; order numbers collide, check [payment] order_prefix"
+                       show Failed { amount: Fen(1250), err_code: Some("ORDERPAID"), reason: "order POS1-20261125-000001 exists at the gateway but this terminal never sent it (ORDERPAID): this customer was not charged; order numbers collide, check [payment] order_prefix" }
+            [   0.000] arm ¥12.50
+                       -> ok POS1-20261125-000002
+                       journal #2 armed pays=0 queries=0
+                       report #2 armed
+                       show Armed { amount: Fen(1250), subject: "Coffee" }
+        "#]],
+    );
+}
+
 #[test]
 fn queued_pay_expires_unsent() {
     check(
@@ -1271,8 +1310,8 @@ fn every_err_code_class_on_pay_and_on_query() {
         40004 - TRADE_CLOSED                 pay: failed                           query: failed
         10000 - REFUNDED                     pay: failed err=REFUNDED              query: failed err=REFUNDED
         10000 - REFUND_ERROR                 pay: failed err=REFUND_ERROR          query: failed err=REFUND_ERROR
-        40004 ORDERPAID -                    pay: unknown next=2s                  query: unknown next=3s
-        40004 ORDER_CONFLICT -               pay: unknown next=2s                  query: unknown next=3s
+        40004 ORDERPAID -                    pay: failed err=ORDERPAID             query: unknown next=3s
+        40004 ORDER_CONFLICT -               pay: failed err=ORDER_CONFLICT        query: unknown next=3s
         40004 ORDER_NOTFOUND -               pay: failed err=ORDER_NOTFOUND        query: unknown next=3s
         40004 SYSTEMERROR -                  pay: unknown next=2s                  query: unknown next=3s
         20000 - -                            pay: unknown next=2s                  query: unknown next=3s

@@ -571,6 +571,7 @@ async fn status_reports_what_the_daemon_set() {
             gateway: Health::up("answered 2 s ago"),
             queue_depth: 0,
             clock_synchronized: true,
+            journal_damage: Vec::new(),
         });
         t.board.update_status(|s| s.queue_depth = 3);
         let reply = get(t.addr(), "/v1/status").await;
@@ -583,7 +584,8 @@ async fn status_reports_what_the_daemon_set() {
                 "display": {"ok": false, "detail": "no panel found"},
                 "gateway": {"ok": true, "detail": "answered 2 s ago"},
                 "queue_depth": 3,
-                "clock_synchronized": true
+                "clock_synchronized": true,
+                "journal_damage": []
             })
         );
         t.server.shutdown().await.unwrap();

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::Config;
 use crate::engine::Timestamp;
-use crate::journal::{export, ExportFormat, SledJournal};
+use crate::journal::{export, ExportFormat, Journal as _, SledJournal};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct JournalArgs {
@@ -44,6 +44,9 @@ pub fn run(config_path: &Path, args: &JournalArgs, out: &mut dyn Write) -> anyho
             config.storage.journal_dir().display()
         )
     })?;
+    for notice in journal.damage() {
+        tracing::warn!("{notice}");
+    }
     let format = if args.json || args.format == "jsonl" {
         ExportFormat::JsonLines
     } else {

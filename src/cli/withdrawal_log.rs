@@ -60,20 +60,20 @@ pub struct Record {
 
 #[derive(Debug, thiserror::Error)]
 pub enum WithdrawalLogError {
-    #[error("cannot open the withdrawal record {}: {source}; check that [storage] path exists and is writable by this user", path.display())]
-    Open { path: PathBuf, source: io::Error },
+    #[error("cannot open the withdrawal record {}: {io}; check that [storage] path exists and is writable by this user", path.display())]
+    Open { path: PathBuf, io: io::Error },
     #[error("another `scanpay settle` is under way (the withdrawal record {} is locked); wait for it to finish", path.display())]
     Busy { path: PathBuf },
-    #[error("cannot read the withdrawal record {}: {source}", path.display())]
-    Read { path: PathBuf, source: io::Error },
+    #[error("cannot read the withdrawal record {}: {io}", path.display())]
+    Read { path: PathBuf, io: io::Error },
     #[error("the withdrawal record {} line {line} is not a withdrawal record ({reason}); without it today's total is not known: repair or move the line, then try again", path.display())]
     Corrupt {
         path: PathBuf,
         line: usize,
         reason: String,
     },
-    #[error("cannot write the withdrawal record {} durably: {source}; nothing was sent", path.display())]
-    Write { path: PathBuf, source: io::Error },
+    #[error("cannot write the withdrawal record {} durably: {io}; nothing was sent", path.display())]
+    Write { path: PathBuf, io: io::Error },
 }
 
 /// The record file, open and locked for one withdrawal.
@@ -90,7 +90,7 @@ impl WithdrawalLog {
         let path = dir.join(FILE_NAME);
         let open_err = |source| WithdrawalLogError::Open {
             path: path.clone(),
-            source,
+            io: source,
         };
         fs::create_dir_all(dir).map_err(open_err)?;
         let created = !path.exists();
@@ -118,7 +118,7 @@ impl WithdrawalLog {
             .and_then(|_| file.read_to_string(&mut text))
             .map_err(|source| WithdrawalLogError::Read {
                 path: path.clone(),
-                source,
+                io: source,
             })?;
         let (records, tail) = parse(&text, &path)?;
         let mut log = WithdrawalLog {
@@ -138,7 +138,7 @@ impl WithdrawalLog {
                     .and_then(|()| log.file.sync_all())
                     .map_err(|source| WithdrawalLogError::Write {
                         path: log.path.clone(),
-                        source,
+                        io: source,
                     })?;
             }
         }
@@ -181,7 +181,7 @@ impl WithdrawalLog {
             .and_then(|()| self.file.sync_all())
             .map_err(|source| WithdrawalLogError::Write {
                 path: self.path.clone(),
-                source,
+                io: source,
             })
     }
 }

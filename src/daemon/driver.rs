@@ -102,6 +102,7 @@ impl<G: Gateway + 'static> Driver<G> {
             scanner_missing: false,
             flags: StatusFlags {
                 clock_unsynced: !(self.clock_synced)(),
+                journal_damaged: false,
             },
             // A kiosk arms its first sale at once. Anything else has no re-arm time at all:
             // a time left in the past would wake the loop at once, every time, forever.
@@ -111,6 +112,7 @@ impl<G: Gateway + 'static> Driver<G> {
             last_report: None,
             clock: clock::LoopClock::new(),
         };
+        self.check_journal_damage(&mut state);
         self.after_event(&mut state);
         // The engine reports only what recovery changed; the register must also find the
         // sales recovered unchanged (still waiting, unresolved). Views already published
@@ -143,6 +145,10 @@ impl<G: Gateway + 'static> Driver<G> {
                         state.flags.clock_unsynced = unsynced;
                         // Now, not at the next event: an idle terminal may have none for hours.
                         self.board.update_status(|s| s.clock_synchronized = !unsynced);
+                        self.screens.set_flags(state.flags);
+                    }
+                    // A person acknowledges a damaged journal by removing it: seen here.
+                    if self.check_journal_damage(&mut state) {
                         self.screens.set_flags(state.flags);
                     }
                     continue;
@@ -529,6 +535,22 @@ impl<G: Gateway + 'static> Driver<G> {
         }
     }
 
+    /// Shows damaged journals not yet acknowledged in the status and on the display; says
+    /// whether the display flag changed.
+    fn check_journal_damage(&self, state: &mut LoopState) -> bool {
+        let notices: Vec<String> = self
+            .journal
+            .damage()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        let damaged = !notices.is_empty();
+        self.board.update_status(|s| s.journal_damage = notices);
+        let changed = damaged != state.flags.journal_damaged;
+        state.flags.journal_damaged = damaged;
+        changed
+    }
+
     /// One line for `systemctl status`, sent when it changes.
     fn report_status(&self, state: &mut LoopState) {
         let counter = match (self.engine.counter_sale(), &state.last_report) {
@@ -546,8 +568,13 @@ impl<G: Gateway + 'static> Driver<G> {
         } else {
             "ok"
         };
+        let damaged = if state.flags.journal_damaged {
+            "; JOURNAL DAMAGED (see /v1/status)"
+        } else {
+            ""
+        };
         let line = format!(
-            "{counter}; gateway {gateway}; queue {}; scanner {scanner}",
+            "{counter}; gateway {gateway}; queue {}; scanner {scanner}{damaged}",
             self.engine.queue_depth()
         );
         if line != state.status_line {

@@ -46,21 +46,24 @@ pub enum DaemonError {
     Register(#[from] RegisterError),
     #[error("scanner settings: {0}")]
     Scanner(#[from] ScannerConfigError),
-    #[error("cannot listen for gateway callbacks on {addr}: {source}; change [register] notify_listen or free the port")]
+    // The I/O error is in the message, not a `source`: the chain would print it twice.
+    #[error("cannot listen for gateway callbacks on {addr}: {io}; change [register] notify_listen or free the port")]
     NotifyListen {
         addr: SocketAddr,
-        source: std::io::Error,
+        io: std::io::Error,
     },
 }
 
 impl DaemonError {
-    /// The config's values are the cause (fixing the file is the cure, restarting is not):
-    /// the CLI exits 78 for these, which the unit file does not restart.
+    /// The config's values or the storage path are the cause (fixing them is the cure,
+    /// restarting is not): the CLI exits 78 for these, which the unit file does not restart.
+    /// A damaged journal is not among them: it is moved aside and the daemon carries on.
     pub fn is_config_problem(&self) -> bool {
-        matches!(
-            self,
-            DaemonError::Policy(_) | DaemonError::Gateway(_) | DaemonError::Scanner(_)
-        )
+        match self {
+            DaemonError::Policy(_) | DaemonError::Gateway(_) | DaemonError::Scanner(_) => true,
+            DaemonError::Journal(error) => error.restart_cannot_help(),
+            DaemonError::Register(_) | DaemonError::NotifyListen { .. } => false,
+        }
     }
 }
 
@@ -111,7 +114,7 @@ pub async fn run(
             "resuming unfinished sales from the journal"
         );
     }
-    engine.recover(unfinished, journal.last_seq()?, now);
+    engine.recover(unfinished, journal.last_seq()?, Some(journal.epoch()?), now);
 
     let gateway_settings = &config.gateway;
     let merchant = Merchant {
@@ -164,7 +167,7 @@ pub async fn run(
         Some(addr) => {
             let listener = notify::listen(addr, merchant, callback_tx)
                 .await
-                .map_err(|source| DaemonError::NotifyListen { addr, source })?;
+                .map_err(|io| DaemonError::NotifyListen { addr, io })?;
             tracing::info!(listen = %listener.addr, "listening for gateway callbacks");
             Some(listener)
         }

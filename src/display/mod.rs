@@ -56,6 +56,23 @@ impl Language {
 pub struct StatusFlags {
     /// The system clock is not known to be synchronised: timestamps and signatures may be off.
     pub clock_unsynced: bool,
+    /// A damaged journal was moved aside and no person has acknowledged it yet (see
+    /// `/v1/status`): shown until then, in place of the clock warning if both apply.
+    #[serde(default)]
+    pub journal_damaged: bool,
+}
+
+impl StatusFlags {
+    /// The one warning the footer has room for, most important first.
+    pub fn warning(self, lang: Language) -> Option<&'static str> {
+        if self.journal_damaged {
+            Some(text::journal_warning(lang))
+        } else if self.clock_unsynced {
+            Some(text::clock_warning(lang))
+        } else {
+            None
+        }
+    }
 }
 
 /// A display that failed. Always names the device, so the log says which one to look at.

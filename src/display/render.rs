@@ -16,7 +16,7 @@ use crate::engine::Screen;
 use super::framebuffer::Framebuffer;
 use super::palette::{PanelColor, Role};
 use super::qr;
-use super::text::{clock_warning, qr_unavailable, wording, Wording};
+use super::text::{qr_unavailable, wording, Wording};
 use super::wrap::{truncate, wrap};
 use super::{Language, StatusFlags};
 
@@ -118,17 +118,18 @@ where
         const FOOTER: u32 = 20;
         const LINE: i32 = 20;
         let (w, h) = (self.width(), self.height());
-        let bottom = if flags.clock_unsynced { h - FOOTER } else { h } as i32;
+        let warning = flags.warning(lang);
+        let bottom = if warning.is_some() { h - FOOTER } else { h } as i32;
 
         self.fill(
             Rectangle::new(Point::zero(), Size::new(w, BANNER)),
             words.tone,
         )?;
         self.title(&words.title, BANNER, banner_text::<D::Color>(words.tone))?;
-        if flags.clock_unsynced {
+        if let Some(warning) = warning {
             let footer = Rectangle::new(Point::new(0, bottom), Size::new(w, FOOTER));
             self.fill(footer, Role::Caution)?;
-            let text = format!("! {}", clock_warning(lang));
+            let text = format!("! {warning}");
             let color = D::Color::role(Role::Background);
             self.text(
                 &WQY12,
@@ -195,11 +196,14 @@ where
         )?;
         let on_banner = banner_text::<D::Color>(words.tone);
         let mut title_room = w.saturating_sub(4);
-        if flags.clock_unsynced {
-            let flag = match lang {
-                Language::Zh => "!时钟",
-                Language::En => "!CLK",
-            };
+        let flag = match (flags.journal_damaged, flags.clock_unsynced, lang) {
+            (true, _, Language::Zh) => Some("!账本"),
+            (true, _, Language::En) => Some("!JRNL"),
+            (false, true, Language::Zh) => Some("!时钟"),
+            (false, true, Language::En) => Some("!CLK"),
+            (false, false, _) => None,
+        };
+        if let Some(flag) = flag {
             let at = Point::new(w as i32 - 2, BANNER as i32 / 2);
             let r = self.text(
                 &WQY12,
@@ -638,6 +642,7 @@ mod tests {
         let size = Size::new(240, 240);
         let on = StatusFlags {
             clock_unsynced: true,
+            ..StatusFlags::default()
         };
         let fb: Framebuffer<Rgb565> = render_frame(&Screen::Ready, Language::Zh, on, size);
         assert_eq!(fb.pixel(1, 238), Some(Rgb565::role(Role::Caution)));
@@ -671,6 +676,7 @@ mod tests {
         ];
         let flags = StatusFlags {
             clock_unsynced: true,
+            ..StatusFlags::default()
         };
         for (w, h) in [
             (1, 1),

@@ -80,8 +80,8 @@ impl<W: Write> Display for TerminalDisplay<W> {
             }
         } else {
             let mut line = describe(screen, self.language);
-            if flags.clock_unsynced {
-                line.push_str(&format!(" [{}]", super::text::clock_warning(self.language)));
+            if let Some(warning) = flags.warning(self.language) {
+                line.push_str(&format!(" [{warning}]"));
             }
             line + "\n"
         };
@@ -150,6 +150,7 @@ mod tests {
         let mut display = TerminalDisplay::new(Vec::new(), &config);
         let flags = StatusFlags {
             clock_unsynced: true,
+            ..StatusFlags::default()
         };
         display
             .show(&Screen::Expired { amount: Fen(990) }, flags)

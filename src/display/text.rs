@@ -281,6 +281,14 @@ pub fn clock_warning(lang: Language) -> &'static str {
     }
 }
 
+/// A damaged journal waits for a person: the status page says where and what to do.
+pub fn journal_warning(lang: Language) -> &'static str {
+    match lang {
+        Language::Zh => "账本损坏，请查看状态",
+        Language::En => "journal damaged: see status",
+    }
+}
+
 /// Shown instead of a QR code that cannot be drawn legibly (URL too long for the panel).
 pub fn qr_unavailable(lang: Language) -> &'static str {
     match lang {

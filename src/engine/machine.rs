@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::output::{ArmError, DisarmError, NotifyError, Output, Request, SendFailure};
 use super::policy::{EnginePolicy, PolicyError};
-use super::record::SaleRecord;
+use super::record::{OrderEpoch, SaleRecord};
 use super::sale::{SaleState, SaleView};
 use super::screen::Screen;
 use super::time::Timestamp;
@@ -64,6 +64,8 @@ pub struct Engine {
     /// not make deadlines move back, so time never goes below this.
     now: Timestamp,
     last_seq: u64,
+    /// The journal's numbering epoch, written into every order number (given at recover).
+    epoch: Option<OrderEpoch>,
     /// Every sale not yet final, by sale_id.
     sales: BTreeMap<String, Sale>,
     /// The sale at the counter (armed or in progress), if any.
@@ -87,6 +89,7 @@ impl Engine {
             policy,
             now,
             last_seq: 0,
+            epoch: None,
             sales: BTreeMap::new(),
             counter: None,
             reachable: true,
@@ -148,8 +151,9 @@ impl Engine {
         self.last_seq
     }
 
-    /// Resumes after a restart from the journal: every unfinished record, and the journal's
-    /// counter (so order numbers are never reused).
+    /// Resumes after a restart from the journal: every unfinished record, the journal's
+    /// counter and its numbering epoch (so order numbers are never reused, even when the
+    /// journal was lost: a new journal has a new epoch).
     ///
     /// - submitting → unknown, queried at once (the request may have been received);
     /// - queued → sent if still young enough, else expired;
@@ -161,8 +165,20 @@ impl Engine {
     /// - a journal written later than `now` (the clock is behind): nothing is young or inside
     ///   its deadline, since the time spent down is unknown: queued → expired, in progress →
     ///   unresolved.
-    pub fn recover(&mut self, records: Vec<SaleRecord>, last_seq: u64, now: Timestamp) {
+    /// - a record salvaged from a damaged journal (`salvaged`): later versions of it may be
+    ///   lost, so whatever it says short of final may be out of date (an armed sale may have
+    ///   been paid since): it is never sent, only looked up, as unresolved.
+    pub fn recover(
+        &mut self,
+        records: Vec<SaleRecord>,
+        last_seq: u64,
+        epoch: Option<OrderEpoch>,
+        now: Timestamp,
+    ) {
         let now = self.tick(now);
+        if epoch.is_some() {
+            self.epoch = epoch;
+        }
         self.last_seq = self
             .last_seq
             .max(last_seq)
@@ -183,6 +199,7 @@ impl Engine {
             .iter()
             .rev()
             .filter(|_| !clock_behind)
+            .filter(|r| !r.salvaged)
             .find(|r| {
                 matches!(
                     r.state,
@@ -201,6 +218,7 @@ impl Engine {
                     .insert(code.clone(), (record.scanned_at.unwrap_or(now), id.clone()));
             }
             let state = record.state;
+            let salvaged = record.salvaged;
             let is_counter = counter_candidate.as_deref() == Some(id.as_str());
             self.sales.insert(
                 id.clone(),
@@ -213,6 +231,19 @@ impl Engine {
                 self.counter = Some(id.clone());
             }
             match state {
+                _ if salvaged => self.update(&id, now, |r| {
+                    r.salvaged = false;
+                    r.auth_code = None;
+                    if r.state != SaleState::Unresolved {
+                        r.state = SaleState::Unresolved;
+                        r.unresolved_at = Some(now);
+                    }
+                    r.next_poll_at = Some(now);
+                    r.note = Some(
+                        "salvaged from a damaged journal: its last state may be lost, so it is looked up at the gateway and never sent"
+                            .into(),
+                    );
+                }),
                 SaleState::Armed => self.update(&id, now, |r| {
                     r.state = SaleState::Disarmed;
                     r.note = Some("disarmed at restart: arm it again on the register".into());
@@ -343,7 +374,12 @@ impl Engine {
             });
         }
         self.last_seq += 1;
-        let out_trade_no = SaleRecord::order_number(&self.policy.order_prefix, now, self.last_seq);
+        let out_trade_no = SaleRecord::order_number(
+            &self.policy.order_prefix,
+            now,
+            self.epoch.as_ref(),
+            self.last_seq,
+        );
         Ok(SaleRecord {
             sale_id: out_trade_no.clone(),
             out_trade_no,
@@ -369,6 +405,7 @@ impl Engine {
             needs_review: false,
             note: None,
             qr_url: None,
+            salvaged: false,
         })
     }
 
@@ -1005,6 +1042,29 @@ impl Engine {
                     }
                 }
             }
+            // Design invariant 7: the order exists, but this journal never sent this number
+            // before (this is its first pay): it belongs to another order (a lost journal, a
+            // prefix shared with another terminal). Its status is not this sale's outcome,
+            // and this request charged nobody: the gateway refused it.
+            Outcome::OrderExists if to == AnswerTo::Pay && record.pay_attempts <= 1 => {
+                let code = answer.err_code.as_ref().map(|c| c.to_string());
+                let order = record.out_trade_no.clone();
+                self.update(sale_id, now, |r| {
+                    r.state = SaleState::Failed;
+                    r.auth_code = None;
+                    r.next_poll_at = None;
+                    r.err_code = code.clone();
+                    let told = format!(
+                        "order {order} exists at the gateway but this terminal never sent it ({}): this customer was not charged; order numbers collide, check [payment] order_prefix",
+                        code.as_deref().unwrap_or("order exists")
+                    );
+                    r.note = Some(format!(
+                        "{told}; look the other order up with `scanpay query {order}`"
+                    ));
+                    r.err_code_des = Some(told);
+                    r.needs_review = true;
+                })
+            }
             Outcome::OrderExists => self.pay_unknown(
                 sale_id,
                 "the order exists already: looking it up".into(),
@@ -1349,7 +1409,7 @@ mod tests {
         record.poll_interval_ms = u64::MAX;
         record.query_attempts = u32::MAX;
         let mut e = engine();
-        e.recover(vec![record], 1, t);
+        e.recover(vec![record], 1, None, t);
         let sent_query = std::iter::from_fn(|| e.poll_output())
             .any(|o| matches!(o, Output::Send(Request::Query { .. })));
         assert!(sent_query);

@@ -8,7 +8,7 @@
 //! Driving it (the daemon's loop):
 //! ```text
 //! let mut engine = Engine::new(policy, now)?;
-//! engine.recover(journal.unfinished()?, journal.last_seq()?, now);
+//! engine.recover(journal.unfinished()?, journal.last_seq()?, Some(journal.epoch()?), now);
 //! loop {
 //!     while let Some(output) = engine.poll_output() { carry it out (Journal: write + sync first) }
 //!     select! { scan => engine.handle_scan(..), reply => engine.handle_pay_reply(..), …,
@@ -55,7 +55,7 @@ mod time;
 pub use machine::Engine;
 pub use output::{ArmError, DisarmError, NotifyError, Output, Request, SendFailure};
 pub use policy::{EnginePolicy, PolicyError};
-pub use record::SaleRecord;
+pub use record::{OrderEpoch, SaleRecord, MAX_ORDER_PREFIX};
 pub use sale::{SaleState, SaleView};
 pub use screen::Screen;
 pub use time::Timestamp;

@@ -57,7 +57,7 @@ impl Default for EnginePolicy {
 /// A policy the engine cannot work with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
-    #[error("order prefix {prefix:?} is invalid: use 1 to 32 ASCII letters or digits (unique per terminal), e.g. \"POS1\"")]
+    #[error("order prefix {prefix:?} is invalid: use 1 to {} ASCII letters or digits (unique per terminal), e.g. \"POS1\"", super::MAX_ORDER_PREFIX)]
     BadPrefix { prefix: String },
     #[error(
         "{field} is zero; it must be at least 1 ms (polling with no pause would flood the gateway)"
@@ -68,7 +68,10 @@ pub enum PolicyError {
 impl EnginePolicy {
     pub fn validate(&self) -> Result<(), PolicyError> {
         let p = &self.order_prefix;
-        if p.is_empty() || p.len() > 32 || !p.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if p.is_empty()
+            || p.len() > super::MAX_ORDER_PREFIX
+            || !p.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
             return Err(PolicyError::BadPrefix { prefix: p.clone() });
         }
         for (field, value) in [

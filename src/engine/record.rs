@@ -50,6 +50,10 @@ pub struct SaleRecord {
     /// code; the customer pays on the page and the sale is followed by query.
     #[serde(default)]
     pub qr_url: Option<String>,
+    /// Read back from a damaged journal: later versions of it may be lost, so its state is
+    /// not to be trusted (see `Engine::recover`). Set by the journal, a fact, not a rule.
+    #[serde(default)]
+    pub salvaged: bool,
 }
 
 impl SaleRecord {
@@ -70,8 +74,92 @@ impl SaleRecord {
         }
     }
 
-    /// The order number for a sequence value: `{prefix}-{yyyymmdd}-{seq:06}`.
-    pub fn order_number(prefix: &str, now: Timestamp, seq: u64) -> String {
-        format!("{prefix}-{}-{seq:06}", now.yyyymmdd())
+    /// The order number for a sequence value: `{prefix}-{yyyymmdd}-{epoch}-{seq:06}`, or
+    /// `{prefix}-{yyyymmdd}-{seq:06}` for an engine never given an epoch (tests only: the
+    /// daemon always recovers with the journal's epoch).
+    pub fn order_number(
+        prefix: &str,
+        now: Timestamp,
+        epoch: Option<&OrderEpoch>,
+        seq: u64,
+    ) -> String {
+        match epoch {
+            Some(epoch) => format!("{prefix}-{}-{epoch}-{seq:06}", now.yyyymmdd()),
+            None => format!("{prefix}-{}-{seq:06}", now.yyyymmdd()),
+        }
+    }
+}
+
+/// A journal's numbering epoch: chosen at random when a journal is created (and again
+/// whenever its counter is lost) and written into every order number, so that a terminal
+/// whose journal was wiped or damaged never sends an `out_trade_no` it used before
+/// (design invariant 7). Randomness comes from outside (the journal); the engine only
+/// formats and checks it.
+///
+/// Six characters of Crockford's base32 (digits and capitals without I, L, O, U): 30 bits,
+/// distinct under the gateway's case-insensitive comparison, and short enough for the
+/// 64-character `out_trade_no` with the longest prefix (`MAX_ORDER_PREFIX`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OrderEpoch(String);
+
+const EPOCH_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+pub const EPOCH_LEN: usize = 6;
+
+/// The longest order prefix that fits: `{prefix}-{yyyymmdd}-{epoch}-{seq}` with the counter's
+/// largest value (20 digits) stays within the gateway's limit.
+pub const MAX_ORDER_PREFIX: usize =
+    crate::protocol::messages::limits::OUT_TRADE_NO - (1 + 8 + 1 + EPOCH_LEN + 1 + 20);
+
+impl OrderEpoch {
+    /// An epoch from random bytes (at least 4; the journal reads them from the system).
+    pub fn from_random(bytes: [u8; 4]) -> OrderEpoch {
+        let mut n = u32::from_be_bytes(bytes);
+        let text = (0..EPOCH_LEN)
+            .map(|_| {
+                let c = EPOCH_ALPHABET[(n % 32) as usize] as char;
+                n /= 32;
+                c
+            })
+            .collect();
+        OrderEpoch(text)
+    }
+
+    /// An epoch as stored by the journal; `None` if it is not one.
+    pub fn parse(text: &str) -> Option<OrderEpoch> {
+        let ok = text.len() == EPOCH_LEN && text.bytes().all(|b| EPOCH_ALPHABET.contains(&b));
+        ok.then(|| OrderEpoch(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for OrderEpoch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs_round_trip_and_the_longest_number_fits() {
+        let epoch = OrderEpoch::from_random([0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(OrderEpoch::parse(epoch.as_str()), Some(epoch.clone()));
+        assert_ne!(
+            OrderEpoch::from_random([0, 0, 0, 1]),
+            OrderEpoch::from_random([0, 0, 0, 2])
+        );
+        assert_eq!(OrderEpoch::parse("ABCDEI"), None);
+        assert_eq!(OrderEpoch::parse("abcdef"), None);
+        let prefix = "P".repeat(MAX_ORDER_PREFIX);
+        let longest = SaleRecord::order_number(&prefix, Timestamp(0), Some(&epoch), u64::MAX);
+        assert_eq!(
+            longest.len(),
+            crate::protocol::messages::limits::OUT_TRADE_NO
+        );
     }
 }

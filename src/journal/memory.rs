@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::{Journal, JournalError};
-use crate::engine::SaleRecord;
+use crate::engine::{OrderEpoch, SaleRecord};
 
 #[derive(Debug, Default)]
 pub struct MemoryJournal {
@@ -49,5 +49,10 @@ impl Journal for MemoryJournal {
 
     fn last_seq(&self) -> Result<u64, JournalError> {
         Ok(self.lock().last_seq)
+    }
+
+    /// Always the same: a fake is not a terminal's store.
+    fn epoch(&self) -> Result<OrderEpoch, JournalError> {
+        Ok(OrderEpoch::from_random([0; 4]))
     }
 }

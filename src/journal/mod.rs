@@ -6,16 +6,19 @@
 //! returns `Ok` is on stable storage: the daemon sends nothing that depends on a record
 //! before its `put` has returned.
 
+mod codes;
 mod export;
 mod memory;
+mod salvage;
 mod sled_store;
 
 use std::path::PathBuf;
 
-use crate::engine::{SaleRecord, Timestamp};
+use crate::engine::{OrderEpoch, SaleRecord, Timestamp};
 
 pub use export::{export, ExportError, ExportFormat};
 pub use memory::MemoryJournal;
+pub use salvage::DamageNotice;
 pub use sled_store::SledJournal;
 
 /// Storage of sale records. Implementations are shared between the daemon's loop and the
@@ -33,6 +36,16 @@ pub trait Journal: Send + Sync {
     /// The highest order counter value ever journaled (0 for a new store); order numbers
     /// continue above it and are never reused.
     fn last_seq(&self) -> Result<u64, JournalError>;
+
+    /// The numbering epoch written into every order number (see `engine::OrderEpoch`): chosen
+    /// when the store was created, new whenever a store's counter was lost.
+    fn epoch(&self) -> Result<OrderEpoch, JournalError>;
+
+    /// Damaged stores moved aside and not yet acknowledged by a person (empty for a store
+    /// that never was damaged). Cheap enough to ask every few seconds.
+    fn damage(&self) -> Vec<DamageNotice> {
+        Vec::new()
+    }
 
     /// Sales not yet final: what `Engine::recover` needs at start-up.
     fn unfinished(&self) -> Result<Vec<SaleRecord>, JournalError> {
@@ -58,23 +71,16 @@ pub trait Journal: Send + Sync {
 /// What went wrong with the journal. Messages name the path or sale and say what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("cannot create the journal directory {path}: {source}; check [storage] path and its permissions")]
-    CreateDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    // The I/O error is in the message and deliberately not a `source`: printing the chain
+    // would repeat the OS's words.
+    #[error("cannot create the journal directory {path}: {io}; check [storage] path and its permissions")]
+    CreateDir { path: PathBuf, io: std::io::Error },
     #[error("cannot open the journal at {path}: {detail}; check that no other scanpay runs on it and that the user may read and write it")]
-    Open { path: PathBuf, detail: String },
-    #[error("the journal at {path} is damaged ({detail}); it was moved aside to {moved_to} and kept for inspection; {}; reconcile its sales against the gateway's statements", match continued_after {
-        Some(seq) => format!("a new journal was started that continues order numbers after {seq}; start scanpay again"),
-        None => "its order counter could not be recovered: before starting again, change the terminal's order prefix so old order numbers are not reused".to_string(),
-    })]
-    Corrupt {
+    Open {
         path: PathBuf,
-        moved_to: PathBuf,
         detail: String,
-        /// The counter the new store continues from, if it could be recovered.
-        continued_after: Option<u64>,
+        /// The operating system's reason, when there is one (decides the exit code).
+        kind: Option<std::io::ErrorKind>,
     },
     #[error("the journal at {path} is damaged ({detail}) and could not be moved aside ({move_error}); move it away by hand before starting scanpay again")]
     CorruptNotMoved {
@@ -88,4 +94,30 @@ pub enum JournalError {
     Read { detail: String },
     #[error("journal entry {key} cannot be decoded: {detail}")]
     Decode { key: String, detail: String },
+}
+
+impl JournalError {
+    /// Whether a person must act before starting again can succeed: the storage path is not
+    /// ours to use (permissions, a read-only file system, not a directory) or a damaged store
+    /// is stuck in place. Everything else (the store still locked by a process that is
+    /// exiting, a full or failing disk) may pass, so a restart is worth trying.
+    pub fn restart_cannot_help(&self) -> bool {
+        let config_like = |kind: std::io::ErrorKind| {
+            matches!(
+                kind,
+                std::io::ErrorKind::PermissionDenied
+                    | std::io::ErrorKind::ReadOnlyFilesystem
+                    | std::io::ErrorKind::NotADirectory
+                    | std::io::ErrorKind::AlreadyExists
+            )
+        };
+        match self {
+            JournalError::CreateDir { io, .. } => config_like(io.kind()),
+            JournalError::Open { kind, .. } => kind.is_some_and(config_like),
+            JournalError::CorruptNotMoved { .. } => true,
+            JournalError::Write { .. }
+            | JournalError::Read { .. }
+            | JournalError::Decode { .. } => false,
+        }
+    }
 }

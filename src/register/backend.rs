@@ -122,6 +122,10 @@ pub struct StatusView {
     pub queue_depth: u64,
     /// A Pi has no real-time clock: until NTP has set it, TLS and journal times are suspect.
     pub clock_synchronized: bool,
+    /// Damaged journals moved aside that a person has not acknowledged yet, one sentence
+    /// each (where it is kept, what was salvaged, how to clear it); empty when all is well.
+    #[serde(default)]
+    pub journal_damage: Vec<String>,
 }
 
 impl StatusView {
@@ -134,6 +138,7 @@ impl StatusView {
             gateway: Health::down("not contacted yet"),
             queue_depth: 0,
             clock_synchronized: false,
+            journal_damage: Vec::new(),
         }
     }
 }

@@ -69,6 +69,12 @@ pub fn render(m: &MetricsSnapshot) -> String {
         "1 once the system clock has been synchronised.",
         u64::from(m.status.clock_synchronized),
     );
+    gauge(
+        &mut out,
+        "scanpay_journal_damaged",
+        "Damaged journals moved aside and not yet acknowledged (see /v1/status).",
+        m.status.journal_damage.len() as u64,
+    );
     header(
         &mut out,
         "scanpay_build_info",
@@ -129,6 +135,7 @@ mod tests {
                 gateway: Health::up("ok"),
                 queue_depth: 4,
                 clock_synchronized: true,
+                journal_damage: vec!["damaged journal kept at /x".into()],
             },
         };
         expect_test::expect![[r#"
@@ -165,6 +172,9 @@ mod tests {
             # HELP scanpay_clock_synchronized 1 once the system clock has been synchronised.
             # TYPE scanpay_clock_synchronized gauge
             scanpay_clock_synchronized 1
+            # HELP scanpay_journal_damaged Damaged journals moved aside and not yet acknowledged (see /v1/status).
+            # TYPE scanpay_journal_damaged gauge
+            scanpay_journal_damaged 1
             # HELP scanpay_build_info The running scanpay version.
             # TYPE scanpay_build_info gauge
             scanpay_build_info{version="1.2.3-\"x\""} 1

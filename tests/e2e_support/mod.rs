@@ -179,6 +179,20 @@ impl Rig {
         rig
     }
 
+    /// `[storage] path`: the journal, its moved-aside copies, the withdrawal record.
+    #[allow(dead_code)] // e2e_journal_damage.rs only
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("journal")
+    }
+
+    /// A GET on the register API: status code and body.
+    #[allow(dead_code)] // e2e_journal_damage.rs only
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        unix_get(&self.socket, path)
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
     /// The folder the png display writes to.
     pub fn screens(&self) -> PathBuf {
         self.dir.path().join("screens")

@@ -460,7 +460,8 @@ impl Sim {
         ));
         self.outstanding.clear();
         self.engine = Engine::new(self.policy.clone(), self.now).unwrap();
-        self.engine.recover(unfinished, self.last_seq, self.now);
+        self.engine
+            .recover(unfinished, self.last_seq, None, self.now);
     }
 
     pub fn run(&mut self, script: &[Step]) {
