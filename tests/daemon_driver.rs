@@ -299,18 +299,14 @@ impl Daemon {
     ) -> Daemon {
         let now = daemon::clock::now();
         let (written, records) = mpsc::unbounded_channel();
-        let journal = WatchedJournal {
+        let journal: Arc<dyn Journal> = Arc::new(WatchedJournal {
             inner: SledJournal::open(dir).expect("the journal opens"),
             witness: witness.clone(),
             written,
-        };
+        });
         let mut engine = Engine::new(policy, now).expect("the test policy is valid");
-        engine.recover(
-            journal.unfinished().expect("the journal reads"),
-            journal.last_seq().expect("the journal reads"),
-            Some(journal.epoch().unwrap()),
-            now,
-        );
+        let (board, commands) = SaleBoard::new(journal.clone());
+        daemon::recover(journal.as_ref(), &mut engine, &board, now).expect("the journal reads");
         let gateway = HttpGateway::new(GatewayClientConfig {
             base_url: sim.base_url(),
             merchant: Merchant {
@@ -322,7 +318,6 @@ impl Daemon {
             request_timeout: Duration::from_secs(5),
         })
         .expect("the gateway client accepts the simulator's URL");
-        let (board, commands) = SaleBoard::new();
         let feed = board.subscribe();
         let (scans, scanner) = mpsc::channel(16);
         let (callbacks_tx, callbacks) = mpsc::channel(4);
@@ -336,7 +331,7 @@ impl Daemon {
         let (queried_tx, queried) = mpsc::unbounded_channel();
         let driver = Driver {
             engine,
-            journal: Arc::new(journal),
+            journal,
             gateway: Arc::new(WatchedGateway {
                 inner: gateway,
                 witness: witness.clone(),
@@ -1155,7 +1150,7 @@ async fn qr_sale_is_paid_on_the_gateways_page_and_found_by_query() {
     // The customer has not opened the page: no order yet, the terminal keeps asking.
     daemon.queried(&qr.out_trade_no, 2).await;
     assert_eq!(
-        daemon.board.sale(&sale_id).map(|s| s.state),
+        daemon.board.held(&sale_id).map(|s| s.state),
         Some(SaleState::WaitingCustomer)
     );
     assert!(rig.ledger().order(&qr.out_trade_no).is_none());
@@ -1409,7 +1404,7 @@ async fn a_scanner_task_that_stops_without_a_word_shows_as_missing() {
     assert!(!scanner.ok, "{scanner:?}");
     assert!(scanner.detail.contains("restart scanpay"), "{scanner:?}");
     assert_eq!(
-        daemon.board.sale(&sale.sale_id).map(|s| s.state),
+        daemon.board.held(&sale.sale_id).map(|s| s.state),
         Some(SaleState::Armed)
     );
     daemon.stop(Stop::Shutdown).await;
@@ -1511,5 +1506,49 @@ async fn the_status_says_the_clock_is_synchronised_as_soon_as_it_is() {
         .await;
     assert!(daemon.board.status().clock_synchronized);
     daemon.stop(Stop::Shutdown).await;
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_paid_before_a_crash_is_found_and_listed_after_the_restart() {
+    // The board was filled only by the new loop: after a restart GET /v1/sales/{id} said
+    // 404 and GET /v1/sales was empty, though the journal held the paid sale.
+    use scanpay::register::backend::DisarmError;
+    let c = code(58, 0, 0);
+    let rig = Rig::new(std::slice::from_ref(&c)).await;
+    let mut daemon = rig.start(policy());
+    let sale = daemon.sell(&c).await;
+    daemon.until(&sale.sale_id, SaleState::Paid).await;
+    daemon.stop(Stop::Crash).await;
+
+    let daemon = rig.start(policy());
+    let found = daemon
+        .board
+        .sale(&sale.sale_id)
+        .await
+        .expect("the journal reads")
+        .expect("the paid sale is found after the restart");
+    assert_eq!(found.state, SaleState::Paid, "{found:?}");
+    assert_eq!(
+        found.trade_no,
+        lock(&rig.witness).durable[&sale.out_trade_no].trade_no
+    );
+    let listed: Vec<String> = daemon
+        .board
+        .recent_sales(10)
+        .into_iter()
+        .map(|s| s.sale_id)
+        .collect();
+    assert_eq!(listed, std::slice::from_ref(&sale.sale_id));
+    assert_eq!(
+        daemon.board.disarm(&sale.sale_id).await,
+        Err(DisarmError::NotArmed {
+            sale_id: sale.sale_id.clone(),
+            state: SaleState::Paid
+        })
+    );
+    daemon.stop(Stop::Shutdown).await;
+    rig.check_paid(&sale);
+    rig.check_books(&[(&sale.out_trade_no, 1)]);
     rig.finish().await;
 }

@@ -206,6 +206,103 @@ async fn kill_9_while_the_customer_confirms_then_restart_finishes_the_sale_charg
     assert_eq!(done.trade_no.as_deref(), Some(order.trade_no.as_str()));
 }
 
+/// `GET /v1/sales` over the register API: the sale ids, newest first.
+async fn listed_ids(rig: &Rig, query: &str) -> Vec<String> {
+    let (status, body) = rig.get(&format!("/v1/sales{query}")).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    list["sales"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["sale_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_after_a_paid_sale_then_restart_still_finds_and_lists_it() {
+    // After a restart the register got 404 for every finished sale and an empty list,
+    // although the journal held them: a register that crashed with the Pi could not learn
+    // what became of the sale it was waiting for.
+    let mut rig = Rig::start(RigOptions::default()).await;
+    let sale = rig.arm(Fen(2600)).await;
+    rig.scan(&code(20, 1, 0));
+    let (paid, seen) = rig.finish(&sale).await;
+    assert_eq!(paid.state, SaleState::Paid, "states seen: {seen:?}");
+
+    let exit = rig.kill_9().await;
+    assert_eq!(exit.code(), None, "killed by a signal: {exit}");
+    rig.start_daemon().await;
+
+    assert_eq!(rig.sale(&sale.sale_id).await, paid);
+    // Its state is final: a long-poll answers at once, not at the end of its wait.
+    let (status, body) = rig
+        .get(&format!("/v1/sales/{}?wait=60&state=paid", sale.sale_id))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        listed_ids(&rig, "").await,
+        std::slice::from_ref(&sale.sale_id)
+    );
+    let (status, body) = rig
+        .get(&format!("/v1/sales/{}", sale.sale_id.to_lowercase()))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "order numbers are equal ignoring case: {body}");
+
+    // The next sale continues the list, newest first.
+    let next = rig.arm(Fen(100)).await;
+    assert_eq!(
+        listed_ids(&rig, "?limit=5").await,
+        [next.sale_id, sale.sale_id]
+    );
+    assert_eq!(
+        rig.ledger().order(&paid.out_trade_no).unwrap().pay_requests,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_older_than_the_registers_window_is_found_from_the_journal() {
+    use scanpay::engine::{SaleRecord, Timestamp};
+    use scanpay::journal::{Journal, SledJournal};
+    use scanpay::register::board::RECENT_SALES;
+    let mut rig = Rig::start(RigOptions::default()).await;
+    let first = rig.arm(Fen(700)).await;
+    rig.scan(&code(21, 1, 0));
+    let (first, seen) = rig.finish(&first).await;
+    assert_eq!(first.state, SaleState::Paid, "states seen: {seen:?}");
+    assert_eq!(rig.terminate().await.code(), Some(0));
+
+    // A busy till: more sales since than the register API keeps in memory, written while
+    // the daemon is stopped (sled allows one process), as earlier runs would have.
+    {
+        let journal = SledJournal::open(rig.dir.path().join("journal").join("journal")).unwrap();
+        let mut later = journal
+            .get(&first.sale_id)
+            .unwrap()
+            .expect("the paid sale is journaled");
+        let base = later.seq;
+        for n in 1..=RECENT_SALES as u64 {
+            later.seq = base + n;
+            later.created_at = Timestamp::from_millis(later.created_at.as_millis() + 1000);
+            later.updated_at = later.created_at;
+            later.sale_id = SaleRecord::order_number("E2E", later.created_at, later.seq);
+            later.out_trade_no = later.sale_id.clone();
+            journal.put(&later).unwrap();
+        }
+    }
+    rig.start_daemon().await;
+
+    let newest = listed_ids(&rig, &format!("?limit={RECENT_SALES}")).await;
+    assert_eq!(newest.len(), RECENT_SALES);
+    assert!(!newest.contains(&first.sale_id), "the list is bounded");
+    assert_eq!(rig.sale(&first.sale_id).await, first);
+    let (status, body) = rig.get("/v1/sales/E2E-20000101-999999").await.unwrap();
+    assert_eq!(status, 404, "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scanner_unplugged_shows_in_status_and_a_scan_after_replug_pays() {
     let mut rig = Rig::start(RigOptions::default()).await;

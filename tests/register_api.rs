@@ -1,7 +1,7 @@
 //! The register API end to end over real sockets: loopback TCP (127.0.0.1:0) and a unix socket
 //! in a temporary directory, against a `SaleBoard` driven by a scripted fake daemon loop.
 //! Every route, every status code, the long-poll, server-sent events, metrics, and the
-//! `charge` client.
+//! `charge` client; and what the register finds after a restart, from the journal.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +17,8 @@ use serde_json::Value;
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::mpsc;
 
-use scanpay::engine::{SaleState, SaleView};
+use scanpay::engine::{Engine, EnginePolicy, SaleRecord, SaleState, SaleView, Timestamp};
+use scanpay::journal::{Journal, JournalError, MemoryJournal, SledJournal};
 use scanpay::protocol::Fen;
 use scanpay::register::{
     charge, serve, ArmError, ChargeError, DisarmError, Health, ListenAddr, QrView, RegisterBackend,
@@ -91,7 +92,8 @@ async fn fake_daemon(
                 }
             }
             RegisterCommand::Disarm { sale_id, reply } => {
-                let answer = match board.sale(&sale_id) {
+                // Like the engine, the fake follows only the sales it has in hand.
+                let answer = match board.held(&sale_id) {
                     None => Err(DisarmError::NotFound { sale_id }),
                     Some(s) if s.state != SaleState::Armed => Err(DisarmError::NotArmed {
                         sale_id,
@@ -152,7 +154,7 @@ async fn terminal(transport: Transport, token: Option<&str>, script: Vec<SaleSta
         Transport::Tcp => "127.0.0.1:0".parse().unwrap(),
         Transport::Unix => ListenAddr::Unix(dir.path().join("register.sock")),
     };
-    let (board, commands) = SaleBoard::new();
+    let (board, commands) = SaleBoard::new(Arc::new(MemoryJournal::new()));
     tokio::spawn(fake_daemon(board.clone(), commands, script));
     let server = serve(listen, token.map(str::to_string), board.clone())
         .await
@@ -671,7 +673,7 @@ async fn qr_returns_the_pay_page_url() {
 #[tokio::test]
 async fn commands_answer_503_when_the_daemon_loop_is_gone() {
     let dir = tempfile::tempdir().unwrap();
-    let (board, commands) = SaleBoard::new();
+    let (board, commands) = SaleBoard::new(Arc::new(MemoryJournal::new()));
     drop(commands);
     let server = serve(
         ListenAddr::Unix(dir.path().join("r.sock")),
@@ -1122,7 +1124,7 @@ async fn post_with_token(addr: &ListenAddr, token: &str) {
 async fn a_live_socket_is_not_taken_over() {
     let t = terminal(Transport::Unix, None, vec![]).await;
     let path = t.socket_path().unwrap();
-    let (board, _commands) = SaleBoard::new();
+    let (board, _commands) = SaleBoard::new(Arc::new(MemoryJournal::new()));
     let second = serve(ListenAddr::Unix(path.clone()), None, board).await;
     let err = second.err().expect("a second server on the same socket");
     assert!(err.to_string().contains("in use"), "{err}");
@@ -1135,7 +1137,7 @@ async fn a_live_socket_is_not_taken_over() {
 #[test]
 fn the_board_is_the_backend() {
     fn is_backend<B: RegisterBackend>(_: &B) {}
-    let (board, _commands) = SaleBoard::new();
+    let (board, _commands) = SaleBoard::new(Arc::new(MemoryJournal::new()));
     is_backend(&*board);
 }
 
@@ -1156,5 +1158,204 @@ async fn an_event_reader_that_falls_behind_is_told_how_much_it_missed() {
     assert_eq!(events[1].0, "sale");
     let first_kept: SaleView = serde_json::from_str(&events[1].1).unwrap();
     assert_eq!(first_kept.sale_id, "sale-44");
+    t.server.shutdown().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// After a restart: every sale the journal knows is found by id (design invariant 8).
+
+/// A journaled sale numbered `seq` under `prefix`, in `state`.
+fn record(prefix: &str, seq: u64, state: SaleState) -> SaleRecord {
+    let created = Timestamp::from_millis(1_795_000_000_000 + seq * 60_000);
+    SaleRecord {
+        sale_id: SaleRecord::order_number(prefix, created, seq),
+        out_trade_no: SaleRecord::order_number(prefix, created, seq),
+        seq,
+        amount: Fen(100 + seq),
+        subject: "Coffee".to_string(),
+        operator_id: "001".to_string(),
+        state,
+        payway: None,
+        auth_code: None,
+        trade_no: (state == SaleState::Paid).then(|| format!("G{seq}")),
+        err_code: None,
+        err_code_des: None,
+        created_at: created,
+        updated_at: created,
+        scanned_at: None,
+        deadline_at: None,
+        unresolved_at: None,
+        next_poll_at: None,
+        poll_interval_ms: 0,
+        pay_attempts: 1,
+        query_attempts: 0,
+        needs_review: false,
+        note: None,
+        qr_url: None,
+    }
+}
+
+/// A terminal started on `journal` the way the daemon starts: the journal recovered into a
+/// new engine and the board, then the register API on loopback; the fake loop stands in for
+/// the engine, which follows none of these ended sales.
+async fn restarted(journal: Arc<dyn Journal>) -> Terminal {
+    let now = Timestamp::from_millis(1_796_000_000_000);
+    let mut engine = Engine::new(EnginePolicy::default(), now).unwrap();
+    let (board, commands) = SaleBoard::new(journal.clone());
+    scanpay::daemon::recover(journal.as_ref(), &mut engine, &board, now).unwrap();
+    tokio::spawn(fake_daemon(board.clone(), commands, vec![]));
+    let server = serve("127.0.0.1:0".parse().unwrap(), None, board.clone())
+        .await
+        .unwrap();
+    Terminal {
+        board,
+        server,
+        _dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_ended_sales_are_found_by_id_listed_and_refuse_disarming() {
+    let dir = tempfile::tempdir().unwrap();
+    let (paid, failed) = {
+        let journal = SledJournal::open(dir.path().join("journal")).unwrap();
+        let paid = record("SHOP1", 1, SaleState::Paid);
+        let mut failed = record("SHOP1", 2, SaleState::Failed);
+        failed.err_code = Some("INSUFFICIENT".to_string());
+        journal.put(&paid).unwrap();
+        journal.put(&failed).unwrap();
+        (paid, failed)
+        // Dropped: the process that wrote them is gone.
+    };
+    let journal = Arc::new(SledJournal::open(dir.path().join("journal")).unwrap());
+    let t = restarted(journal).await;
+
+    let found = get(t.addr(), &format!("/v1/sales/{}", paid.sale_id)).await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert_eq!(found.sale(), paid.view());
+    let listed = get(t.addr(), "/v1/sales").await.json();
+    let ids: Vec<&str> = listed["sales"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["sale_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [failed.sale_id.as_str(), paid.sale_id.as_str()]);
+    assert_eq!(
+        get(t.addr(), "/v1/sales?limit=1").await.json()["sales"][0]["state"],
+        "failed"
+    );
+
+    // The state is final: a long-poll answers at once instead of waiting out its minute.
+    let asked = Instant::now();
+    let polled = get(t.addr(), &format!("/v1/sales/{}?wait=60", paid.sale_id)).await;
+    assert_eq!(polled.sale().state, SaleState::Paid);
+    assert!(
+        asked.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        asked.elapsed()
+    );
+
+    // Order numbers are equal ignoring case, as everywhere else.
+    let lowercase = get(
+        t.addr(),
+        &format!("/v1/sales/{}", paid.sale_id.to_lowercase()),
+    )
+    .await;
+    assert_eq!(lowercase.status, 200, "{}", lowercase.body);
+    assert_eq!(lowercase.sale().sale_id, paid.sale_id);
+
+    let refused = delete(t.addr(), &format!("/v1/sales/{}", paid.sale_id)).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.error().contains("paid"), "{}", refused.error());
+    assert_eq!(
+        delete(t.addr(), "/v1/sales/SHOP1-20261125-000099")
+            .await
+            .status,
+        404
+    );
+    t.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_older_than_the_boards_window_is_read_from_the_journal() {
+    use scanpay::register::board::RECENT_SALES;
+    let journal = Arc::new(MemoryJournal::new());
+    let total = RECENT_SALES as u64 + 5;
+    for seq in 1..=total {
+        // A prefix in mixed case, as a merchant may have configured it.
+        journal.put(&record("Shop1", seq, SaleState::Paid)).unwrap();
+    }
+    let oldest = record("Shop1", 1, SaleState::Paid);
+    let t = restarted(journal).await;
+    assert!(
+        t.board.held(&oldest.sale_id).is_none(),
+        "the window is bounded"
+    );
+    let listed = get(t.addr(), &format!("/v1/sales?limit={RECENT_SALES}"))
+        .await
+        .json();
+    let listed = listed["sales"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), RECENT_SALES);
+    assert_eq!(
+        listed[0]["sale_id"],
+        record("Shop1", total, SaleState::Paid).sale_id
+    );
+
+    let found = get(t.addr(), &format!("/v1/sales/{}", oldest.sale_id)).await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert_eq!(found.sale(), oldest.view());
+    // Typed in another case, it is still the journal's sale.
+    let upper = get(
+        t.addr(),
+        &format!("/v1/sales/{}", oldest.sale_id.to_uppercase()),
+    )
+    .await;
+    assert_eq!(upper.status, 200, "{}", upper.body);
+    assert_eq!(upper.sale().sale_id, oldest.sale_id);
+    let refused = delete(t.addr(), &format!("/v1/sales/{}", oldest.sale_id)).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    t.server.shutdown().await.unwrap();
+}
+
+/// A journal whose disk has gone bad: nothing reads.
+struct UnreadableJournal;
+
+impl Journal for UnreadableJournal {
+    fn put(&self, record: &SaleRecord) -> Result<(), JournalError> {
+        Err(JournalError::Write {
+            sale_id: record.sale_id.clone(),
+            detail: "test: input/output error".into(),
+        })
+    }
+    fn get(&self, _: &str) -> Result<Option<SaleRecord>, JournalError> {
+        Err(JournalError::Read {
+            detail: "test: input/output error".into(),
+        })
+    }
+    fn load_all(&self) -> Result<Vec<SaleRecord>, JournalError> {
+        Ok(Vec::new())
+    }
+    fn last_seq(&self) -> Result<u64, JournalError> {
+        Ok(0)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_that_cannot_be_read_answers_503_never_a_false_404() {
+    let t = restarted(Arc::new(UnreadableJournal)).await;
+    for (method, path) in [
+        (Method::GET, "/v1/sales/SHOP1-20261125-000001"),
+        (Method::GET, "/v1/sales/SHOP1-20261125-000001?wait=5"),
+        (Method::DELETE, "/v1/sales/SHOP1-20261125-000001"),
+    ] {
+        let reply = call(t.addr(), method.clone(), path, None, None).await;
+        assert_eq!(reply.status, 503, "{method} {path}: {}", reply.body);
+        assert!(
+            reply.error().contains("input/output error") && reply.error().contains("retry"),
+            "{}",
+            reply.error()
+        );
+    }
     t.server.shutdown().await.unwrap();
 }

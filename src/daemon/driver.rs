@@ -24,7 +24,7 @@ use crate::gateway::Gateway;
 use crate::journal::Journal;
 use crate::protocol::messages::WebPayRequest;
 use crate::protocol::{AnswerTo, Fen, Outcome, TradeAnswer};
-use crate::register::{self, Health, RegisterBackend, RegisterCommand, SaleBoard};
+use crate::register::{self, Health, RegisterCommand, SaleBoard};
 use crate::scanner::ScannerEvent;
 use crate::systemd::{Notification, Notifier};
 
@@ -297,10 +297,7 @@ impl<G: Gateway + 'static> Driver<G> {
                 let _ = reply.send(result);
             }
             RegisterCommand::Disarm { sale_id, reply } => {
-                let result = self
-                    .engine
-                    .disarm(&sale_id, now)
-                    .map_err(|error| self.disarm_error(error));
+                let result = self.engine.disarm(&sale_id, now).map_err(disarm_error);
                 self.drain_outputs(state, true);
                 let _ = reply.send(result);
             }
@@ -517,24 +514,6 @@ impl<G: Gateway + 'static> Driver<G> {
         }
     }
 
-    /// The engine forgets a sale once it has ended; the register must still hear that it was
-    /// scanned (409 with its state), not "no such sale": `scanpay charge` disarms when its wait
-    /// runs out, and a sale paid at that moment must not look like a failed charge.
-    fn disarm_error(&self, error: EngineDisarmError) -> register::DisarmError {
-        match error {
-            EngineDisarmError::NotFound { sale_id } => match self.board.sale(&sale_id) {
-                Some(ended) => register::DisarmError::NotArmed {
-                    sale_id,
-                    state: ended.state,
-                },
-                None => register::DisarmError::NotFound { sale_id },
-            },
-            EngineDisarmError::AlreadyScanned { sale_id, state } => {
-                register::DisarmError::NotArmed { sale_id, state }
-            }
-        }
-    }
-
     /// Shows damaged journals not yet acknowledged in the status and on the display; says
     /// whether the display flag changed.
     fn check_journal_damage(&self, state: &mut LoopState) -> bool {
@@ -609,6 +588,17 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+/// A sale the engine does not follow may still have ended: the board tells the register so
+/// (from its memory or the journal), off this loop.
+fn disarm_error(error: EngineDisarmError) -> register::DisarmError {
+    match error {
+        EngineDisarmError::NotFound { sale_id } => register::DisarmError::NotFound { sale_id },
+        EngineDisarmError::AlreadyScanned { sale_id, state } => {
+            register::DisarmError::NotArmed { sale_id, state }
+        }
     }
 }
 

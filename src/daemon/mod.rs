@@ -1,6 +1,7 @@
 //! `scanpay daemon` and `scanpay demo`: the parts wired together around one driver loop.
 //!
-//! `run` opens the journal and recovers every unfinished sale into the engine, connects the
+//! `run` opens the journal, recovers every unfinished sale into the engine and the recent
+//! sales onto the register's board (`recover`: one read of the journal), connects the
 //! gateway client, starts the register API, the scanner task, the display thread and the
 //! optional callback listener, tells systemd it is ready, and hands everything to `Driver`.
 
@@ -25,7 +26,7 @@ pub use wiring::{display_config, engine_policy, scanner_config};
 
 use crate::config::{Config, RegisterToken};
 use crate::display::{open_display, Display, NoDisplay};
-use crate::engine::{Engine, PolicyError};
+use crate::engine::{Engine, PolicyError, Timestamp};
 use crate::gateway::{GatewayClientConfig, GatewayConfigError, HttpGateway};
 use crate::journal::{Journal, JournalError, SledJournal};
 use crate::protocol::messages::Merchant;
@@ -107,14 +108,14 @@ pub async fn run(
     let now = clock::now();
     let journal: Arc<dyn Journal> = Arc::new(SledJournal::open(config.storage.journal_dir())?);
     let mut engine = Engine::new(engine_policy(&config), now)?;
-    let unfinished = journal.unfinished()?;
-    if !unfinished.is_empty() {
+    let (board, commands) = SaleBoard::new(journal.clone());
+    let resumed = recover(journal.as_ref(), &mut engine, &board, now)?;
+    if resumed > 0 {
         tracing::info!(
-            sales = unfinished.len(),
+            sales = resumed,
             "resuming unfinished sales from the journal"
         );
     }
-    engine.recover(unfinished, journal.last_seq()?, Some(journal.epoch()?), now);
 
     let gateway_settings = &config.gateway;
     let merchant = Merchant {
@@ -133,7 +134,6 @@ pub async fn run(
         request_timeout: gateway_settings.request_timeout,
     })?);
 
-    let (board, commands) = SaleBoard::new();
     board.update_status(|s| s.clock_synchronized = clock_synced());
     let listen = config.register.listen.clone();
     let token = config
@@ -205,6 +205,23 @@ pub async fn run(
     }
     tracing::info!("stopped; unfinished sales resume at the next start");
     Ok(())
+}
+
+/// Reads the journal once at start for both its readers: every sale not yet final resumes in
+/// the engine, and the board learns the recent sales, so the register finds them by id and in
+/// `GET /v1/sales` after a restart (older ones it reads from the journal when asked). Returns
+/// how many sales resumed.
+pub fn recover(
+    journal: &dyn Journal,
+    engine: &mut Engine,
+    board: &SaleBoard,
+    now: Timestamp,
+) -> Result<usize, JournalError> {
+    let records = journal.load_all()?;
+    board.recall(&records);
+    // The engine takes what is unfinished and leaves the rest.
+    engine.recover(records, journal.last_seq()?, Some(journal.epoch()?), now);
+    Ok(engine.unfinished().len())
 }
 
 fn clock_synced() -> bool {

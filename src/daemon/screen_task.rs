@@ -162,7 +162,7 @@ mod tests {
     fn a_display_that_panics_is_reported_and_the_next_screen_is_drawn() {
         // A panic once ended the display thread: the panel kept the last amount it showed
         // for good, and the status still said the display was up.
-        let (board, _commands) = SaleBoard::new();
+        let (board, _commands) = SaleBoard::new(Arc::new(crate::journal::MemoryJournal::new()));
         let (asked, screens) = std::sync::mpsc::channel();
         let mut sink = spawn(Box::new(PanicsOnArmed { asked }), board);
         let flags = StatusFlags::default();

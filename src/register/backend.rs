@@ -71,6 +71,19 @@ pub enum DisarmError {
         "the payment daemon is not accepting commands right now (shutting down?); retry shortly"
     )]
     Unavailable,
+    /// The engine no longer follows the sale and the journal could not be read to say what
+    /// became of it.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+}
+
+/// A sale could not be looked up: the journal, which holds every sale the terminal knows,
+/// could not be read. Never reported as "no such sale".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("sale {sale_id} could not be looked up: {detail}; retry shortly, and if it persists look at the daemon's log (journalctl -u scanpay)")]
+pub struct LookupError {
+    pub sale_id: String,
+    pub detail: String,
 }
 
 /// Why a QR code could not be shown.
@@ -158,13 +171,19 @@ pub struct MetricsSnapshot {
 
 /// What the register API asks of the daemon. Commands that change a sale (`arm`, `disarm`,
 /// `show_qr`) are async because they go through the daemon's one loop; reads are answered
-/// from shared state without waiting for it.
+/// from shared state without waiting for it, and `sale` may read the journal.
 pub trait RegisterBackend: Send + Sync + 'static {
     fn arm(&self, req: ArmRequest) -> impl Future<Output = Result<SaleView, ArmError>> + Send;
     fn disarm(&self, sale_id: &str) -> impl Future<Output = Result<SaleView, DisarmError>> + Send;
     fn show_qr(&self, req: QrRequest) -> impl Future<Output = Result<QrView, QrError>> + Send;
-    fn sale(&self, sale_id: &str) -> Option<SaleView>;
-    /// Most recent first.
+    /// The sale with this id (order numbers are equal ignoring ASCII case), whether it is
+    /// recent or only in the journal, across restarts; `Ok(None)` only when the journal does
+    /// not know it either.
+    fn sale(
+        &self,
+        sale_id: &str,
+    ) -> impl Future<Output = Result<Option<SaleView>, LookupError>> + Send;
+    /// Most recent first (the board's window: `board::RECENT_SALES`).
     fn recent_sales(&self, limit: usize) -> Vec<SaleView>;
     /// Every change of any sale, in the order they happened.
     fn subscribe(&self) -> broadcast::Receiver<SaleView>;

@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 
-use super::backend::{ArmError, DisarmError, QrError, RegisterBackend};
+use super::backend::{ArmError, DisarmError, LookupError, QrError, RegisterBackend};
 use super::board::RECENT_SALES;
 use super::input::{self, InputError};
 use super::listen::{self, BindError, BoundListener, ListenAddr};
@@ -237,9 +237,15 @@ impl From<DisarmError> for ApiError {
         let status = match e {
             DisarmError::NotFound { .. } => StatusCode::NOT_FOUND,
             DisarmError::NotArmed { .. } => StatusCode::CONFLICT,
-            DisarmError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            DisarmError::Unavailable | DisarmError::Lookup(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError::new(status, e)
+    }
+}
+
+impl From<LookupError> for ApiError {
+    fn from(e: LookupError) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e)
     }
 }
 
@@ -405,6 +411,7 @@ async fn get_sale<B: RegisterBackend>(
     let current = state
         .backend
         .sale(&sale_id)
+        .await?
         .ok_or_else(|| sale_not_found(&sale_id))?;
     let baseline = known_state.unwrap_or(current.state);
     // A final sale will not change again: waiting would only delay the answer.
@@ -451,9 +458,10 @@ async fn wait_for_change<B: RegisterBackend>(
                     }
                 }
                 Ok(_) => {}
-                // Fell behind the feed: the board holds the truth.
+                // Fell behind the feed: the board holds the truth. A failed read leaves the
+                // last view, as a timeout would.
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    if let Some(view) = backend.sale(&current.sale_id) {
+                    if let Ok(Some(view)) = backend.sale(&current.sale_id).await {
                         let changed = view.state != baseline;
                         current = view;
                         if changed {

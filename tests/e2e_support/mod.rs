@@ -334,6 +334,11 @@ impl Rig {
             .await
     }
 
+    /// `GET path` on the register API: the status code and the body, or why it failed.
+    pub async fn get(&self, path: &str) -> Result<(u16, String), String> {
+        unix_get(&self.socket, path).await
+    }
+
     /// `GET /v1/status`, or why it could not be read.
     pub async fn status(&self) -> Result<StatusView, String> {
         let (status, body) = unix_get(&self.socket, "/v1/status").await?;
