@@ -9,8 +9,10 @@ use scanpay::cli::{self, Cli};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        cli::Command::Demo(_) => cli::logging::init_with_default("warn"),
+    match &cli.command {
+        cli::Command::Demo(args) => {
+            cli::logging::init_with_default(cli::daemon::demo_log_level(args))
+        }
         _ => cli::logging::init(),
     }
     // Not locked: the demo's display thread draws on stdout too.

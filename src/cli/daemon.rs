@@ -8,7 +8,7 @@ use anyhow::Context as _;
 
 use super::amount::parse_yuan_amount;
 use crate::config::Config;
-use crate::daemon::demo::{run_demo, DemoOptions};
+use crate::daemon::demo::{draws, run_demo, DemoOptions};
 use crate::daemon::{run, shutdown_signal, RunOptions};
 use crate::protocol::Fen;
 
@@ -20,7 +20,8 @@ pub struct DemoArgs {
     /// The display's language: zh or en.
     #[arg(long, default_value = "en", value_parser = ["zh", "en"])]
     pub language: String,
-    /// Print each screen as one line of text instead of drawing it.
+    /// Print each screen change as one line of text instead of drawing the screen to fit
+    /// the terminal (also what happens when it is too small or not a terminal).
     #[arg(long)]
     pub text: bool,
 }
@@ -37,12 +38,27 @@ pub fn daemon(config_path: &Path) -> anyhow::Result<()> {
 
 /// Runs the demo until Ctrl-C.
 pub fn demo(args: &DemoArgs, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
-    let options = DemoOptions {
+    block_on(run_demo(demo_options(args), out, shutdown_signal()))
+}
+
+/// The demo's log filter unless RUST_LOG says otherwise: warnings, or only errors while it
+/// draws its screen in place (a log line on the same terminal would push the frame out of
+/// place until the next one). Not the simulator's warning that the payment callback found
+/// no listener: the demo's notify_url leads nowhere on purpose (the query finds the outcome).
+pub fn demo_log_level(args: &DemoArgs) -> &'static str {
+    if draws(&demo_options(args)) {
+        "error"
+    } else {
+        "warn,scanpay::simulator=error"
+    }
+}
+
+fn demo_options(args: &DemoArgs) -> DemoOptions {
+    DemoOptions {
         amount: args.amount,
         language: args.language.clone(),
         pixels: !args.text,
-    };
-    block_on(run_demo(options, out, shutdown_signal()))
+    }
 }
 
 /// Runs `work` on the daemon's runtime, then stops the runtime without waiting on a read of

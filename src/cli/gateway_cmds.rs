@@ -22,6 +22,7 @@ use crate::protocol::{ErrCode, Fen, FieldError, Merchant, ResultCode};
 
 use super::output::write_json;
 use super::withdrawal_log::WithdrawalLogError;
+use crate::register::ChargeError;
 
 /// Why a gateway command did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -221,6 +222,14 @@ fn failure_kind(err: &anyhow::Error) -> &'static str {
         "config"
     } else if err.downcast_ref::<WithdrawalLogError>().is_some() {
         "storage"
+    } else if let Some(err) = err.downcast_ref::<ChargeError>() {
+        match err {
+            ChargeError::Unreachable { .. } | ChargeError::TimedOut { .. } => "unreachable",
+            ChargeError::Unauthorized { .. } => "unauthorized",
+            ChargeError::Setup(_)
+            | ChargeError::Rejected { .. }
+            | ChargeError::BadResponse { .. } => "error",
+        }
     } else {
         "error"
     }

@@ -17,6 +17,7 @@ pub mod query;
 pub mod settle;
 pub mod settle_query;
 pub mod simulator;
+pub mod status;
 pub mod web_pay;
 pub mod withdrawal_log;
 
@@ -55,6 +56,9 @@ pub enum Command {
     Charge(charge::ChargeArgs),
     /// Export the journal's sales for reconciliation (CSV or JSON lines).
     Journal(journal::JournalArgs),
+    /// The running daemon's status for the person at the till: scanner, display, gateway,
+    /// queue, clock, version. Exits 1 when something needs a person.
+    Status(status::StatusArgs),
     /// Run the gateway simulator until Ctrl-C (demo merchant by default; needs no config).
     Simulator(simulator::SimulatorArgs),
     /// Where an order stands at the gateway: paid, not paid, waiting, refunded.
@@ -81,6 +85,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Charge(args) => charge::run(&cli.config, args, out),
         Command::Journal(args) => journal::run(&cli.config, args, out),
         Command::Simulator(args) => simulator::run(args, out),
+        Command::Status(args) => status::run(&cli.config, args, out),
         Command::Query(args) => query::run(&cli.config, args, out),
         Command::Balance(args) => balance::run(&cli.config, args, out),
         Command::Settle(args) => settle::run(&cli.config, args, out),

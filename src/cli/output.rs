@@ -14,7 +14,7 @@ use crate::config::DEFAULT_CONFIG_PATH;
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     headline: String,
-    rows: Vec<(&'static str, String)>,
+    rows: Vec<(String, String)>,
     footer: Vec<String>,
 }
 
@@ -26,8 +26,8 @@ impl Report {
         }
     }
 
-    pub fn row(mut self, name: &'static str, value: impl Display) -> Report {
-        self.rows.push((name, value.to_string()));
+    pub fn row(mut self, name: impl Into<String>, value: impl Display) -> Report {
+        self.rows.push((name.into(), value.to_string()));
         self
     }
 

@@ -13,10 +13,10 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::{run, DisplayFactory, RunOptions};
+use super::{run, RunOptions};
 use crate::config::{Config, HostFacts, Origin};
-use crate::display::terminal::TerminalDisplay;
-use crate::display::{Language, Layout, TerminalConfig};
+use crate::display::terminal::{choose, TermSize, TerminalDisplay};
+use crate::display::{Language, TerminalConfig};
 use crate::protocol::Fen;
 use crate::register::ListenAddr;
 use crate::simulator::{self, Simulator, SimulatorConfig};
@@ -27,8 +27,19 @@ use crate::systemd::SystemdNotifier;
 pub struct DemoOptions {
     pub amount: Fen,
     pub language: String,
-    /// Draw each screen as pixels (half blocks) or as one line of text.
+    /// Draw each screen to fit the terminal (text lines when it is too small or not a
+    /// terminal), or always as one line of text (`--text`).
     pub pixels: bool,
+}
+
+/// Whether the demo draws its screens (standard output a terminal large enough for the
+/// smallest frame and its instructions; the register's address is not known yet, the longest
+/// one stands in), rather than printing a line of text for each.
+pub fn draws(options: &DemoOptions) -> bool {
+    options.pixels
+        && TermSize::of_stdout()
+            .and_then(|size| choose(size, None, &footer(options.amount, &LONGEST_ADDRESS)))
+            .is_some()
 }
 
 /// The throw-away config the demo runs on: real validation, like any merchant's file.
@@ -50,7 +61,7 @@ default_subject = "scanpay demo"
 kind = "stdin"
 
 [display]
-kind = "{display}"
+kind = "terminal"
 language = "{language}"
 
 [register]
@@ -62,7 +73,6 @@ path = "{storage}"
 "#,
         app_id = simulator::DEMO_APP_ID,
         key_file = dir.join("merchant.key").display(),
-        display = if options.pixels { "terminal" } else { "none" },
         language = options.language,
         amount = options.amount.0,
         storage = dir.display(),
@@ -99,15 +109,9 @@ pub async fn run_demo(
     let config = Config::from_toml(&text, &config_path, &origin)?;
 
     let journal_dir = dir.path().join("journal");
-    if options.pixels {
-        // The screen is redrawn in place; the essentials stay below it as a footer.
-        writeln!(
-            out,
-            "scanpay demo: simulated gateway at {}, journal in {}",
-            sim.base_url(),
-            journal_dir.display()
-        )?;
-    } else {
+    // When not drawn, the instructions come first and each screen is a line.
+    let drawn = draws(&options);
+    if !drawn {
         writeln!(
             out,
             "scanpay demo: a simulated gateway at {}, a journal in {}.\n\
@@ -122,46 +126,76 @@ pub async fn run_demo(
     }
     out.flush()?;
 
-    let (amount, language, pixels) = (options.amount, options.language.clone(), options.pixels);
+    let (amount, pixels) = (options.amount, options.pixels);
+    let language = if options.language == "zh" {
+        Language::Zh
+    } else {
+        Language::En
+    };
     let run_options = RunOptions {
         notifier: std::sync::Arc::new(SystemdNotifier::disabled()),
         on_listening: Box::new(move |addr| {
-            if !pixels {
+            if !drawn {
                 println!(
                     "Register API: http://{addr}/v1/sales  (try: curl http://{addr}/v1/status)\n"
                 );
             }
         }),
-        display: pixels.then(|| -> DisplayFactory {
-            Box::new(move |addr| {
+        display: Some(Box::new(
+            move |addr| -> Box<dyn crate::display::Display + Send> {
                 let config = TerminalConfig {
-                    layout: Layout::Mono128x64,
-                    pixels: true,
-                    language: if language == "zh" {
-                        Language::Zh
-                    } else {
-                        Language::En
-                    },
-                    footer: Some(footer(amount, addr)),
+                    layout: None,
+                    pixels,
+                    language,
+                    footer: Some(footer(amount, addr).join("\n")),
                 };
                 Box::new(TerminalDisplay::stdout(&config))
-            })
-        }),
+            },
+        )),
     };
     let result = run(config, run_options, shutdown).await;
     sim.shutdown().await;
     Ok(result?)
 }
 
-/// The instructions under the demo's drawn screen.
-fn footer(amount: Fen, register: &ListenAddr) -> String {
-    format!(
-        "A sale of {amount} is armed. Type a payment code and press Enter (Ctrl-C stops).\n\
-         \x20 134523198765432101  paid at once (WeChat; Alipay codes start 25-30)\n\
-         \x20 ...765000203  customer confirms on the phone, paid on the 2nd query\n\
-         \x20 ...765000600  declined (insufficient balance)   ...765000700  code expired\n\
-         \x20 ...765000800  gateway error, found paid by query ...765000900  never confirms\n\
-         Each code works once: change a digit before the last six. `scanpay demo --text` lists all.\n\
-         Register API: http://{register}/v1/status"
-    )
+/// The longest register address the footer can name.
+const LONGEST_ADDRESS: ListenAddr = ListenAddr::Tcp(std::net::SocketAddr::V4(
+    std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(127, 0, 0, 1), 65535),
+));
+
+/// The instructions under (or beside) the demo's drawn screen, a line each, every line at
+/// most 78 columns so they fit an 80-column terminal and beside a 240x240 screen on a
+/// 200-column one. The last line is the prompt: the cursor waits after it.
+fn footer(amount: Fen, register: &ListenAddr) -> Vec<String> {
+    vec![
+        format!("A sale of {amount} is armed. Type a payment code, press Enter. Ctrl-C stops."),
+        "  134523198765432101 paid at once (WeChat; Alipay codes start 25-30)".to_string(),
+        "  ...765000203 confirm on phone  ...765000600 declined  ...765000700 expired".to_string(),
+        "  ...765000800 found paid by query  ...765000900 never confirms".to_string(),
+        "A code works once: change a digit before the last six. --text lists them all.".to_string(),
+        format!("Register API: http://{register}/v1/status   scan> "),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::display::terminal::text_width;
+
+    #[test]
+    fn the_footer_fits_beside_and_below_every_frame_it_is_drawn_with() {
+        let lines = footer(Fen(999_999_99), &LONGEST_ADDRESS);
+        assert_eq!(
+            lines.len(),
+            6,
+            "16 braille rows + caption + 6 + an empty row = 24"
+        );
+        for line in &lines {
+            assert!(
+                text_width(line) <= 78,
+                "{line:?} is {} wide",
+                text_width(line)
+            );
+        }
+    }
 }

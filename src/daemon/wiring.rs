@@ -92,8 +92,8 @@ pub fn display_config(settings: &DisplaySettings) -> DisplayConfig {
     match &settings.output {
         DisplayOutput::None => DisplayConfig::None,
         DisplayOutput::Terminal => DisplayConfig::Terminal(TerminalConfig {
-            // 128x64 drawn with half blocks is 32 lines: it fits a laptop's terminal.
-            layout: Layout::Mono128x64,
+            // The largest layout that fits the terminal, redrawn to fit each frame.
+            layout: None,
             pixels: true,
             language,
             footer: None,

@@ -119,15 +119,17 @@ pub struct PngConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TerminalConfig {
-    #[serde(default = "default_terminal_layout")]
-    pub layout: Layout,
-    /// Draw pixels with half blocks and 24-bit colour; `false` prints one text line per screen.
+    /// Draw only this layout; `None` draws the largest that fits the terminal.
+    #[serde(default)]
+    pub layout: Option<Layout>,
+    /// Draw pixels (braille or half blocks, 24-bit colour) when the terminal is large enough;
+    /// `false` prints one text line per screen.
     #[serde(default = "default_true")]
     pub pixels: bool,
     #[serde(default)]
     pub language: Language,
-    /// Pixel mode with a footer redraws in place: each frame clears the terminal, draws the
-    /// screen and then this text (the demo's instructions), instead of scrolling.
+    /// Drawn below or beside every frame (the demo's instructions); every frame clears the
+    /// terminal and redraws in place, instead of scrolling.
     #[serde(default)]
     pub footer: Option<String>,
 }
@@ -146,10 +148,6 @@ fn default_layout() -> Layout {
 
 fn default_keep_frames() -> u64 {
     1000
-}
-
-fn default_terminal_layout() -> Layout {
-    Layout::Mono128x64
 }
 
 fn default_true() -> bool {

@@ -52,7 +52,7 @@ pub enum ChargeError {
         what: String,
         message: String,
     },
-    #[error("the register API answered {what} with something that is not a sale ({reason}); are client and daemon the same scanpay version?")]
+    #[error("the register API answered {what} with something this client cannot read ({reason}); are client and daemon the same scanpay version?")]
     BadResponse { what: String, reason: String },
 }
 
@@ -96,7 +96,7 @@ impl RegisterClient {
         let (status, body) = self
             .send(Method::POST, "/v1/sales", Some(body), Duration::ZERO, what)
             .await?;
-        expect_sale(status, StatusCode::CREATED, &body, what)
+        expect_json(status, StatusCode::CREATED, &body, what)
     }
 
     /// `GET /v1/sales/{sale_id}?wait=..&state=..`: returns as soon as the sale's state differs
@@ -123,7 +123,17 @@ impl RegisterClient {
                 &what,
             )
             .await?;
-        expect_sale(status, StatusCode::OK, &body, &what)
+        expect_json(status, StatusCode::OK, &body, &what)
+    }
+
+    /// `GET /v1/status`, read as plain JSON: `scanpay status` shows every part the daemon
+    /// reports, including ones added after this client was built.
+    pub async fn status(&self) -> Result<serde_json::Value, ChargeError> {
+        let what = "GET /v1/status";
+        let (status, body) = self
+            .send(Method::GET, "/v1/status", None, Duration::ZERO, what)
+            .await?;
+        expect_json(status, StatusCode::OK, &body, what)
     }
 
     /// `DELETE /v1/sales/{sale_id}`.
@@ -133,7 +143,7 @@ impl RegisterClient {
         let (status, body) = self
             .send(Method::DELETE, &path, None, Duration::ZERO, &what)
             .await?;
-        expect_sale(status, StatusCode::OK, &body, &what)
+        expect_json(status, StatusCode::OK, &body, &what)
     }
 
     async fn send(
@@ -316,12 +326,12 @@ async fn disarm_unscanned(
     }
 }
 
-fn expect_sale(
+fn expect_json<T: serde::de::DeserializeOwned>(
     status: StatusCode,
     expected: StatusCode,
     body: &[u8],
     what: &str,
-) -> Result<SaleView, ChargeError> {
+) -> Result<T, ChargeError> {
     if status == expected {
         return serde_json::from_slice(body).map_err(|e| ChargeError::BadResponse {
             what: what.to_string(),

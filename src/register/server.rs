@@ -173,6 +173,7 @@ fn router<B: RegisterBackend>(state: AppState<B>) -> Router {
         .route("/v1/status", get(status::<B>))
         .route("/v1/qr", post(show_qr::<B>))
         .route("/metrics", get(metrics_text::<B>))
+        .route("/v1/openapi.json", get(openapi))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(
@@ -294,7 +295,7 @@ async fn no_route(request: Request) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no route {} {}; the register API has /v1/sales, /v1/sales/{{sale_id}}, /v1/events, /v1/status, /v1/qr and /metrics",
+            "no route {} {}; the register API has /v1/sales, /v1/sales/{{sale_id}}, /v1/events, /v1/status, /v1/qr, /metrics and /v1/openapi.json (which describes them all)",
             request.method(),
             request.uri().path()
         ),
@@ -305,7 +306,7 @@ async fn wrong_method(request: Request) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         format!(
-            "{} is not allowed on {}; see the register API reference for the methods of each route",
+            "{} is not allowed on {}; GET /v1/openapi.json lists the methods of each route",
             request.method(),
             request.uri().path()
         ),
@@ -495,6 +496,20 @@ async fn status<B: RegisterBackend>(
     State(state): State<AppState<B>>,
 ) -> Json<super::backend::StatusView> {
     Json(state.backend.status())
+}
+
+/// The register API described in OpenAPI 3.1, kept true by `tests/openapi.rs`.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI_JSON,
+    )
+        .into_response()
 }
 
 async fn metrics_text<B: RegisterBackend>(State(state): State<AppState<B>>) -> Response {
