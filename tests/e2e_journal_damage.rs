@@ -44,7 +44,7 @@ async fn damage_shown(rig: &mut Rig) -> Vec<String> {
             !s.journal_damage.is_empty()
         })
         .await;
-    let (code, metrics) = rig.get("/metrics").await;
+    let (code, metrics) = rig.get("/metrics").await.unwrap();
     assert_eq!(code, 200);
     assert!(
         metrics.contains("\nscanpay_journal_damaged 1\n"),
@@ -105,7 +105,7 @@ async fn a_damaged_journal_is_salvaged_and_shown_until_a_person_removes_it() {
     }
     rig.wait_status("the damage to clear", |s| s.journal_damage.is_empty())
         .await;
-    let (_, metrics) = rig.get("/metrics").await;
+    let (_, metrics) = rig.get("/metrics").await.unwrap();
     assert!(
         metrics.contains("\nscanpay_journal_damaged 0\n"),
         "{metrics}"

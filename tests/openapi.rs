@@ -12,6 +12,7 @@
 mod e2e_support;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use e2e_support::{code, Rig, RigOptions};
@@ -19,6 +20,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use scanpay::engine::SaleState;
+use scanpay::journal::MemoryJournal;
 use scanpay::register::server::OPENAPI_JSON;
 use scanpay::register::{serve, ListenAddr, SaleBoard};
 use serde_json::{json, Value};
@@ -584,7 +586,7 @@ async fn every_route_answers_as_the_document_says() {
     assert!(String::from_utf8_lossy(&nowhere.body).contains("/v1/openapi.json"));
 
     // 401 on every route, from a register API with a token.
-    let (board, _commands) = SaleBoard::new();
+    let (board, _commands) = SaleBoard::new(Arc::new(MemoryJournal::new()));
     let guarded = serve("127.0.0.1:0".parse().unwrap(), Some("s3cret".into()), board)
         .await
         .unwrap();

@@ -17,7 +17,9 @@ use serde_json::Value;
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::mpsc;
 
-use scanpay::engine::{Engine, EnginePolicy, SaleRecord, SaleState, SaleView, Timestamp};
+use scanpay::engine::{
+    Engine, EnginePolicy, OrderEpoch, SaleRecord, SaleState, SaleView, Timestamp,
+};
 use scanpay::journal::{Journal, JournalError, MemoryJournal, SledJournal};
 use scanpay::protocol::Fen;
 use scanpay::register::{
@@ -1168,8 +1170,8 @@ async fn an_event_reader_that_falls_behind_is_told_how_much_it_missed() {
 fn record(prefix: &str, seq: u64, state: SaleState) -> SaleRecord {
     let created = Timestamp::from_millis(1_795_000_000_000 + seq * 60_000);
     SaleRecord {
-        sale_id: SaleRecord::order_number(prefix, created, seq),
-        out_trade_no: SaleRecord::order_number(prefix, created, seq),
+        sale_id: SaleRecord::order_number(prefix, created, None, seq),
+        out_trade_no: SaleRecord::order_number(prefix, created, None, seq),
         seq,
         amount: Fen(100 + seq),
         subject: "Coffee".to_string(),
@@ -1192,6 +1194,7 @@ fn record(prefix: &str, seq: u64, state: SaleState) -> SaleRecord {
         needs_review: false,
         note: None,
         qr_url: None,
+        salvaged: false,
     }
 }
 
@@ -1338,6 +1341,9 @@ impl Journal for UnreadableJournal {
     }
     fn last_seq(&self) -> Result<u64, JournalError> {
         Ok(0)
+    }
+    fn epoch(&self) -> Result<OrderEpoch, JournalError> {
+        Ok(OrderEpoch::from_random([0; 4]))
     }
 }
 

@@ -185,14 +185,6 @@ impl Rig {
         self.dir.path().join("journal")
     }
 
-    /// A GET on the register API: status code and body.
-    #[allow(dead_code)] // e2e_journal_damage.rs only
-    pub async fn get(&self, path: &str) -> (u16, String) {
-        unix_get(&self.socket, path)
-            .await
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
-    }
-
     /// The folder the png display writes to.
     pub fn screens(&self) -> PathBuf {
         self.dir.path().join("screens")
