@@ -157,6 +157,14 @@ mod tests {
             },
         ));
         assert_eq!(exit_code(&journal), ExitCode::FAILURE);
+        // A storage path scanpay may not use: restarting cannot help, a person must.
+        let denied = anyhow::Error::new(crate::daemon::DaemonError::Journal(
+            crate::journal::JournalError::CreateDir {
+                path: "/var/lib/scanpay/journal".into(),
+                io: std::io::ErrorKind::PermissionDenied.into(),
+            },
+        ));
+        assert_eq!(exit_code(&denied), ExitCode::from(EXIT_CONFIG));
     }
 
     #[test]
