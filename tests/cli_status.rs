@@ -57,6 +57,7 @@ async fn status_shows_every_part_and_exits_1_when_one_needs_a_person() {
         ("display", "ok       "),
         ("gateway", "ok       "),
         ("queue", "0 waiting for the gateway"),
+        ("journal", "ok"),
         ("version", env!("CARGO_PKG_VERSION")),
     ] {
         assert!(

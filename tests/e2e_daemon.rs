@@ -289,7 +289,8 @@ async fn a_sale_older_than_the_registers_window_is_found_from_the_journal() {
             later.seq = base + n;
             later.created_at = Timestamp::from_millis(later.created_at.as_millis() + 1000);
             later.updated_at = later.created_at;
-            later.sale_id = SaleRecord::order_number("E2E", later.created_at, Some(&epoch), later.seq);
+            later.sale_id =
+                SaleRecord::order_number("E2E", later.created_at, Some(&epoch), later.seq);
             later.out_trade_no = later.sale_id.clone();
             journal.put(&later).unwrap();
         }

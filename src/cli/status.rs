@@ -33,6 +33,8 @@ enum Judge {
     Show,
     /// A flag that should be true; when false, `problem` says what to do.
     ShouldBeTrue { problem: &'static str },
+    /// A list of notices that should be empty; each one is a problem in its own words.
+    ShouldBeEmpty,
 }
 
 /// The fields a person reads, in the order shown: (JSON key, label, judge). Fields the daemon
@@ -49,7 +51,7 @@ const FIELDS: &[(&str, &str, Judge)] = &[
             problem: "not synchronised: check the network (NTP); times and signatures may be off",
         },
     ),
-    ("journal", "journal", Judge::Show),
+    ("journal_damage", "journal", Judge::ShouldBeEmpty),
     ("version", "version", Judge::Show),
 ];
 
@@ -149,6 +151,14 @@ fn line(label: &str, value: &Value, judge: Judge) -> Line {
         (Value::Bool(false), Judge::ShouldBeTrue { problem }) => {
             (format!("PROBLEM  {problem}"), Some(problem.to_string()))
         }
+        (Value::Array(notices), Judge::ShouldBeEmpty) if notices.is_empty() => {
+            ("ok".to_string(), None)
+        }
+        (Value::Array(notices), Judge::ShouldBeEmpty) => {
+            let said: Vec<String> = notices.iter().map(plain).collect();
+            let said = said.join("; ");
+            (format!("PROBLEM  {said}"), Some(said))
+        }
         (value, _) => (plain(value), None),
     };
     let text = if label == "queue" {
@@ -191,7 +201,7 @@ mod tests {
             "gateway": {"ok": true, "detail": "answered"},
             "queue_depth": 0,
             "clock_synchronized": false,
-            "journal": {"ok": false, "detail": "damaged store moved aside"},
+            "journal_damage": ["the journal was damaged and moved aside"],
             "battery": "83%",
         })));
         let shown: Vec<(String, String, Option<String>)> = lines
@@ -212,7 +222,11 @@ mod tests {
                     "PROBLEM  not synchronised: check the network (NTP); times and signatures may be off".into(),
                     problem("not synchronised: check the network (NTP); times and signatures may be off")
                 ),
-                ("journal".into(), "PROBLEM  damaged store moved aside".into(), problem("damaged store moved aside")),
+                (
+                    "journal".into(),
+                    "PROBLEM  the journal was damaged and moved aside".into(),
+                    problem("the journal was damaged and moved aside")
+                ),
                 ("version".into(), "0.1.0".into(), no.clone()),
                 ("battery".into(), "83%".into(), no),
             ]
