@@ -11,7 +11,7 @@ use super::amount::parse_yuan_amount;
 use crate::config::Config;
 use crate::engine::{SaleState, SaleView};
 use crate::protocol::Fen;
-use crate::register::{charge, describe};
+use crate::register::{charge, describe, ListenAddr};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ChargeArgs {
@@ -33,13 +33,7 @@ pub struct ChargeArgs {
 }
 
 pub fn run(config_path: &Path, args: &ChargeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let config = Config::load(config_path)?;
-    let listen = config.register.listen.clone();
-    let token = config
-        .register
-        .token
-        .as_ref()
-        .map(|t| t.expose().to_string());
+    let (listen, token) = register_endpoint(&Config::load(config_path)?);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -79,6 +73,17 @@ pub fn run(config_path: &Path, args: &ChargeArgs, out: &mut dyn Write) -> anyhow
         bail!(problem);
     }
     Ok(())
+}
+
+/// Where the config's daemon takes register requests, and the token they need: what
+/// `charge` and `status` connect with.
+pub(super) fn register_endpoint(config: &Config) -> (ListenAddr, Option<String>) {
+    let token = config
+        .register
+        .token
+        .as_ref()
+        .map(|t| t.expose().to_string());
+    (config.register.listen.clone(), token)
 }
 
 /// Why the charge did not succeed, in words a cashier can act on; `None` when paid.

@@ -8,7 +8,8 @@
 //! `{"ok": false, "error": KIND, "message": ...}` so that a script never has to parse stderr.
 //! KIND is `unreachable` (nothing was sent), `unknown` (may have been received), `refused`
 //! (with `result_code`, `err_code`, `err_code_des`), `not_sent`, `limit` (a withdrawal
-//! limit), `config`, `storage` (the withdrawal record) or `error`.
+//! limit), `config`, `storage` (the withdrawal record), `unauthorized` (the register token,
+//! for `status`) or `error`; for `status`, `unreachable` means the daemon could not be reached.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -14,6 +14,7 @@ use std::path::Path;
 use anyhow::{bail, Context as _};
 use serde_json::{json, Map, Value};
 
+use super::charge::register_endpoint;
 use super::gateway_cmds::{block_on, with_json_failure};
 use super::output::{write_json, Report};
 use crate::config::Config;
@@ -107,13 +108,7 @@ pub fn run(config_path: &Path, args: &StatusArgs, out: &mut dyn Write) -> anyhow
 
 /// `GET /v1/status` from the daemon the config names.
 fn fetch(config_path: &Path) -> anyhow::Result<Map<String, Value>> {
-    let config = Config::load(config_path)?;
-    let listen = config.register.listen.clone();
-    let token = config
-        .register
-        .token
-        .as_ref()
-        .map(|t| t.expose().to_string());
+    let (listen, token) = register_endpoint(&Config::load(config_path)?);
     let client = RegisterClient::new(&listen, token.as_deref())?;
     let status = block_on(client.status())?.with_context(|| {
         format!("reading the daemon's status from the register API at {listen}")

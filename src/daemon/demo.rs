@@ -184,7 +184,8 @@ mod tests {
 
     #[test]
     fn the_footer_fits_beside_and_below_every_frame_it_is_drawn_with() {
-        let lines = footer(Fen(999_999_99), &LONGEST_ADDRESS);
+        // The largest amount a sale may have (¥100000.00) and the longest address.
+        let lines = footer(Fen(10_000_000), &LONGEST_ADDRESS);
         assert_eq!(
             lines.len(),
             6,
