@@ -5,7 +5,7 @@
 //! Each test wires a `Driver` the way `daemon::run` does, with three test seams that only
 //! watch: the journal tells the test every record once it is durable, the gateway client
 //! tells it every request as it leaves (and checks that the record the request depends on
-//! was durable first: invariant 3), and the display hands over every screen it draws.
+//! was durable first: invariant 3 in ARCHITECTURE.md), and the display hands over every screen it draws.
 //! A restart drops the loop (a crash) or stops it (shutdown), reopens the same journal
 //! directory and recovers into a new engine and a new loop, like a new process.
 //!

@@ -1,4 +1,4 @@
-//! Issue 9: the real `scanpay daemon` over a journal that was wiped or damaged, and the
+//! The real `scanpay daemon` over a journal that was wiped or damaged, and the
 //! payment codes on disk once the sales have ended.
 //!
 //! - a damaged journal is moved aside, the daemon carries on (no exit, no restart onto an
@@ -146,7 +146,7 @@ async fn garbage_data_and_no_counter_file_never_repeat_a_number_and_show_the_dam
     assert_eq!(rig.terminate().await.code(), Some(0), "{}", rig.log());
 }
 
-/// Item 5, design invariant 5: once the sales have ended, no scanned code is in any file
+/// Invariant 5 (ARCHITECTURE.md): once the sales have ended, no scanned code is in any file
 /// under the state directory (sled keeps old record versions; the codes never go there).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_file_under_the_state_directory_holds_a_scanned_code_after_the_sales_end() {

@@ -761,7 +761,7 @@ fn orderpaid_on_a_resend_means_look_it_up() {
     );
 }
 
-/// Issue 9 item 2, design invariant 7: ORDERPAID on the first pay of a number this journal
+/// Invariant 7 (ARCHITECTURE.md): ORDERPAID on the first pay of a number this journal
 /// never sent before is another order's (a lost journal, a shared prefix): the sale is not
 /// paid by it, it needs a person, and the terminal is free for a new sale (a new number).
 #[test]

@@ -147,7 +147,7 @@ fn order_numbers_are_never_reused_across_restarts() {
     assert!(journal.damage().is_empty());
 }
 
-/// Issue 9 item 2: a wiped store (a fresh SD image, `rm -rf` of the state dir) starts under a
+/// A wiped store (a fresh SD image, `rm -rf` of the state dir) starts under a
 /// new random epoch, so none of its numbers is one the terminal sent before.
 #[test]
 fn a_wiped_store_never_repeats_an_order_number() {
@@ -235,7 +235,7 @@ fn assert_salvaged_and_queried(journal: &SledJournal) {
     );
 }
 
-/// Issue 9 item 4: sled refuses its config file; the sales are salvaged from the data file
+/// Sled refuses its config file; the sales are salvaged from the data file
 /// and numbering goes on under the same epoch (the counter file vouches for it).
 #[test]
 fn garbage_config_file_is_moved_aside_and_the_sales_salvaged() {
@@ -260,7 +260,7 @@ fn garbage_config_file_is_moved_aside_and_the_sales_salvaged() {
     );
 }
 
-/// Issue 9 items 2 and 4: garbage in `db` and no counter file: sled opens it as an empty
+/// Garbage in `db` and no counter file: sled opens it as an empty
 /// store, which is damage (not a new store), and numbering goes on under a new epoch.
 #[test]
 fn garbage_data_file_without_a_counter_file_is_damage_under_a_new_epoch() {
@@ -376,7 +376,7 @@ fn a_store_in_use_is_reported_not_moved() {
     assert!(!err.restart_cannot_help());
 }
 
-/// Issue 9 item 6: a path that cannot be a directory is for a person to fix (exit 78), and
+/// A path that cannot be a directory is for a person to fix (exit 78), and
 /// the OS's words appear once in the whole error chain.
 #[test]
 fn an_unusable_storage_path_is_a_config_problem_said_once() {
@@ -410,7 +410,7 @@ fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
     found
 }
 
-/// Issue 9 item 5 and design invariant 5: once erased, a code is in no file under the state
+/// Invariant 5 (ARCHITECTURE.md): once erased, a code is in no file under the state
 /// directory, although sled keeps old versions of every record in its log. The sales go
 /// through the states a sale does (queued, sent, waiting, paid), over reopenings.
 #[test]

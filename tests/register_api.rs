@@ -1164,7 +1164,7 @@ async fn an_event_reader_that_falls_behind_is_told_how_much_it_missed() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// After a restart: every sale the journal knows is found by id (design invariant 8).
+// After a restart: every sale the journal knows is found by id (invariant 8, ARCHITECTURE.md).
 
 /// A journaled sale numbered `seq` under `prefix`, in `state`.
 fn record(prefix: &str, seq: u64, state: SaleState) -> SaleRecord {

@@ -1,6 +1,6 @@
 //! The daemon's one clock read: wall time as the engine's `Timestamp`.
 //!
-//! The engine and protocol never read a clock (invariant 1); everything they know of time
+//! The engine and protocol never read a clock (invariant 1, ARCHITECTURE.md); everything they know of time
 //! comes from here, and tokio timers are derived from the engine's deadlines.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -4,7 +4,7 @@
 //! commands, gateway replies, callbacks and the engine's own timers. After each event the
 //! engine's outputs are drained *in order*; a `Journal` output is written and synced before
 //! the next output runs, so no request leaves before the state it depends on is on disk
-//! (invariant 3).
+//! (invariant 3, ARCHITECTURE.md).
 
 use std::sync::Arc;
 use std::time::Duration;

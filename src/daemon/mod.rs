@@ -151,7 +151,7 @@ pub async fn run(
         Some(make) => (make(server.addr()), None),
         None => match open_display(&display_config(&config.display)) {
             Ok(display) => (display, None),
-            // A missing panel must not stop payments (issue 5): report it and go on.
+            // A missing panel must not stop payments: report it and go on.
             Err(error) => (Box::new(NoDisplay) as Box<dyn Display + Send>, Some(error)),
         },
     };

@@ -3,7 +3,7 @@
 //! The loop hands over the latest screen and moves on; the thread always draws the newest
 //! one (older ones still waiting are skipped) and counts the customer's wait down once a
 //! second on its own. A display fault is logged, shown in the status, and the next screen
-//! tries again: payments never wait for the display (issue 5).
+//! tries again: payments never wait for the display.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{self, RecvTimeoutError};

@@ -1,7 +1,7 @@
 //! The sale lifecycle: one `Engine` owning every unfinished sale, driven by `handle_*` calls
 //! with the current time and drained with `poll_output()` / `poll_timeout()`.
 //!
-//! Money rules kept here (design invariants 2, 4, 5):
+//! Money rules kept here (invariants 2, 4, 5 and 7, ARCHITECTURE.md):
 //! - a sale's `out_trade_no` is fixed at arm; nothing is ever sent under another number;
 //! - a pay request is sent again only after `SendFailure::Offline` (it never left), with the
 //!   same number and the same code; everything else that is unclear is resolved by query;
@@ -1042,7 +1042,7 @@ impl Engine {
                     }
                 }
             }
-            // Design invariant 7: the order exists, but this journal never sent this number
+            // Invariant 7 (ARCHITECTURE.md): the order exists, but this journal never sent this number
             // before (this is its first pay): it belongs to another order (a lost journal, a
             // prefix shared with another terminal). Its status is not this sale's outcome,
             // and this request charged nobody: the gateway refused it.

@@ -1,4 +1,4 @@
-//! The sale lifecycle as a sans-IO state machine (issue 3).
+//! The sale lifecycle as a sans-IO state machine.
 //!
 //! Architecture invariant: pure. No tokio, reqwest, sled, device or filesystem; no clock
 //! reads. Time comes in as an argument (`Timestamp`), outputs come out as a closed enum

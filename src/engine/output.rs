@@ -7,7 +7,7 @@ use super::screen::Screen;
 use crate::protocol::{Fen, PaymentCode, Payway};
 
 /// Something the daemon must do, in order. A `Journal` must be written and durably synced
-/// before any later output is carried out (invariant 3: the record that a request depends on
+/// before any later output is carried out (invariant 3, ARCHITECTURE.md: the record that a request depends on
 /// is on disk before the request leaves).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {

@@ -93,7 +93,7 @@ impl SaleRecord {
 /// A journal's numbering epoch: chosen at random when a journal is created (and again
 /// whenever its counter is lost) and written into every order number, so that a terminal
 /// whose journal was wiped or damaged never sends an `out_trade_no` it used before
-/// (design invariant 7). Randomness comes from outside (the journal); the engine only
+/// (invariant 7, ARCHITECTURE.md). Randomness comes from outside (the journal); the engine only
 /// formats and checks it.
 ///
 /// Six characters of Crockford's base32 (digits and capitals without I, L, O, U): 30 bits,

@@ -1,4 +1,4 @@
-//! The gateway client: the HTTP adapter for every endpoint of `spec/gateway.md` (issue 2).
+//! The gateway client: the HTTP adapter for every endpoint of the gateway (`docs/protocol.md`).
 //!
 //! `Gateway` is the narrow trait the daemon and the commands use; `HttpGateway` implements
 //! it over HTTP(S), and `FakeGateway` from a script, for tests. Requests are built, checked

@@ -1,4 +1,4 @@
-//! The payment codes a journal still holds, kept outside sled (design invariant 5).
+//! The payment codes a journal still holds, kept outside sled (invariant 5, ARCHITECTURE.md).
 //!
 //! sled is log-structured: a record rewritten without its code leaves the old version, code
 //! and all, in the data file until sled happens to reclaim that segment. So records go to

@@ -1,4 +1,4 @@
-//! The durable journal of sales (issue 3): every record the engine emits as
+//! The durable journal of sales: every record the engine emits as
 //! `Output::Journal`, and the order counter, behind a narrow trait.
 //!
 //! Architecture invariant: the journal stores and returns `SaleRecord`s; it knows no sale

@@ -3,7 +3,7 @@
 //! Layout: `sale/<sale_id>` → the record as JSON; `meta/last_seq` → the order counter
 //! (u64, big-endian), raised in the same transaction as the record that uses it.
 //!
-//! Durability (design invariant 3): sled 0.34.7's `Db::flush` ends in `sync_file_range` on
+//! Durability (invariant 3, ARCHITECTURE.md): sled 0.34.7's `Db::flush` ends in `sync_file_range` on
 //! Linux (`pagecache/iobuf.rs`). That pushes the dirty pages to the drive but neither flushes
 //! the drive's write cache nor commits file metadata (size, extents), so after a power cut
 //! the write may be gone; only sled's background flusher calls `sync_all`, every 500 ms. So
@@ -554,7 +554,7 @@ fn read_err(err: sled::Error) -> JournalError {
 
 impl Journal for SledJournal {
     /// The code goes to the code file (synced) before the record goes to sled without it
-    /// (synced): both are durable when this returns (invariant 3). An erased code is
+    /// (synced): both are durable when this returns (invariant 3, ARCHITECTURE.md). An erased code is
     /// overwritten first, so a crash in between leaves a record that still claims a code the
     /// file no longer has, which is safe (it can only keep a pay from being sent).
     fn put(&self, record: &SaleRecord) -> Result<(), JournalError> {

@@ -1,4 +1,4 @@
-//! Typed requests and answers for every endpoint of the gateway (`spec/gateway.md`).
+//! Typed requests and answers for every endpoint of the gateway (`docs/protocol.md`).
 //!
 //! A request is checked (required fields, the spec's length limits, withdrawal limits) and only
 //! then turned into its signed parameter map; an answer is verified first and only then read
@@ -196,7 +196,7 @@ impl<'m> ParamsBuilder<'m> {
         Ok(self)
     }
 
-    /// An optional parameter: with no value it is neither sent nor signed (spec, step 1).
+    /// An optional parameter: with no value it is neither sent nor signed (docs/protocol.md, Signing, step 1).
     fn optional(&mut self, field: &'static str, value: Option<String>) -> &mut Self {
         if let Some(value) = value {
             self.params.insert(field.to_string(), value);

@@ -1,5 +1,8 @@
-//! The gateway's wire format (`spec/gateway.md`): canonical JSON and MD5 signatures, exact
+//! The gateway's wire format (`docs/protocol.md`): canonical JSON and MD5 signatures, exact
 //! money, codes, payment codes, typed messages and the reading of an outcome.
+//!
+//! "The spec", in comments here and elsewhere, is the gateway's own API document; the
+//! project's description of it, with every decision taken, is `docs/protocol.md`.
 //!
 //! What is trusted in an answer (keys exactly lowercase, "paid" only with this sale's order
 //! and amount, which values' case matters and why) is written down once, in `outcome`.

@@ -37,7 +37,7 @@ pub enum AnswerTo {
     Notify,
 }
 
-/// The unit the gateway used for `total_amount` in this answer (spec, "Money").
+/// The unit the gateway used for `total_amount` in this answer (docs/protocol.md, Money).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AmountUnit {
     /// codepay and query answers.
@@ -205,7 +205,7 @@ pub fn read_outcome(answer: &TradeAnswer, to: AnswerTo, expected: Expected<'_>) 
     }
 }
 
-/// The spec's decision table. Order matters: the first matching row wins.
+/// The decision table of `docs/protocol.md` (Reading an outcome). Order matters: the first matching row wins.
 fn read_table(answer: &TradeAnswer, to: AnswerTo) -> Outcome {
     use ErrCode as E;
     use TradeStatus as T;

@@ -1,4 +1,4 @@
-//! Canonical JSON and the MD5 signature, exactly as `spec/gateway.md` describes.
+//! Canonical JSON and the MD5 signature, exactly as `docs/protocol.md` (Signing) describes.
 //!
 //! Every signing decision lives here, so that it can be changed in one place if the live
 //! gateway turns out to differ: which parameters are signed, their order, the escaping,
@@ -16,7 +16,7 @@ use super::literal_json::{self, Literal, LiteralError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SignRules {
     /// Lowercase the whole serialized JSON (keys and values) before appending the key.
-    /// **Decision** (spec, step 4): true by default; `[gateway] sign_lowercase_values`.
+    /// **Decision** (docs/protocol.md, Signing, step 4): true by default; `[gateway] sign_lowercase_values`.
     pub lowercase_values: bool,
 }
 
@@ -131,7 +131,7 @@ pub fn sign_value(value: &Value, key: &MerchantKey, rules: SignRules) -> String 
     sign_canonical(canonical_json(value), key, rules)
 }
 
-/// Signs canonical JSON text (spec steps 4–6).
+/// Signs canonical JSON text (docs/protocol.md, Signing, steps 4–6).
 fn sign_canonical(canonical: String, key: &MerchantKey, rules: SignRules) -> String {
     let mut hasher = Md5::new();
     hasher.update(text_to_sign(canonical, rules).as_bytes());
@@ -140,7 +140,7 @@ fn sign_canonical(canonical: String, key: &MerchantKey, rules: SignRules) -> Str
 }
 
 /// Signs flat string parameters, as requests carry them. Parameters with no value must be
-/// left out by the caller (spec step 1: never send or sign an empty string).
+/// left out by the caller (docs/protocol.md, Signing, step 1: never send or sign an empty string).
 pub fn sign_params(
     params: &BTreeMap<String, String>,
     key: &MerchantKey,

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::script::{PayScript, WithdrawalScript};
 use crate::protocol::{ErrCode, Fen, PaymentCode, Payway, ResultCode};
 
-/// The most one withdrawal may take: ¥50,000 (spec, "Money").
+/// The most one withdrawal may take: ¥50,000 (docs/protocol.md, Money).
 pub const WITHDRAW_PER_REQUEST: Fen = Fen(5_000_000);
 /// The most all withdrawals of one day may take: ¥1,000,000.
 pub const WITHDRAW_PER_DAY: Fen = Fen(100_000_000);

@@ -1,4 +1,4 @@
-//! The payment gateway of `spec/gateway.md` as a real HTTP server, for tests, benchmarks and
+//! The payment gateway of `docs/protocol.md` as a real HTTP server, for tests, benchmarks and
 //! `scanpay demo`: it verifies signatures, answers with signed responses, keeps a ledger of
 //! orders, payment codes, balance and withdrawals, runs scripted outcomes, injects faults and
 //! sends the payment callback once.

@@ -105,7 +105,7 @@ pub fn authenticate_get(query: Option<&str>, merchant: &Merchant) -> Result<Para
             "no sign parameter; append &sign=<md5> to the query string",
         ));
     };
-    // Empty values are not signed (spec step 1); a sender that includes them fails here.
+    // Empty values are not signed (docs/protocol.md, Signing, step 1); a sender that includes them fails here.
     let expected = sign_params(&params, &merchant.key, merchant.rules);
     if !signatures_match(&sign, &expected) {
         return Err(sign_error());

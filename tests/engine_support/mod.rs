@@ -182,7 +182,7 @@ impl Sim {
     /// Carries out every pending output, checking the daemon-side rules as it goes.
     pub fn drain(&mut self) {
         while let Some(output) = self.engine.poll_output() {
-            // Invariant 5: screens, reports and refusals never carry a full code (the
+            // Invariant 5 (ARCHITECTURE.md): screens, reports and refusals never carry a full code (the
             // Debug form covers every field; a report also goes out as JSON).
             if !matches!(output, Output::Journal(_) | Output::Send(_)) {
                 let mut shown = format!("{output:?}");
@@ -219,7 +219,7 @@ impl Sim {
                     self.out(text);
                 }
                 Output::Send(request) => {
-                    // Invariant 3: the record this request depends on is journaled first.
+                    // Invariant 3 (ARCHITECTURE.md): the record this request depends on is journaled first.
                     let record = &self.journal[request.sale_id()];
                     assert_eq!(record.out_trade_no, request.out_trade_no());
                     if let Request::Pay { auth_code, .. } = &request {
