@@ -11,32 +11,14 @@
 #[allow(dead_code)]
 mod e2e_support;
 
-use std::path::Path;
+mod files_support;
 
 use e2e_support::{code, Rig, RigOptions, STEP};
+use files_support::files_holding;
 use scanpay::engine::SaleState;
 use scanpay::journal::{Journal as _, SledJournal};
 use scanpay::protocol::Fen;
 use scanpay::simulator::OrderState;
-
-/// Every file under `dir` (recursively) whose bytes contain `needle`.
-fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(next) = pending.pop() {
-        for entry in std::fs::read_dir(&next).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path) {
-                if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                    found.push(path.display().to_string());
-                }
-            }
-        }
-    }
-    found
-}
 
 async fn damage_shown(rig: &mut Rig) -> Vec<String> {
     let status = rig

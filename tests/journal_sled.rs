@@ -1,9 +1,12 @@
 //! The sled journal in a temp dir: round trip, reopen, the counter and epoch, damage moved
 //! aside and salvaged, payment codes gone from the files, export golden output. The in-memory fake is held to the same contract.
 
+mod files_support;
+
 use std::path::Path;
 
 use expect_test::expect;
+use files_support::files_holding;
 use scanpay::engine::{
     Engine, EnginePolicy, OrderEpoch, Output, Request, SaleRecord, SaleState, Timestamp,
 };
@@ -388,26 +391,6 @@ fn an_unusable_storage_path_is_a_config_problem_said_once() {
     let chain = format!("{:#}", anyhow::Error::from(err));
     let os = std::io::Error::from(std::io::ErrorKind::NotADirectory).to_string();
     assert_eq!(chain.matches("os error").count(), 1, "{chain} ({os})");
-}
-
-/// Every file under `dir` (recursively) whose bytes contain `needle`.
-fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(next) = pending.pop() {
-        for entry in std::fs::read_dir(&next).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                let bytes = std::fs::read(&path).unwrap();
-                if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                    found.push(path.display().to_string());
-                }
-            }
-        }
-    }
-    found
 }
 
 /// Invariant 5 (ARCHITECTURE.md): once erased, a code is in no file under the state
