@@ -14,9 +14,7 @@ use evdev::{InputEvent, KeyCode};
 use scanpay::scanner::hid::{HidDevice, HidOpener, KeyEventSource};
 use scanpay::scanner::keymap::Layout;
 use scanpay::scanner::source::{run_source, DeviceOpener};
-use scanpay::scanner::{
-    spawn_scanner, DeviceError, RawScannerConfig, Refusal, ScannerConfig, ScannerEvent,
-};
+use scanpay::scanner::{spawn_scanner, DeviceError, Refusal, ScannerConfig, ScannerEvent};
 use serialport::SerialPort;
 use tokio::sync::mpsc;
 
@@ -130,10 +128,7 @@ fn start(
         devices.push(tx);
         plan.push_back(Recording(rx));
     }
-    let config = toml::from_str::<RawScannerConfig>("kind = \"hid\"\npath = \"/dev/null\"")
-        .unwrap()
-        .validate()
-        .unwrap();
+    let config = ScannerConfig::hid("/dev/null".into(), Layout::us());
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(run_source(
         RecordedScanner { plan, layout },
@@ -274,13 +269,7 @@ async fn an_unplugged_keyboard_scanner_is_reported_and_reopened() {
 async fn the_evdev_path_reports_a_missing_device_and_keeps_retrying() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("usb-Scanner-event-kbd");
-    let config = ScannerConfig {
-        path: path.clone(),
-        ..toml::from_str::<RawScannerConfig>("kind = \"hid\"\npath = \"/unused\"")
-            .unwrap()
-            .validate()
-            .unwrap()
-    };
+    let config = ScannerConfig::hid(path.clone(), Layout::us());
     let (tx, mut rx) = mpsc::channel(16);
     let task = spawn_scanner(config, tx);
     match next(&mut rx).await {

@@ -18,8 +18,9 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use crate::config::{Config, ConfigError};
-use crate::gateway::{GatewayClientConfig, GatewayConfigError, GatewayError, HttpGateway};
-use crate::protocol::{ErrCode, Fen, FieldError, Merchant, ResultCode};
+use crate::daemon::gateway_config;
+use crate::gateway::{GatewayConfigError, GatewayError, HttpGateway};
+use crate::protocol::{ErrCode, Fen, FieldError, ResultCode};
 
 use super::output::write_json;
 use super::withdrawal_log::WithdrawalLogError;
@@ -158,18 +159,7 @@ pub fn connect(config_path: &Path) -> anyhow::Result<(Config, HttpGateway)> {
 
 /// The gateway client of a validated config.
 pub fn gateway_from(config: &Config) -> Result<HttpGateway, GatewayCommandError> {
-    let settings = &config.gateway;
-    let client = HttpGateway::new(GatewayClientConfig {
-        base_url: settings.base_url.to_string(),
-        merchant: Merchant {
-            app_id: settings.app_id.clone(),
-            key: settings.merchant_key(),
-            rules: settings.sign_rules,
-        },
-        connect_timeout: settings.connect_timeout,
-        request_timeout: settings.request_timeout,
-    })?;
-    Ok(client)
+    Ok(HttpGateway::new(gateway_config(&config.gateway))?)
 }
 
 /// A runtime for a command's requests: `cli::run` is synchronous, and a command makes one

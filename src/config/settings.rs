@@ -118,16 +118,6 @@ impl ScanSuffix {
             ScanSuffix::None => "none",
         }
     }
-
-    /// The bytes that end a scan; empty for `None`.
-    pub fn bytes(self) -> &'static [u8] {
-        match self {
-            ScanSuffix::Cr => b"\r",
-            ScanSuffix::Lf => b"\n",
-            ScanSuffix::CrLf => b"\r\n",
-            ScanSuffix::None => b"",
-        }
-    }
 }
 
 /// The keyboard layout a HID scanner emulates: it decides which key codes mean which

@@ -22,16 +22,15 @@ use tokio::sync::mpsc;
 
 pub use dispatch::send_failure;
 pub use driver::{Driver, SaleDefaults};
-pub use wiring::{display_config, engine_policy, scanner_config};
+pub use wiring::{display_config, engine_policy, gateway_config, scanner_config};
 
 use crate::config::{Config, RegisterToken};
 use crate::display::{open_display, Display, NoDisplay};
 use crate::engine::{Engine, PolicyError, Timestamp};
-use crate::gateway::{GatewayClientConfig, GatewayConfigError, HttpGateway};
+use crate::gateway::{GatewayConfigError, HttpGateway};
 use crate::journal::{Journal, JournalError, SledJournal};
-use crate::protocol::messages::Merchant;
 use crate::register::{self, ListenAddr, RegisterError, SaleBoard};
-use crate::scanner::{spawn_scanner, ScannerConfigError};
+use crate::scanner::spawn_scanner;
 use crate::systemd::{self, Notifier, SystemdNotifier};
 
 /// Why the daemon could not start. Each names the part and what to do.
@@ -45,8 +44,6 @@ pub enum DaemonError {
     Gateway(#[from] GatewayConfigError),
     #[error("register API: {0}")]
     Register(#[from] RegisterError),
-    #[error("scanner settings: {0}")]
-    Scanner(#[from] ScannerConfigError),
     // The I/O error is in the message, not a `source`: the chain would print it twice.
     #[error("cannot listen for gateway callbacks on {addr}: {io}; change [register] notify_listen or free the port")]
     NotifyListen {
@@ -61,7 +58,7 @@ impl DaemonError {
     /// A damaged journal is not among them: it is moved aside and the daemon carries on.
     pub fn is_config_problem(&self) -> bool {
         match self {
-            DaemonError::Policy(_) | DaemonError::Gateway(_) | DaemonError::Scanner(_) => true,
+            DaemonError::Policy(_) | DaemonError::Gateway(_) => true,
             DaemonError::Journal(error) => error.restart_cannot_help(),
             DaemonError::Register(_) | DaemonError::NotifyListen { .. } => false,
         }
@@ -117,22 +114,9 @@ pub async fn run(
         );
     }
 
-    let gateway_settings = &config.gateway;
-    let merchant = Merchant {
-        app_id: gateway_settings.app_id.clone(),
-        key: gateway_settings.merchant_key(),
-        rules: gateway_settings.sign_rules,
-    };
-    let gateway = Arc::new(HttpGateway::new(GatewayClientConfig {
-        base_url: gateway_settings
-            .base_url
-            .to_string()
-            .trim_end_matches('/')
-            .to_string(),
-        merchant: merchant.clone(),
-        connect_timeout: gateway_settings.connect_timeout,
-        request_timeout: gateway_settings.request_timeout,
-    })?);
+    let gateway_config = gateway_config(&config.gateway);
+    let merchant = gateway_config.merchant.clone();
+    let gateway = Arc::new(HttpGateway::new(gateway_config)?);
 
     board.update_status(|s| s.clock_synchronized = clock_synced());
     let listen = config.register.listen.clone();
@@ -145,7 +129,7 @@ pub async fn run(
     (options.on_listening)(server.addr());
 
     let (scan_tx, scan_rx) = mpsc::channel(64);
-    let scanner_task = spawn_scanner(scanner_config(&config.scanner)?, scan_tx);
+    let scanner_task = spawn_scanner(scanner_config(&config.scanner), scan_tx);
 
     let (display, open_error) = match options.display {
         Some(make) => (make(server.addr()), None),

@@ -4,12 +4,16 @@
 //! config file. These functions are the only place the two meet.
 
 use crate::config::{
-    Config, DisplayOutput, DisplaySettings, GpioChip, Language as ConfigLanguage, PanelModel,
-    ScannerSettings,
+    Config, DisplayOutput, DisplaySettings, GatewaySettings, GpioChip, KeyboardLayout,
+    Language as ConfigLanguage, PanelModel, ScanSuffix, ScannerSettings,
 };
 use crate::display::{DisplayConfig, Language, Layout, PngConfig, SpiPanelConfig, TerminalConfig};
 use crate::engine::EnginePolicy;
-use crate::scanner::{RawScannerConfig, ScannerConfig, ScannerConfigError};
+use crate::gateway::GatewayClientConfig;
+use crate::protocol::messages::Merchant;
+use crate::scanner::framing::{FramingRules, Suffix};
+use crate::scanner::keymap::Layout as KeyboardMap;
+use crate::scanner::{ScannerConfig, ScannerKind};
 
 /// The engine's timing rules from `[payment]` and `[offline]`.
 pub fn engine_policy(config: &Config) -> EnginePolicy {
@@ -46,41 +50,83 @@ fn offline_retry(pay_max_age: std::time::Duration) -> std::time::Duration {
     }
 }
 
-/// The scanner task's settings from `[scanner]`.
-pub fn scanner_config(settings: &ScannerSettings) -> Result<ScannerConfig, ScannerConfigError> {
-    let raw = match settings {
+/// The gateway client's settings from `[gateway]`: the daemon's client and the merchant
+/// commands' (`scanpay query`, `balance`, …) are built from this one function.
+pub fn gateway_config(settings: &GatewaySettings) -> GatewayClientConfig {
+    GatewayClientConfig {
+        // The client drops the trailing `/` that `Url` always writes after a bare host.
+        base_url: settings.base_url.to_string(),
+        merchant: Merchant {
+            app_id: settings.app_id.clone(),
+            key: settings.merchant_key(),
+            rules: settings.sign_rules,
+        },
+        connect_timeout: settings.connect_timeout,
+        request_timeout: settings.request_timeout,
+    }
+}
+
+/// The scanner task's settings from `[scanner]`, already valid: the config's validation is
+/// the one check.
+pub fn scanner_config(settings: &ScannerSettings) -> ScannerConfig {
+    match settings {
         ScannerSettings::Serial {
             path,
             baud,
             suffix,
             inter_char_timeout,
-        } => RawScannerConfig {
-            kind: Some("serial".into()),
-            path: Some(path.clone()),
-            baud: Some(*baud),
-            suffix: Some(suffix.as_str().into()),
-            inter_char_timeout_ms: Some(inter_char_timeout.as_millis() as u64),
-            ..RawScannerConfig::default()
+        } => ScannerConfig {
+            kind: ScannerKind::Serial,
+            path: path.clone(),
+            baud: *baud,
+            framing: FramingRules {
+                suffix: scan_suffix(*suffix),
+                inter_char_timeout: Some(*inter_char_timeout),
+                ..FramingRules::default()
+            },
+            ..ScannerConfig::stdin()
         },
         ScannerSettings::Hid {
             path,
             layout,
             inter_char_timeout,
-        } => RawScannerConfig {
-            kind: Some("hid".into()),
-            path: Some(path.clone()),
-            hid_layout: Some(layout.as_str().into()),
-            inter_char_timeout_ms: Some(inter_char_timeout.as_millis() as u64),
-            ..RawScannerConfig::default()
-        },
-        ScannerSettings::Stdin { suffix } => RawScannerConfig {
-            kind: Some("stdin".into()),
-            // cr | lf | crlf: the config refuses `none` for stdin (a person presses Enter).
-            suffix: Some(suffix.as_str().into()),
-            ..RawScannerConfig::default()
-        },
-    };
-    raw.validate()
+        } => {
+            let layout = match layout {
+                KeyboardLayout::Us => KeyboardMap::us(),
+                KeyboardLayout::De => KeyboardMap::de(),
+                KeyboardLayout::Fr => KeyboardMap::fr(),
+            };
+            let hid = ScannerConfig::hid(path.clone(), layout);
+            ScannerConfig {
+                framing: FramingRules {
+                    inter_char_timeout: Some(*inter_char_timeout),
+                    ..hid.framing
+                },
+                ..hid
+            }
+        }
+        // A person presses Enter: no inter-character timeout (the config refuses suffix
+        // `none` for stdin, so a code always has an end).
+        ScannerSettings::Stdin { suffix } => {
+            let stdin = ScannerConfig::stdin();
+            ScannerConfig {
+                framing: FramingRules {
+                    suffix: scan_suffix(*suffix),
+                    ..stdin.framing
+                },
+                ..stdin
+            }
+        }
+    }
+}
+
+fn scan_suffix(suffix: ScanSuffix) -> Suffix {
+    match suffix {
+        ScanSuffix::Cr => Suffix::Cr,
+        ScanSuffix::Lf => Suffix::Lf,
+        ScanSuffix::CrLf => Suffix::CrLf,
+        ScanSuffix::None => Suffix::None,
+    }
 }
 
 /// The display's settings from `[display]`.
@@ -137,6 +183,154 @@ fn layout_for(width: u32, height: u32) -> Layout {
         (w, h) if w <= 128 && h <= 64 => Layout::Mono128x64,
         (w, _) if w >= 320 => Layout::Color320x240,
         _ => Layout::Color240x240,
+    }
+}
+
+/// The adapters' settings match what the config validated, value for value.
+#[cfg(test)]
+mod adapter_settings_tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::PanelSettings;
+
+    #[test]
+    fn a_serial_scanner_takes_every_setting() {
+        let config = scanner_config(&ScannerSettings::Serial {
+            path: PathBuf::from("/dev/serial/by-id/usb-scanner"),
+            baud: 115_200,
+            suffix: ScanSuffix::CrLf,
+            inter_char_timeout: Duration::from_millis(50),
+        });
+        assert_eq!(config.kind, ScannerKind::Serial);
+        assert_eq!(config.path, PathBuf::from("/dev/serial/by-id/usb-scanner"));
+        assert_eq!(config.baud, 115_200);
+        assert_eq!(
+            config.framing,
+            FramingRules {
+                suffix: Suffix::CrLf,
+                inter_char_timeout: Some(Duration::from_millis(50)),
+                ..FramingRules::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_hid_scanner_ends_codes_at_enter_and_types_in_its_layout() {
+        let config = scanner_config(&ScannerSettings::Hid {
+            path: PathBuf::from("/dev/input/by-id/usb-scanner-event-kbd"),
+            layout: KeyboardLayout::Fr,
+            inter_char_timeout: Duration::from_millis(200),
+        });
+        assert_eq!(config.kind, ScannerKind::Hid);
+        assert_eq!(config.framing.suffix, Suffix::Lf);
+        assert_eq!(
+            config.framing.inter_char_timeout,
+            Some(Duration::from_millis(200))
+        );
+        // AZERTY: the digits are the shifted keys.
+        assert_eq!(
+            config.hid_layout.char_for(evdev::KeyCode::KEY_1, true),
+            Some('1')
+        );
+        for layout in [KeyboardLayout::Us, KeyboardLayout::De, KeyboardLayout::Fr] {
+            let ScannerConfig { hid_layout, .. } = scanner_config(&ScannerSettings::Hid {
+                path: PathBuf::from("/dev/input/event0"),
+                layout,
+                inter_char_timeout: Duration::from_millis(100),
+            });
+            assert_eq!(hid_layout.name(), layout.as_str());
+        }
+    }
+
+    #[test]
+    fn stdin_ends_codes_at_the_configured_suffix_and_waits_for_a_person() {
+        // A scanner piped in through socat sends bare CR; ignoring the suffix left every code
+        // waiting for a LF that never came.
+        for suffix in [ScanSuffix::Cr, ScanSuffix::Lf, ScanSuffix::CrLf] {
+            let config = scanner_config(&ScannerSettings::Stdin { suffix });
+            assert_eq!(config.kind, ScannerKind::Stdin);
+            assert_eq!(config.framing.suffix.to_string(), suffix.as_str());
+            assert_eq!(config.framing.inter_char_timeout, None);
+        }
+        let config = scanner_config(&ScannerSettings::Serial {
+            path: PathBuf::from("/dev/ttyACM0"),
+            baud: 9600,
+            suffix: ScanSuffix::None,
+            inter_char_timeout: Duration::from_millis(100),
+        });
+        assert_eq!(config.framing.suffix, Suffix::None);
+    }
+
+    #[test]
+    fn a_panel_gets_its_model_wiring_and_language() {
+        let config = display_config(&DisplaySettings {
+            output: DisplayOutput::Panel(PanelSettings {
+                model: PanelModel::Ili9341,
+                width: 320,
+                height: 240,
+                spi: PathBuf::from("/dev/spidev0.1"),
+                gpio_chip: GpioChip::Label("pinctrl-rp1".into()),
+                dc_pin: 24,
+                reset_pin: 23,
+                backlight_pin: Some(18),
+            }),
+            language: ConfigLanguage::En,
+        });
+        assert_eq!(
+            config,
+            DisplayConfig::Ili9341(SpiPanelConfig {
+                spi_device: PathBuf::from("/dev/spidev0.1"),
+                gpio_chip: "pinctrl-rp1".into(),
+                dc_pin: 24,
+                reset_pin: Some(23),
+                backlight_pin: Some(18),
+                spi_hz: 32_000_000,
+                invert_colors: None,
+                language: Language::En,
+            })
+        );
+    }
+
+    #[test]
+    fn png_draws_the_configured_size_and_the_terminal_fits_itself() {
+        for (width, height, layout) in [
+            (240, 240, Layout::Color240x240),
+            (320, 240, Layout::Color320x240),
+            (128, 64, Layout::Mono128x64),
+        ] {
+            let config = display_config(&DisplaySettings {
+                output: DisplayOutput::Png {
+                    output_dir: PathBuf::from("/var/lib/scanpay/screens"),
+                    width,
+                    height,
+                },
+                language: ConfigLanguage::Zh,
+            });
+            assert_eq!(
+                config,
+                DisplayConfig::Png(PngConfig {
+                    dir: PathBuf::from("/var/lib/scanpay/screens"),
+                    layout,
+                    language: Language::Zh,
+                    keep_frames: 1000,
+                })
+            );
+        }
+        let terminal = display_config(&DisplaySettings {
+            output: DisplayOutput::Terminal,
+            language: ConfigLanguage::En,
+        });
+        assert!(matches!(
+            terminal,
+            DisplayConfig::Terminal(TerminalConfig {
+                layout: None,
+                pixels: true,
+                language: Language::En,
+                ..
+            })
+        ));
     }
 }
 

@@ -161,7 +161,6 @@ fn clock_hz(config: &SpiPanelConfig, max_hz: u32) -> u32 {
 }
 
 fn wire(config: &SpiPanelConfig, max_hz: u32) -> Result<Wiring, DisplayError> {
-    config.validate()?;
     let spi = open_spi(&config.spi_device, clock_hz(config, max_hz))?;
     let mut chip = find_gpio_chip(&config.gpio_chip)?;
     let dc = output_line(&mut chip, config.dc_pin, 0, "dc")?;

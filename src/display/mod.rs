@@ -21,8 +21,6 @@ pub mod terminal;
 pub mod text;
 pub mod wrap;
 
-use serde::{Deserialize, Serialize};
-
 pub use crate::engine::Screen;
 pub use config::{DisplayConfig, Layout, PngConfig, SpiPanelConfig, TerminalConfig};
 pub use framebuffer::{changed_regions, Framebuffer};
@@ -30,8 +28,7 @@ pub use palette::PanelColor;
 pub use render::render;
 
 /// The language of every word on the display.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Language {
     /// Simplified Chinese (the default: the customers pay with Chinese wallets).
     #[default]
@@ -52,13 +49,12 @@ impl Language {
 }
 
 /// Conditions the daemon overlays on whatever screen is showing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StatusFlags {
     /// The system clock is not known to be synchronised: timestamps and signatures may be off.
     pub clock_unsynced: bool,
     /// A damaged journal was moved aside and no person has acknowledged it yet (see
     /// `/v1/status`): shown until then, in place of the clock warning if both apply.
-    #[serde(default)]
     pub journal_damaged: bool,
 }
 
@@ -86,9 +82,6 @@ pub enum DisplayError {
     /// Sending a frame to an opened device failed.
     #[error("display device {device} failed while drawing: {detail}; payments continue, the next screen retries")]
     Device { device: String, detail: String },
-    /// The configuration asks for something this display cannot do.
-    #[error("display config invalid: {0}")]
-    Config(String),
 }
 
 /// Where frames go. One call per screen change; cheap when nothing changed.
