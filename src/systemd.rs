@@ -52,10 +52,10 @@ impl Notification {
     }
 }
 
-/// Sending a notification failed. The daemon logs it and carries on: a missed notice must
+/// Telling systemd (sd_notify) failed. The daemon logs it and carries on: a missed notice must
 /// never stop a payment.
 #[derive(Debug, thiserror::Error)]
-pub enum NotifyError {
+pub enum SystemdNotifyError {
     #[error("cannot connect to the systemd notify socket {socket}: {source}; is NOTIFY_SOCKET right (NotifyAccess=main in the unit)?")]
     Connect { socket: String, source: io::Error },
     #[error("cannot send {message:?} to the systemd notify socket: {source}")]
@@ -64,7 +64,7 @@ pub enum NotifyError {
 
 /// Where the daemon reports to its service manager.
 pub trait Notifier: Send + Sync {
-    fn notify(&self, notification: Notification) -> Result<(), NotifyError>;
+    fn notify(&self, notification: Notification) -> Result<(), SystemdNotifyError>;
 }
 
 /// The real notifier: one datagram per notification to the socket systemd named.
@@ -76,7 +76,7 @@ pub struct SystemdNotifier {
 impl SystemdNotifier {
     /// From `$NOTIFY_SOCKET`; a notifier that does nothing when it is unset (not under
     /// systemd, or `Type=` is not `notify`).
-    pub fn from_env() -> Result<SystemdNotifier, NotifyError> {
+    pub fn from_env() -> Result<SystemdNotifier, SystemdNotifyError> {
         match std::env::var("NOTIFY_SOCKET") {
             Ok(socket) if !socket.is_empty() => SystemdNotifier::connect(&socket),
             _ => Ok(SystemdNotifier::disabled()),
@@ -89,8 +89,8 @@ impl SystemdNotifier {
     }
 
     /// Connects to a socket path, or to an abstract socket written `@name`.
-    pub fn connect(socket: &str) -> Result<SystemdNotifier, NotifyError> {
-        let connect_err = |source| NotifyError::Connect {
+    pub fn connect(socket: &str) -> Result<SystemdNotifier, SystemdNotifyError> {
+        let connect_err = |source| SystemdNotifyError::Connect {
             socket: socket.to_string(),
             source,
         };
@@ -116,12 +116,12 @@ impl SystemdNotifier {
 }
 
 impl Notifier for SystemdNotifier {
-    fn notify(&self, notification: Notification) -> Result<(), NotifyError> {
+    fn notify(&self, notification: Notification) -> Result<(), SystemdNotifyError> {
         let Some(socket) = &self.socket else {
             return Ok(());
         };
         let message = notification.to_message();
-        let send_err = |source| NotifyError::Send {
+        let send_err = |source| SystemdNotifyError::Send {
             message: message.clone(),
             source,
         };
@@ -154,7 +154,7 @@ impl FakeNotifier {
 }
 
 impl Notifier for FakeNotifier {
-    fn notify(&self, notification: Notification) -> Result<(), NotifyError> {
+    fn notify(&self, notification: Notification) -> Result<(), SystemdNotifyError> {
         self.sent
             .lock()
             .expect("fake notifier lock")

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::gateway::Gateway as _;
 use crate::protocol::{BalanceAnswer, Fen, WithdrawalWay};
 
-use super::gateway_cmds::{block_on, connect, with_json_failure, GatewayCommandError};
+use super::gateway_cmds::{ask, connect, with_json_failure};
 use super::output::{write_json, Report};
 
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -26,22 +26,12 @@ const WHAT: &str = "balance query";
 pub fn run(config_path: &Path, args: &BalanceArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     with_json_failure(args.json, out, |out| {
         let (_, gateway) = connect(config_path)?;
-        let answer = block_on(gateway.balance())?.map_err(|err| {
-            GatewayCommandError::from_gateway(
-                err,
-                WHAT,
-                "asking the balance changes nothing: run the command again",
-            )
-        })?;
-        if !answer.is_success() {
-            return Err(GatewayCommandError::refused(
-                WHAT,
-                &answer.result_code,
-                &answer.err_code,
-                &answer.err_code_des,
-            )
-            .into());
-        }
+        let (answer, ()) = ask(
+            gateway.balance(),
+            WHAT,
+            "asking the balance changes nothing: run the command again",
+            |answer| answer.is_success().then_some(()),
+        )?;
         if args.json {
             write_json(out, &to_json(&answer))
         } else {

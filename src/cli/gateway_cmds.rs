@@ -20,7 +20,9 @@ use serde_json::json;
 use crate::config::{Config, ConfigError};
 use crate::daemon::gateway_config;
 use crate::gateway::{GatewayConfigError, GatewayError, HttpGateway};
-use crate::protocol::{ErrCode, Fen, FieldError, ResultCode};
+use crate::protocol::{
+    AppAnswer, BalanceAnswer, ErrCode, Fen, FieldError, ResultCode, SettleAnswer, TradeAnswer,
+};
 
 use super::output::write_json;
 use super::withdrawal_log::WithdrawalLogError;
@@ -123,6 +125,68 @@ impl GatewayCommandError {
             GatewayCommandError::Client(_) => "config",
         }
     }
+}
+
+/// The codes every gateway answer carries: what a refusal names.
+pub trait AnswerCodes {
+    fn result_code(&self) -> &ResultCode;
+    fn err_code(&self) -> &Option<ErrCode>;
+    fn err_code_des(&self) -> &Option<String>;
+}
+
+macro_rules! answer_codes {
+    ($($answer:ty),*) => {$(
+        impl AnswerCodes for $answer {
+            fn result_code(&self) -> &ResultCode {
+                &self.result_code
+            }
+            fn err_code(&self) -> &Option<ErrCode> {
+                &self.err_code
+            }
+            fn err_code_des(&self) -> &Option<String> {
+                &self.err_code_des
+            }
+        }
+    )*};
+}
+
+answer_codes!(TradeAnswer, SettleAnswer, BalanceAnswer, AppAnswer);
+
+/// What a gateway command does with its request's result: no verified answer is
+/// [`GatewayCommandError::from_gateway`]'s error (`unknown_next` says what to do when the
+/// request may have been received), and a verified answer `usable` does not take is a
+/// refusal naming its codes. Gives the answer and what `usable` read from it.
+pub fn usable_answer<A: AnswerCodes, T>(
+    sent: Result<A, GatewayError>,
+    what: &'static str,
+    unknown_next: &str,
+    usable: impl FnOnce(&A) -> Option<T>,
+) -> Result<(A, T), GatewayCommandError> {
+    let answer = sent.map_err(|err| GatewayCommandError::from_gateway(err, what, unknown_next))?;
+    match usable(&answer) {
+        Some(read) => Ok((answer, read)),
+        None => Err(GatewayCommandError::refused(
+            what,
+            answer.result_code(),
+            answer.err_code(),
+            answer.err_code_des(),
+        )),
+    }
+}
+
+/// Sends one request on a runtime of its own and keeps its [`usable_answer`].
+pub fn ask<A: AnswerCodes, T>(
+    request: impl Future<Output = Result<A, GatewayError>>,
+    what: &'static str,
+    unknown_next: &str,
+    usable: impl FnOnce(&A) -> Option<T>,
+) -> anyhow::Result<(A, T)> {
+    Ok(usable_answer(
+        block_on(request)?,
+        what,
+        unknown_next,
+        usable,
+    )?)
 }
 
 /// What to do after a refusal, by its code.
@@ -285,6 +349,74 @@ mod tests {
             &None,
         );
         assert!(err.to_string().contains("sign_lowercase_values"), "{err}");
+    }
+
+    #[test]
+    fn an_answer_is_used_only_when_verified_and_taken() {
+        let answer = |result_code, err_code, url: Option<&str>| AppAnswer {
+            result_code,
+            err_code,
+            err_code_des: Some("why".into()),
+            url: url.map(str::to_string),
+            result_response: Default::default(),
+        };
+        let url = |answer: &AppAnswer| answer.url.clone().filter(|_| answer.is_success());
+        let (_, read) = usable_answer(
+            Ok(answer(ResultCode::Success, None, Some("weixin://pay"))),
+            "app payment",
+            "",
+            url,
+        )
+        .unwrap();
+        assert_eq!(read, "weixin://pay");
+
+        let refused = usable_answer(
+            Ok(answer(
+                ResultCode::BusinessFailure,
+                Some(ErrCode::Frequently),
+                None,
+            )),
+            "app payment",
+            "",
+            url,
+        )
+        .unwrap_err();
+        match &refused {
+            GatewayCommandError::Refused {
+                what,
+                result_code,
+                err_code,
+                err_code_des,
+                ..
+            } => {
+                assert_eq!(*what, "app payment");
+                assert_eq!(*result_code, ResultCode::BusinessFailure);
+                assert_eq!(*err_code, Some(ErrCode::Frequently));
+                assert_eq!(err_code_des.as_deref(), Some("why"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A success without what the command needs is a refusal too, not a silent success.
+        let empty = usable_answer(
+            Ok(answer(ResultCode::Success, None, None)),
+            "app payment",
+            "",
+            url,
+        );
+        assert_eq!(empty.unwrap_err().kind(), "refused");
+
+        let lost = usable_answer(
+            Err::<AppAnswer, _>(GatewayError::Unknown {
+                url: "http://gw/api/app/".into(),
+                detail: "timed out".into(),
+            }),
+            "app payment",
+            "look it up",
+            url,
+        )
+        .unwrap_err();
+        assert_eq!(lost.kind(), "unknown");
+        assert!(lost.to_string().ends_with("; look it up"), "{lost}");
     }
 
     #[test]

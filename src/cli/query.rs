@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::gateway::Gateway as _;
 use crate::protocol::{AnswerTo, Outcome, Payway, QueryRequest, TradeAnswer};
 
-use super::gateway_cmds::{block_on, connect, with_json_failure, GatewayCommandError};
+use super::gateway_cmds::{ask, connect, with_json_failure};
 use super::output::{scanpay_command, write_json, Report};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -46,16 +46,7 @@ pub fn run(config_path: &Path, args: &QueryArgs, out: &mut dyn Write) -> anyhow:
             "the query changes nothing: run `{} query ...` again",
             scanpay_command(config_path)
         );
-        let answer = block_on(gateway.query(&request))?
-            .map_err(|err| GatewayCommandError::from_gateway(err, WHAT, &again))?;
-        let state = State::of(&answer).ok_or_else(|| {
-            GatewayCommandError::refused(
-                WHAT,
-                &answer.result_code,
-                &answer.err_code,
-                &answer.err_code_des,
-            )
-        })?;
+        let (answer, state) = ask(gateway.query(&request), WHAT, &again, State::of)?;
         let number = match &request {
             QueryRequest::ByOutTradeNo(no) => no.clone(),
             QueryRequest::ByTradeNo(no) => answer.out_trade_no.clone().unwrap_or(no.clone()),

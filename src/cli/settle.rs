@@ -22,7 +22,9 @@ use crate::protocol::messages::{check_daily_withdrawal, limits};
 use crate::protocol::{Fen, SettleAnswer, SettleRequest};
 
 use super::amount::parse_yuan_amount;
-use super::gateway_cmds::{connect, runtime, with_json_failure, GatewayCommandError};
+use super::gateway_cmds::{
+    connect, runtime, usable_answer, with_json_failure, GatewayCommandError,
+};
 use super::output::{scanpay_command, write_json};
 use super::settle_query::{withdrawal_json, withdrawal_report};
 use super::withdrawal_log::{china_day, Event, Record, WithdrawalLog};
@@ -94,25 +96,16 @@ pub fn run(config_path: &Path, args: &SettleArgs, out: &mut dyn Write) -> anyhow
         }
 
         let scanpay = scanpay_command(config_path);
-        let answer = sent.map_err(|err| {
-            let next = format!(
-                "the withdrawal of {amount} may have been received: do not repeat it until you know. \
-                 It counts toward today's limit here. The trade_no to check it with \
-                 `{scanpay} settle-query TRADE_NO` came only in the lost answer: see whether \
-                 the balance dropped with `{scanpay} balance`, and find the withdrawal's trade_no \
-                 in the merchant back office"
-            );
-            GatewayCommandError::from_gateway(err, WHAT, &next)
+        let next = format!(
+            "the withdrawal of {amount} may have been received: do not repeat it until you know. \
+             It counts toward today's limit here. The trade_no to check it with \
+             `{scanpay} settle-query TRADE_NO` came only in the lost answer: see whether \
+             the balance dropped with `{scanpay} balance`, and find the withdrawal's trade_no \
+             in the merchant back office"
+        );
+        let (answer, ()) = usable_answer(sent, WHAT, &next, |answer| {
+            answer.is_success().then_some(())
         })?;
-        if !answer.is_success() {
-            return Err(GatewayCommandError::refused(
-                WHAT,
-                &answer.result_code,
-                &answer.err_code,
-                &answer.err_code_des,
-            )
-            .into());
-        }
         let today = Fen(already.0 + amount.0);
         if args.json {
             write_json(out, &to_json(&answer, amount, today))

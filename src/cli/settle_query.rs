@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::gateway::Gateway as _;
 use crate::protocol::{SettleAnswer, SettleQueryRequest, WithdrawStatus};
 
-use super::gateway_cmds::{block_on, connect, with_json_failure, GatewayCommandError};
+use super::gateway_cmds::{ask, connect, with_json_failure};
 use super::output::{write_json, Report};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -34,22 +34,12 @@ pub fn run(config_path: &Path, args: &SettleQueryArgs, out: &mut dyn Write) -> a
         let request = SettleQueryRequest {
             trade_no: args.trade_no.clone(),
         };
-        let answer = block_on(gateway.settle_query(&request))?.map_err(|err| {
-            GatewayCommandError::from_gateway(
-                err,
-                WHAT,
-                "the query changes nothing: run the command again",
-            )
-        })?;
-        if !answer.is_success() {
-            return Err(GatewayCommandError::refused(
-                WHAT,
-                &answer.result_code,
-                &answer.err_code,
-                &answer.err_code_des,
-            )
-            .into());
-        }
+        let (answer, ()) = ask(
+            gateway.settle_query(&request),
+            WHAT,
+            "the query changes nothing: run the command again",
+            |answer| answer.is_success().then_some(()),
+        )?;
         let number = answer.trade_no.as_deref().unwrap_or(&args.trade_no);
         if args.json {
             write_json(out, &withdrawal_json(&answer, Some(number)))

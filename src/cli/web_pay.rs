@@ -20,7 +20,7 @@ use crate::gateway::Gateway as _;
 use crate::protocol::{Fen, WebPayRequest};
 
 use super::amount::parse_yuan_amount;
-use super::gateway_cmds::{block_on, connect, with_json_failure, GatewayCommandError};
+use super::gateway_cmds::{ask, connect, with_json_failure, GatewayCommandError};
 use super::output::{scanpay_command, write_json, Report};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -100,20 +100,9 @@ pub fn run_app(config_path: &Path, args: &WebPayArgs, out: &mut dyn Write) -> an
             scanpay_command(config_path),
             request.out_trade_no
         );
-        let answer = block_on(gateway.app_url(&request))?
-            .map_err(|err| GatewayCommandError::from_gateway(err, WHAT, &next))?;
-        let url = match (answer.is_success(), answer.url) {
-            (true, Some(url)) => url,
-            _ => {
-                return Err(GatewayCommandError::refused(
-                    WHAT,
-                    &answer.result_code,
-                    &answer.err_code,
-                    &answer.err_code_des,
-                )
-                .into())
-            }
-        };
+        let (_, url) = ask(gateway.app_url(&request), WHAT, &next, |answer| {
+            answer.url.clone().filter(|_| answer.is_success())
+        })?;
         print(out, args.json, "wallet link", &request, &url, config_path)
             .context("writing the wallet link to stdout")
     })
