@@ -22,6 +22,12 @@ use scanpay::engine::{
 };
 use scanpay::journal::{Journal, JournalError, MemoryJournal, SledJournal};
 use scanpay::protocol::Fen;
+// The shared fixture names its types through `crate::engine` / `crate::protocol`.
+use scanpay::{engine, protocol};
+#[path = "../src/register/sale_fixtures.rs"]
+mod sale_fixtures;
+use sale_fixtures::sale_view;
+
 use scanpay::register::{
     charge, serve, ArmError, ChargeError, DisarmError, Health, ListenAddr, QrView, RegisterBackend,
     RegisterCommand, SaleBoard, ServerHandle, StatusView,
@@ -37,13 +43,7 @@ fn view(n: u64, amount: Fen, subject: &str) -> SaleView {
         out_trade_no: format!("POS1-20261125-{n:06}"),
         amount_fen: amount,
         subject: subject.to_string(),
-        state: SaleState::Armed,
-        payway: None,
-        trade_no: None,
-        err_code: None,
-        err_code_des: None,
-        created_at: "2026-11-25T20:00:00Z".to_string(),
-        updated_at: "2026-11-25T20:00:00Z".to_string(),
+        ..sale_view("", SaleState::Armed)
     }
 }
 

@@ -433,21 +433,10 @@ mod tests {
     use super::*;
     use crate::journal::MemoryJournal;
     use crate::protocol::Fen;
+    use crate::register::sale_fixtures::sale_view;
 
     fn sale(id: &str, state: SaleState) -> SaleView {
-        SaleView {
-            sale_id: id.to_string(),
-            out_trade_no: format!("T-{id}"),
-            amount_fen: Fen(1250),
-            subject: "Coffee".to_string(),
-            state,
-            payway: None,
-            trade_no: None,
-            err_code: None,
-            err_code_des: None,
-            created_at: "2026-11-25T20:00:00Z".to_string(),
-            updated_at: "2026-11-25T20:00:00Z".to_string(),
-        }
+        sale_view(id, state)
     }
 
     fn entered(board: &SaleBoard, state: SaleState) -> u64 {

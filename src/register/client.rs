@@ -383,21 +383,10 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::register::sale_fixtures::sale_view;
 
     fn sale(state: SaleState) -> SaleView {
-        SaleView {
-            sale_id: "sale-1".to_string(),
-            out_trade_no: "POS-1".to_string(),
-            amount_fen: Fen(1250),
-            subject: "Coffee".to_string(),
-            state,
-            payway: None,
-            trade_no: None,
-            err_code: None,
-            err_code_des: None,
-            created_at: "2026-11-25T20:00:00Z".to_string(),
-            updated_at: "2026-11-25T20:00:00Z".to_string(),
-        }
+        sale_view("sale-1", state)
     }
 
     #[test]

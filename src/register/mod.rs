@@ -46,6 +46,8 @@ pub mod client;
 pub mod input;
 pub mod listen;
 pub mod metrics;
+#[cfg(test)]
+pub(crate) mod sale_fixtures;
 pub mod server;
 
 pub use backend::{
