@@ -13,7 +13,7 @@ use crate::gateway::GatewayClientConfig;
 use crate::protocol::messages::Merchant;
 use crate::scanner::framing::{FramingRules, Suffix};
 use crate::scanner::keymap::Layout as KeyboardMap;
-use crate::scanner::{ScannerConfig, ScannerKind};
+use crate::scanner::ScannerConfig;
 
 /// The engine's timing rules from `[payment]` and `[offline]`.
 pub fn engine_policy(config: &Config) -> EnginePolicy {
@@ -75,17 +75,17 @@ pub fn scanner_config(settings: &ScannerSettings) -> ScannerConfig {
             baud,
             suffix,
             inter_char_timeout,
-        } => ScannerConfig {
-            kind: ScannerKind::Serial,
-            path: path.clone(),
-            baud: *baud,
-            framing: FramingRules {
-                suffix: scan_suffix(*suffix),
-                inter_char_timeout: Some(*inter_char_timeout),
-                ..FramingRules::default()
-            },
-            ..ScannerConfig::stdin()
-        },
+        } => {
+            let serial = ScannerConfig::serial(path.clone(), *baud);
+            ScannerConfig {
+                framing: FramingRules {
+                    suffix: scan_suffix(*suffix),
+                    inter_char_timeout: Some(*inter_char_timeout),
+                    ..serial.framing
+                },
+                ..serial
+            }
+        }
         ScannerSettings::Hid {
             path,
             layout,
@@ -194,6 +194,7 @@ mod adapter_settings_tests {
 
     use super::*;
     use crate::config::PanelSettings;
+    use crate::scanner::ScannerKind;
 
     #[test]
     fn a_serial_scanner_takes_every_setting() {

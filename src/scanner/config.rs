@@ -66,6 +66,17 @@ impl ScannerConfig {
         }
     }
 
+    /// Reads the serial scanner at `path` at `baud`, a code ending at CR.
+    pub fn serial(path: PathBuf, baud: u32) -> ScannerConfig {
+        ScannerConfig {
+            kind: ScannerKind::Serial,
+            path,
+            baud,
+            framing: FramingRules::default(),
+            ..ScannerConfig::stdin()
+        }
+    }
+
     /// Reads the keyboard-mode scanner at `path`. A keyboard scanner ends a code with Enter,
     /// which the key mapper turns into `'\n'`.
     pub fn hid(path: PathBuf, layout: Layout) -> ScannerConfig {
