@@ -197,6 +197,49 @@ mod adapter_settings_tests {
     use crate::scanner::ScannerKind;
 
     #[test]
+    fn the_gateway_client_takes_the_gateway_section() {
+        use std::os::unix::fs::PermissionsExt;
+
+        use crate::config::read_secret_file;
+        use crate::gateway::HttpGateway;
+        use crate::protocol::signing::SignRules;
+
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("merchant.key");
+        std::fs::write(&key_file, "merchant-key-0123\n").unwrap();
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        // Not the default, so that a client built with default rules would fail here.
+        let rules = SignRules {
+            lowercase_values: false,
+        };
+        let settings = GatewaySettings {
+            base_url: "https://pay.example.com/gw/".parse().unwrap(),
+            app_id: "app-7".into(),
+            key: read_secret_file(&key_file).unwrap(),
+            notify_url: "https://shop.example.com/notify".parse().unwrap(),
+            operator_id: "001".into(),
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(7),
+            sign_rules: rules,
+        };
+        let config = gateway_config(&settings);
+        assert_eq!(config.merchant.app_id, "app-7");
+        assert_eq!(config.merchant.key, settings.merchant_key());
+        assert_eq!(config.merchant.rules, rules);
+        assert_eq!(config.connect_timeout, Duration::from_secs(2));
+        assert_eq!(config.request_timeout, Duration::from_secs(7));
+        // The path prefix is kept; the trailing `/` is the client's to drop.
+        let client = HttpGateway::new(config).unwrap();
+        assert_eq!(client.base_url(), "https://pay.example.com/gw");
+        let bare = GatewaySettings {
+            base_url: "http://127.0.0.1:8080".parse().unwrap(),
+            ..settings
+        };
+        let client = HttpGateway::new(gateway_config(&bare)).unwrap();
+        assert_eq!(client.base_url(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
     fn a_serial_scanner_takes_every_setting() {
         let config = scanner_config(&ScannerSettings::Serial {
             path: PathBuf::from("/dev/serial/by-id/usb-scanner"),
