@@ -172,7 +172,28 @@ fn read_table(answer: &TradeAnswer, to: AnswerTo) -> Outcome {
                 reason,
             }
         }
-        _ => {}
+        // Left to the rows below. Listed, so that a code added to `ErrCode` must be placed
+        // in the table. (The configuration codes are read above; the compiler cannot see
+        // through `is_configuration_problem`.)
+        None
+        | Some(
+            E::Success
+            | E::OrderPaid
+            | E::OrderConflict
+            | E::OrderNotFound
+            | E::OrderClosed
+            | E::LackParams
+            | E::RequirePostMethod
+            | E::JsonError
+            | E::ParamsError
+            | E::Insufficient
+            | E::SignError
+            | E::NoSign
+            | E::AppIdNotExist
+            | E::Unactivate
+            | E::AgentNotFound
+            | E::Other(_),
+        ) => {}
     }
     if answer.result_code == ResultCode::ServiceUnavailable {
         return Outcome::TryLater {
@@ -200,7 +221,7 @@ fn read_table(answer: &TradeAnswer, to: AnswerTo) -> Outcome {
         }
         (Some(T::Refunded), _) => return Outcome::Refunded { in_doubt: false },
         (Some(T::RefundError), _) => return Outcome::Refunded { in_doubt: true },
-        _ => {}
+        (None | Some(T::Other(_)), _) => {}
     }
 
     match (&answer.result_code, &answer.err_code, &answer.trade_status) {
