@@ -301,6 +301,95 @@ fn query_reports_a_declined_order_and_refuses_an_unknown_one() {
     assert_eq!(json.json()["err_code"], "ORDER_NOTFOUND");
 }
 
+/// A signed answer about another order than the one asked for is no answer to the query: it
+/// is never reported as the order's state (the protocol's one order check, `read_order`).
+/// The simulator never answers so, hence a server of its own on 127.0.0.1:0.
+#[test]
+fn query_never_reports_another_orders_answer() {
+    use std::io::{Read as _, Write as _};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    let answer = serde_json::json!({
+        "result_code": "10000", "err_code": "SUCCESS", "trade_status": "TRADE_SUCCESS",
+        "out_trade_no": "SHOP1-20261125-000002", "trade_no": "T2", "total_amount": 12.50,
+    });
+    let serde_json::Value::Object(answer) = answer else {
+        unreachable!()
+    };
+    let body = scanpay::protocol::signing::signed_answer(
+        answer,
+        &MerchantKey::new(KEY),
+        SignRules::default(),
+    );
+    let runs = 2;
+    let server = std::thread::spawn(move || {
+        let mut paths = Vec::new();
+        for stream in listener.incoming().take(runs) {
+            let mut stream = stream.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // The request's head, then as much body as Content-Length says.
+            let complete = |request: &[u8]| {
+                let text = String::from_utf8_lossy(request);
+                let Some(end) = text.find("\r\n\r\n") else {
+                    return false;
+                };
+                let length = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                request.len() >= end + 4 + length
+            };
+            while !complete(&request) {
+                let n = stream.read(&mut buf).unwrap();
+                assert!(n > 0, "the client closed mid-request");
+                request.extend_from_slice(&buf[..n]);
+            }
+            let head = String::from_utf8_lossy(&request).into_owned();
+            paths.push(
+                head.split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+        }
+        paths
+    });
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &base_url, APP_ID, KEY);
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_scanpay"))
+            .arg("--config")
+            .arg(dir.path().join("config.toml"))
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run scanpay");
+        normalised(output, &dir.path().display().to_string(), &base_url)
+    };
+
+    run(&["query", "SHOP1-20261125-000001"]).check(1, expect![""], expect![[r#"
+        scanpay: error: no trustworthy answer from the gateway at $GW/api/query/: signed answer is about out_trade_no "SHOP1-20261125-000002", not "SHOP1-20261125-000001"; the query changes nothing: run `scanpay --config $DIR/config.toml query ...` again
+    "#]]);
+    let json = run(&["query", "SHOP1-20261125-000001", "--json"]);
+    assert_eq!(json.code, Some(1), "{}", json.stderr);
+    assert_eq!(json.json()["ok"], false);
+    assert_eq!(json.json()["error"], "unknown");
+    assert!(json.json().get("state").is_none(), "{}", json.stdout);
+    assert_eq!(server.join().unwrap(), ["/api/query/"; 2]);
+}
+
 #[test]
 fn balance_in_words_and_in_json() {
     let setup = Setup::new();

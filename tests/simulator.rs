@@ -11,7 +11,7 @@ use scanpay::protocol::signing::{sign_params, verify_answer, VerifyError};
 use scanpay::protocol::{AmountUnit, AnswerTo, MerchantKey, Outcome, SignRules, TradeAnswer};
 use scanpay::simulator::{
     Fault, Faults, ManualClock, OrderState, Simulator, SimulatorConfig, SimulatorHandle,
-    WithdrawStatus,
+    WithdrawalState,
 };
 use serde_json::{Map, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -248,7 +248,7 @@ async fn query_settle_settlequery_and_balance() {
     assert!(status.contains_key("settle_time"));
     let ledger = sim.handle.ledger();
     assert_eq!(ledger.balance_fen, 100_000);
-    assert_eq!(ledger.withdrawals[0].status, WithdrawStatus::Succeeded);
+    assert_eq!(ledger.withdrawals[0].status, WithdrawalState::Succeeded);
 
     // Scripted withdrawals: returned by the bank, money back.
     let returned = sim

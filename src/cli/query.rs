@@ -1,6 +1,7 @@
 //! `scanpay query OUT_TRADE_NO` / `scanpay query --trade-no T`: where an order stands at the
-//! gateway, in words (read by `protocol::outcome`, the same table the daemon uses), with its
-//! amount, numbers, wallet and date.
+//! gateway, in words (read by `protocol::outcome::read_order`, the same table and order check
+//! the daemon uses), with its amount, numbers, wallet and date. An answer naming another
+//! order than the one asked for is no answer (exit 1, `unknown`).
 //!
 //! Exits 0 when the gateway reported the order's state, whatever that state is (paid, not
 //! paid, waiting, refunded): scripts read `state` from `--json`. An unknown order, a busy
@@ -13,9 +14,9 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use crate::gateway::Gateway as _;
-use crate::protocol::{AnswerTo, Outcome, Payway, QueryRequest, TradeAnswer};
+use crate::protocol::{read_order, AnswerTo, Outcome, Payway, QueryRequest, TradeAnswer};
 
-use super::gateway_cmds::{ask, connect, with_json_failure};
+use super::gateway_cmds::{ask, connect, with_json_failure, GatewayCommandError};
 use super::output::{scanpay_command, write_json, Report};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -46,7 +47,21 @@ pub fn run(config_path: &Path, args: &QueryArgs, out: &mut dyn Write) -> anyhow:
             "the query changes nothing: run `{} query ...` again",
             scanpay_command(config_path)
         );
-        let (answer, state) = ask(gateway.query(&request), WHAT, &again, State::of)?;
+        // An answer about another order is no answer to this query (the protocol's check).
+        let (answer, read) = ask(
+            gateway.query(&request),
+            WHAT,
+            &again,
+            |answer| match read_order(answer, AnswerTo::Query, request.out_trade_no()) {
+                Ok(outcome) => State::of(outcome).map(Ok),
+                Err(other) => Some(Err(other)),
+            },
+        )?;
+        let state = read.map_err(|other| GatewayCommandError::NoAnswer {
+            url: gateway.query_url(),
+            detail: other.to_string(),
+            next: again.clone(),
+        })?;
         let number = match &request {
             QueryRequest::ByOutTradeNo(no) => no.clone(),
             QueryRequest::ByTradeNo(no) => answer.out_trade_no.clone().unwrap_or(no.clone()),
@@ -71,9 +86,9 @@ enum State {
 }
 
 impl State {
-    /// `None` when the answer is not a state: unknown order, busy gateway, setup problem.
-    fn of(answer: &TradeAnswer) -> Option<State> {
-        match answer.outcome(AnswerTo::Query) {
+    /// `None` when the outcome is not a state: unknown order, busy gateway, setup problem.
+    fn of(outcome: Outcome) -> Option<State> {
+        match outcome {
             Outcome::Paid => Some(State::Paid),
             Outcome::WaitingCustomer => Some(State::WaitingCustomer),
             Outcome::NotPaid { reason, .. } => Some(State::NotPaid { reason }),
@@ -167,10 +182,15 @@ mod tests {
         }
     }
 
+    /// The state of an answer about A-1, to a query for A-1.
+    fn of(answer: &TradeAnswer) -> Option<State> {
+        State::of(read_order(answer, AnswerTo::Query, Some("A-1")).unwrap())
+    }
+
     #[test]
     fn states_in_words() {
         let paid = answer(Some(TradeStatus::TradeSuccess), None);
-        assert_eq!(State::of(&paid), Some(State::Paid));
+        assert_eq!(of(&paid), Some(State::Paid));
         let mut buf = Vec::new();
         report(&paid, &State::Paid, "A-1").write(&mut buf).unwrap();
         assert_eq!(
@@ -178,17 +198,17 @@ mod tests {
             "order A-1: paid\n  amount        ¥12.50\n  trade_no      T1\n  paytype       3 (WeChat Pay)\n  trade_status  TRADE_SUCCESS\n"
         );
         let waiting = answer(Some(TradeStatus::WaitBuyerPay), None);
-        assert_eq!(State::of(&waiting), Some(State::WaitingCustomer));
+        assert_eq!(of(&waiting), Some(State::WaitingCustomer));
         let closed = TradeAnswer {
             err_code_des: Some("payment code expired".into()),
             ..answer(Some(TradeStatus::TradeClosed), Some(ErrCode::OrderClosed))
         };
         assert_eq!(
-            State::of(&closed).unwrap().words(),
+            of(&closed).unwrap().words(),
             "not paid: payment code expired"
         );
         assert_eq!(
-            State::of(&answer(Some(TradeStatus::Refunded), None)),
+            of(&answer(Some(TradeStatus::Refunded), None)),
             Some(State::Refunded)
         );
     }
@@ -199,9 +219,9 @@ mod tests {
             result_code: ResultCode::BusinessFailure,
             ..answer(None, Some(ErrCode::OrderNotFound))
         };
-        assert_eq!(State::of(&not_found), None);
-        assert_eq!(State::of(&answer(None, Some(ErrCode::Frequently))), None);
-        assert_eq!(State::of(&answer(None, Some(ErrCode::SignError))), None);
+        assert_eq!(of(&not_found), None);
+        assert_eq!(of(&answer(None, Some(ErrCode::Frequently))), None);
+        assert_eq!(of(&answer(None, Some(ErrCode::SignError))), None);
     }
 
     #[test]

@@ -14,8 +14,7 @@ use super::error::{GatewayConfigError, GatewayError};
 use super::Gateway;
 use crate::protocol::messages::{
     self, AppAnswer, BalanceAnswer, BalanceQueryRequest, MalformedAnswer, Merchant, PayRequest,
-    QueryRequest, SettleAnswer, SettleQueryRequest, SettleRequest, SignedParams, TradeReply,
-    WebPayRequest,
+    QueryRequest, SettleAnswer, SettleQueryRequest, SettleRequest, SignedParams, WebPayRequest,
 };
 use crate::protocol::{payment_code, AmountUnit, FieldError, TradeAnswer, VerifyError};
 
@@ -115,34 +114,9 @@ impl HttpGateway {
         &self.merchant
     }
 
-    /// codepay, keeping the verified `result_response` beside the typed answer.
-    pub async fn pay_reply(&self, request: &PayRequest) -> Result<TradeReply, GatewayError> {
-        let signed = request.signed(&self.merchant)?;
-        let url = self.url(CODEPAY_PATH);
-        let mut reply = self
-            .post(&url, &signed, |map| {
-                TradeReply::from_result_response(map, AmountUnit::Yuan)
-            })
-            .await?;
-        check_same_order(&url, Some(&request.out_trade_no), &reply.answer)?;
-        // The gateway's own words go to the screen, the register and the journal: a reason
-        // that names the refused code must not carry it whole. (`result_response` stays as
-        // received, for reconciliation; it is never shown.)
-        reply.answer.err_code_des = reply.answer.err_code_des.take().map(|d| scrub(d, &signed));
-        Ok(reply)
-    }
-
-    /// query, keeping the verified `result_response` beside the typed answer.
-    pub async fn query_reply(&self, request: &QueryRequest) -> Result<TradeReply, GatewayError> {
-        let signed = request.signed(&self.merchant)?;
-        let url = self.url(QUERY_PATH);
-        let reply = self
-            .post(&url, &signed, |map| {
-                TradeReply::from_result_response(map, AmountUnit::Yuan)
-            })
-            .await?;
-        check_same_order(&url, request.out_trade_no(), &reply.answer)?;
-        Ok(reply)
+    /// Where `query` is sent: errors about a query answer name it.
+    pub fn query_url(&self) -> String {
+        self.url(QUERY_PATH)
     }
 
     /// The h5 payment page's URL, for a QR code (no network).
@@ -313,12 +287,25 @@ impl HttpGateway {
 }
 
 impl Gateway for HttpGateway {
+    /// The answer is returned whatever order it names: what it means for a sale, or for
+    /// the order a report asked for, is `protocol::outcome`'s to decide (`read_outcome`,
+    /// `read_order`), once.
     async fn pay(&self, request: &PayRequest) -> Result<TradeAnswer, GatewayError> {
-        self.pay_reply(request).await.map(|reply| reply.answer)
+        let signed = request.signed(&self.merchant)?;
+        let mut answer = self
+            .post(&self.url(CODEPAY_PATH), &signed, read_trade_answer)
+            .await?;
+        // The gateway's own words go to the screen, the register and the journal: a reason
+        // that names the refused code must not carry it whole.
+        answer.err_code_des = answer.err_code_des.take().map(|d| scrub(d, &signed));
+        Ok(answer)
     }
 
+    /// As `pay`, the answer is returned whatever order it names.
     async fn query(&self, request: &QueryRequest) -> Result<TradeAnswer, GatewayError> {
-        self.query_reply(request).await.map(|reply| reply.answer)
+        let signed = request.signed(&self.merchant)?;
+        self.post(&self.url(QUERY_PATH), &signed, read_trade_answer)
+            .await
     }
 
     async fn settle(&self, request: &SettleRequest) -> Result<SettleAnswer, GatewayError> {
@@ -365,21 +352,10 @@ impl Gateway for HttpGateway {
     }
 }
 
-/// A verified answer about another order than the one asked for is no answer to this request.
-/// The comparison is the protocol's (`TradeAnswer::other_order`); this guards the callers that
-/// have no sale (`scanpay query`), while a sale is judged by `protocol::outcome::read_outcome`.
-fn check_same_order(
-    url: &str,
-    asked: Option<&str>,
-    answer: &TradeAnswer,
-) -> Result<(), GatewayError> {
-    match asked.and_then(|asked| answer.other_order(asked).map(|other| (asked, other))) {
-        Some((asked, other)) => Err(GatewayError::Unknown {
-            url: url.to_string(),
-            detail: format!("signed answer is about out_trade_no {other:?}, not {asked:?}"),
-        }),
-        None => Ok(()),
-    }
+/// A codepay or query answer: `total_amount` in yuan (docs/protocol.md, Money; the query
+/// answer's unit is the codepay's, a decision).
+fn read_trade_answer(map: Map<String, Value>) -> Result<TradeAnswer, MalformedAnswer> {
+    TradeAnswer::from_result_response(&map, AmountUnit::Yuan)
 }
 
 fn validate_base_url(text: &str) -> Result<String, GatewayConfigError> {

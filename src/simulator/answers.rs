@@ -9,7 +9,8 @@ use std::time::SystemTime;
 use serde_json::{Map, Value};
 
 use super::ledger::{
-    china_offset, BalanceView, OrderState, Refusal, TradeView, WithdrawStatus, WithdrawalView,
+    china_offset, BalanceView, GatewayRefusal, OrderState, TradeView, WithdrawalState,
+    WithdrawalView,
 };
 use crate::protocol::{ErrCode, Fen, ResultCode, TradeStatus};
 
@@ -21,7 +22,7 @@ pub enum TradeReply {
 }
 
 /// A refusal: result_code, err_code, err_code_des and nothing else.
-pub fn refusal(r: &Refusal) -> Map<String, Value> {
+pub fn refusal(r: &GatewayRefusal) -> Map<String, Value> {
     let mut map = Map::new();
     put(&mut map, "result_code", r.result_code.as_str());
     put(&mut map, "err_code", r.err_code.as_str());
@@ -39,7 +40,7 @@ pub fn trade(view: &TradeView, reply: TradeReply, app_id: &str) -> Map<String, V
         if let (OrderState::Failed | OrderState::Closed, Some((code, des))) =
             (view.state, &view.failure)
         {
-            return refusal(&Refusal::business(code.clone(), des.clone()));
+            return refusal(&GatewayRefusal::business(code.clone(), des.clone()));
         }
     }
     let mut map = Map::new();
@@ -117,14 +118,16 @@ pub fn withdrawal(view: &WithdrawalView, app_id: &str) -> Map<String, Value> {
     put(&mut map, "withdraw_status", view.status.code());
     put(&mut map, "total_amount", &view.amount.fen_string());
     let msg = match view.status {
-        WithdrawStatus::Failed => "withdrawal failed; the amount is back in the balance",
-        WithdrawStatus::Succeeded => "withdrawal arrived",
-        WithdrawStatus::Processing => "withdrawal is being processed",
-        WithdrawStatus::ReturnedByBank => "returned by the bank; the amount is back in the balance",
-        WithdrawStatus::ManualReview => "handed to manual review",
+        WithdrawalState::Failed => "withdrawal failed; the amount is back in the balance",
+        WithdrawalState::Succeeded => "withdrawal arrived",
+        WithdrawalState::Processing => "withdrawal is being processed",
+        WithdrawalState::ReturnedByBank => {
+            "returned by the bank; the amount is back in the balance"
+        }
+        WithdrawalState::ManualReview => "handed to manual review",
     };
     put(&mut map, "return_msg", msg);
-    if view.status == WithdrawStatus::Succeeded {
+    if view.status == WithdrawalState::Succeeded {
         map.insert(
             "actual_amount".into(),
             yuan_number(Fen(view.amount.0 - view.fee.0)),
@@ -266,7 +269,7 @@ mod tests {
             trade_no: "W".into(),
             amount: Fen(10_000),
             fee: Fen(10),
-            status: WithdrawStatus::Succeeded,
+            status: WithdrawalState::Succeeded,
             settled_at: Some(SystemTime::UNIX_EPOCH),
         };
         let text = canonical(withdrawal(&w, "APP"));

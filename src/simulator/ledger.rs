@@ -30,17 +30,22 @@ pub enum OrderState {
     Failed,
 }
 
-/// A refusal: the request was not (or could not be) carried out as asked.
+/// The simulated gateway refusing a request: it was not (or could not be) carried out as
+/// asked. Answered as result_code, err_code and err_code_des.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
+pub struct GatewayRefusal {
     pub result_code: ResultCode,
     pub err_code: ErrCode,
     pub des: String,
 }
 
-impl Refusal {
-    pub fn new(result_code: ResultCode, err_code: ErrCode, des: impl Into<String>) -> Refusal {
-        Refusal {
+impl GatewayRefusal {
+    pub fn new(
+        result_code: ResultCode,
+        err_code: ErrCode,
+        des: impl Into<String>,
+    ) -> GatewayRefusal {
+        GatewayRefusal {
             result_code,
             err_code,
             des: des.into(),
@@ -48,14 +53,14 @@ impl Refusal {
     }
 
     /// A business failure (40004).
-    pub fn business(err_code: ErrCode, des: impl Into<String>) -> Refusal {
-        Refusal::new(ResultCode::BusinessFailure, err_code, des)
+    pub fn business(err_code: ErrCode, des: impl Into<String>) -> GatewayRefusal {
+        GatewayRefusal::new(ResultCode::BusinessFailure, err_code, des)
     }
 }
 
 /// A validated pay or h5/app request (the server checked every field).
 #[derive(Debug, Clone)]
-pub struct PayRequest {
+pub struct OrderRequest {
     pub out_trade_no: String,
     pub amount: Fen,
     pub subject: String,
@@ -91,7 +96,7 @@ pub enum PayReply {
     /// The order's state, in the pay answer's form.
     Order(TradeView),
     /// Refused; the order may or may not exist (SYSTEMERROR after recording, ORDERPAID...).
-    Refused(Refusal),
+    Refused(GatewayRefusal),
 }
 
 /// A callback to send: the order became paid and has a notify_url.
@@ -101,10 +106,10 @@ pub struct Notification {
     pub order: TradeView,
 }
 
-/// A withdrawal's `withdraw_status`.
+/// Where a withdrawal stands in the ledger (its `withdraw_status` on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum WithdrawStatus {
+pub enum WithdrawalState {
     Failed,
     Succeeded,
     Processing,
@@ -112,15 +117,15 @@ pub enum WithdrawStatus {
     ManualReview,
 }
 
-impl WithdrawStatus {
+impl WithdrawalState {
     /// The gateway's number for it.
     pub fn code(self) -> &'static str {
         match self {
-            WithdrawStatus::Failed => "0",
-            WithdrawStatus::Succeeded => "1",
-            WithdrawStatus::Processing => "2",
-            WithdrawStatus::ReturnedByBank => "3",
-            WithdrawStatus::ManualReview => "9",
+            WithdrawalState::Failed => "0",
+            WithdrawalState::Succeeded => "1",
+            WithdrawalState::Processing => "2",
+            WithdrawalState::ReturnedByBank => "3",
+            WithdrawalState::ManualReview => "9",
         }
     }
 }
@@ -131,7 +136,7 @@ pub struct WithdrawalView {
     pub trade_no: String,
     pub amount: Fen,
     pub fee: Fen,
-    pub status: WithdrawStatus,
+    pub status: WithdrawalState,
     pub settled_at: Option<SystemTime>,
 }
 
@@ -144,7 +149,7 @@ pub struct BalanceView {
 
 #[derive(Debug, Clone)]
 struct Order {
-    request: PayRequest,
+    request: OrderRequest,
     trade_no: String,
     script: PayScript,
     state: OrderState,
@@ -182,7 +187,7 @@ struct Withdrawal {
     trade_no: String,
     amount: Fen,
     fee: Fen,
-    status: WithdrawStatus,
+    status: WithdrawalState,
     script: WithdrawalScript,
     settled_at: Option<SystemTime>,
     queries: u32,
@@ -224,7 +229,7 @@ pub struct WithdrawalSnapshot {
     pub trade_no: String,
     pub amount_fen: u64,
     pub fee_fen: u64,
-    pub status: WithdrawStatus,
+    pub status: WithdrawalState,
 }
 
 /// The whole ledger, as tests see it.
@@ -277,11 +282,11 @@ impl Ledger {
     }
 
     /// A codepay request (or, with no auth_code, an h5/app order being opened).
-    pub fn pay(&mut self, request: PayRequest, now: SystemTime) -> PayReply {
+    pub fn pay(&mut self, request: OrderRequest, now: SystemTime) -> PayReply {
         if let Some(order) = self.orders.get_mut(&request.out_trade_no) {
             order.pay_requests += 1;
             if order.request.params != request.params {
-                return PayReply::Refused(Refusal::business(
+                return PayReply::Refused(GatewayRefusal::business(
                     ErrCode::OrderConflict,
                     format!(
                         "out_trade_no {} already exists with different parameters; query it, or use a new out_trade_no for a new sale",
@@ -291,7 +296,7 @@ impl Ledger {
             }
             Self::run_script(order, now, &mut self.balance, &mut self.notifications);
             if order.state == OrderState::Paid {
-                return PayReply::Refused(Refusal::business(
+                return PayReply::Refused(GatewayRefusal::business(
                     ErrCode::OrderPaid,
                     format!("order {} is already paid", request.out_trade_no),
                 ));
@@ -359,7 +364,7 @@ impl Ledger {
         self.trade_nos.insert(trade_no, out_trade_no.clone());
         self.orders.insert(out_trade_no, order);
         if system_error {
-            return PayReply::Refused(Refusal::new(
+            return PayReply::Refused(GatewayRefusal::new(
                 ResultCode::ServiceUnavailable,
                 ErrCode::SystemError,
                 "system busy; query the order for its outcome",
@@ -369,7 +374,11 @@ impl Ledger {
     }
 
     /// The tester paid an h5/app order on its page.
-    pub fn confirm_h5(&mut self, trade_no: &str, now: SystemTime) -> Result<TradeView, Refusal> {
+    pub fn confirm_h5(
+        &mut self,
+        trade_no: &str,
+        now: SystemTime,
+    ) -> Result<TradeView, GatewayRefusal> {
         let out_trade_no = self
             .trade_nos
             .get(trade_no)
@@ -390,7 +399,7 @@ impl Ledger {
     }
 
     /// An order by trade_no, for the h5 page.
-    pub fn view_by_trade_no(&self, trade_no: &str) -> Result<TradeView, Refusal> {
+    pub fn view_by_trade_no(&self, trade_no: &str) -> Result<TradeView, GatewayRefusal> {
         self.trade_nos
             .get(trade_no)
             .and_then(|o| self.orders.get(o))
@@ -404,7 +413,7 @@ impl Ledger {
         out_trade_no: Option<&str>,
         trade_no: Option<&str>,
         now: SystemTime,
-    ) -> Result<TradeView, Refusal> {
+    ) -> Result<TradeView, GatewayRefusal> {
         let key = match (out_trade_no, trade_no) {
             (Some(o), _) => o.to_string(),
             (None, Some(t)) => match self.trade_nos.get(t) {
@@ -420,7 +429,7 @@ impl Ledger {
         if let (Some(min), Some(last)) = (interval, order.last_query) {
             let since = now.duration_since(last).unwrap_or_default();
             if since < min {
-                return Err(Refusal::new(
+                return Err(GatewayRefusal::new(
                     ResultCode::ServiceUnavailable,
                     ErrCode::Frequently,
                     format!(
@@ -445,15 +454,19 @@ impl Ledger {
     }
 
     /// A withdrawal request.
-    pub fn settle(&mut self, amount: Fen, now: SystemTime) -> Result<WithdrawalView, Refusal> {
+    pub fn settle(
+        &mut self,
+        amount: Fen,
+        now: SystemTime,
+    ) -> Result<WithdrawalView, GatewayRefusal> {
         if amount.0 == 0 {
-            return Err(Refusal::business(
+            return Err(GatewayRefusal::business(
                 ErrCode::ParamsError,
                 "total_amount 0: a withdrawal must be at least 1 fen",
             ));
         }
         if amount > WITHDRAW_PER_REQUEST {
-            return Err(Refusal::business(
+            return Err(GatewayRefusal::business(
                 ErrCode::ParamsError,
                 format!(
                     "withdrawal of {amount} is above the per-request limit of {WITHDRAW_PER_REQUEST}; split it"
@@ -463,7 +476,7 @@ impl Ledger {
         let day = china_day(now);
         let today = self.withdrawn_by_day.get(&day).copied().unwrap_or_default();
         if Fen(today.0 + amount.0) > WITHDRAW_PER_DAY {
-            return Err(Refusal::business(
+            return Err(GatewayRefusal::business(
                 ErrCode::ParamsError,
                 format!(
                     "withdrawal of {amount} would pass the daily limit of {WITHDRAW_PER_DAY} ({today} already withdrawn today); try again tomorrow"
@@ -471,7 +484,7 @@ impl Ledger {
             ));
         }
         if amount > self.balance {
-            return Err(Refusal::business(
+            return Err(GatewayRefusal::business(
                 ErrCode::Insufficient,
                 format!(
                     "withdrawal of {amount} is above the balance of {}",
@@ -487,7 +500,7 @@ impl Ledger {
             trade_no: trade_no.clone(),
             amount,
             fee: Fen(amount.0 * WITHDRAW_FEE_PER_MILLE / 1000),
-            status: WithdrawStatus::Processing,
+            status: WithdrawalState::Processing,
             script: WithdrawalScript::for_amount(amount),
             settled_at: None,
             queries: 0,
@@ -502,25 +515,25 @@ impl Ledger {
         &mut self,
         trade_no: &str,
         now: SystemTime,
-    ) -> Result<WithdrawalView, Refusal> {
+    ) -> Result<WithdrawalView, GatewayRefusal> {
         let Some(withdrawal) = self.withdrawals.get_mut(trade_no) else {
             return Err(not_found("trade_no", trade_no));
         };
         withdrawal.queries += 1;
-        if withdrawal.status == WithdrawStatus::Processing {
+        if withdrawal.status == WithdrawalState::Processing {
             withdrawal.status = match withdrawal.script {
-                WithdrawalScript::Succeed => WithdrawStatus::Succeeded,
-                WithdrawalScript::ReturnedByBank => WithdrawStatus::ReturnedByBank,
-                WithdrawalScript::Fail => WithdrawStatus::Failed,
-                WithdrawalScript::ManualReview => WithdrawStatus::ManualReview,
+                WithdrawalScript::Succeed => WithdrawalState::Succeeded,
+                WithdrawalScript::ReturnedByBank => WithdrawalState::ReturnedByBank,
+                WithdrawalScript::Fail => WithdrawalState::Failed,
+                WithdrawalScript::ManualReview => WithdrawalState::ManualReview,
             };
             match withdrawal.status {
-                WithdrawStatus::Succeeded => withdrawal.settled_at = Some(now),
+                WithdrawalState::Succeeded => withdrawal.settled_at = Some(now),
                 // The money comes back to the merchant.
-                WithdrawStatus::ReturnedByBank | WithdrawStatus::Failed => {
+                WithdrawalState::ReturnedByBank | WithdrawalState::Failed => {
                     self.balance = Fen(self.balance.0 + withdrawal.amount.0);
                 }
-                WithdrawStatus::Processing | WithdrawStatus::ManualReview => {}
+                WithdrawalState::Processing | WithdrawalState::ManualReview => {}
             }
         }
         Ok(withdrawal.view())
@@ -634,8 +647,8 @@ fn close(order: &mut Order) {
     ));
 }
 
-fn not_found(field: &str, value: &str) -> Refusal {
-    Refusal::business(
+fn not_found(field: &str, value: &str) -> GatewayRefusal {
+    GatewayRefusal::business(
         ErrCode::OrderNotFound,
         format!("no order with {field} {value:?}"),
     )
@@ -663,12 +676,12 @@ mod tests {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_608_000)
     }
 
-    fn request(out_trade_no: &str, code: &str, fen: u64) -> PayRequest {
+    fn request(out_trade_no: &str, code: &str, fen: u64) -> OrderRequest {
         let mut params = BTreeMap::new();
         params.insert("out_trade_no".to_string(), out_trade_no.to_string());
         params.insert("auth_code".to_string(), code.to_string());
         params.insert("total_amount".to_string(), fen.to_string());
-        PayRequest {
+        OrderRequest {
             out_trade_no: out_trade_no.to_string(),
             amount: Fen(fen),
             subject: "Coffee".to_string(),
@@ -686,7 +699,7 @@ mod tests {
         }
     }
 
-    fn refusal(reply: PayReply) -> Refusal {
+    fn refusal(reply: PayReply) -> GatewayRefusal {
         match reply {
             PayReply::Refused(r) => r,
             PayReply::Order(v) => panic!("not refused: {v:?}"),
@@ -838,15 +851,15 @@ mod tests {
         // Next day in China (UTC+8 midnight is 16:00 UTC).
         let tomorrow = t0() + Duration::from_secs(4 * 3600);
         let w = ledger.settle(Fen(10_003), tomorrow).unwrap();
-        assert_eq!(w.status, WithdrawStatus::Processing);
+        assert_eq!(w.status, WithdrawalState::Processing);
         assert_eq!(w.fee, Fen(10));
         let before = ledger.balance().balance;
         let w = ledger.settle_query(&w.trade_no, tomorrow).unwrap();
-        assert_eq!(w.status, WithdrawStatus::ReturnedByBank);
+        assert_eq!(w.status, WithdrawalState::ReturnedByBank);
         assert_eq!(ledger.balance().balance, Fen(before.0 + 10_003));
         let ok = ledger.settle(Fen(10_000), tomorrow).unwrap();
         let ok = ledger.settle_query(&ok.trade_no, tomorrow).unwrap();
-        assert_eq!(ok.status, WithdrawStatus::Succeeded);
+        assert_eq!(ok.status, WithdrawalState::Succeeded);
         assert!(ok.settled_at.is_some());
 
         let mut poor = Ledger::new(Fen(100), None);

@@ -82,7 +82,7 @@ use tokio::task::JoinHandle;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use faults::{Fault, Faults, UnknownEndpoint};
 pub use ledger::{
-    LedgerSnapshot, OrderSnapshot, OrderState, WithdrawStatus, WithdrawalSnapshot,
+    LedgerSnapshot, OrderSnapshot, OrderState, WithdrawalSnapshot, WithdrawalState,
     WITHDRAW_PER_DAY, WITHDRAW_PER_REQUEST,
 };
 pub use script::PayScript;

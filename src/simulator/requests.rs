@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::ledger::{PayRequest, Refusal};
+use super::ledger::{GatewayRefusal, OrderRequest};
 use crate::protocol::signing::{sign_params, sign_value, signatures_match};
 use crate::protocol::{ErrCode, Fen, MerchantKey, PaymentCode, Payway, ResultCode, SignRules};
 
@@ -22,12 +22,12 @@ pub struct Merchant {
 /// Received parameters, signature checked, `sign` removed.
 pub type Params = BTreeMap<String, String>;
 
-fn params_error(des: impl Into<String>) -> Refusal {
-    Refusal::new(ResultCode::IllegalParameter, ErrCode::ParamsError, des)
+fn params_error(des: impl Into<String>) -> GatewayRefusal {
+    GatewayRefusal::new(ResultCode::IllegalParameter, ErrCode::ParamsError, des)
 }
 
-fn lack(fields: &[&str]) -> Refusal {
-    Refusal::new(
+fn lack(fields: &[&str]) -> GatewayRefusal {
+    GatewayRefusal::new(
         ResultCode::MissingParameter,
         ErrCode::LackParams,
         format!("missing required parameter(s): {}", fields.join(", ")),
@@ -39,9 +39,9 @@ pub fn authenticate_post(
     body: &[u8],
     authorization: Option<&str>,
     merchant: &Merchant,
-) -> Result<Params, Refusal> {
+) -> Result<Params, GatewayRefusal> {
     let json_error = |detail: String| {
-        Refusal::new(
+        GatewayRefusal::new(
             ResultCode::IllegalParameter,
             ErrCode::JsonError,
             format!("request body is not a JSON object ({detail}); send UTF-8 JSON like {{\"app_id\":\"...\"}}"),
@@ -56,7 +56,7 @@ pub fn authenticate_post(
         Some(header) => match header.strip_prefix("sign ") {
             Some(sign) if !sign.trim().is_empty() => sign.trim().to_string(),
             _ => {
-                return Err(Refusal::new(
+                return Err(GatewayRefusal::new(
                     ResultCode::IllegalParameter,
                     ErrCode::NoSign,
                     "Authorization header is not `sign <md5>`; sign the request",
@@ -64,7 +64,7 @@ pub fn authenticate_post(
             }
         },
         None => {
-            return Err(Refusal::new(
+            return Err(GatewayRefusal::new(
                 ResultCode::IllegalParameter,
                 ErrCode::NoSign,
                 "no Authorization header; send `Authorization: sign <md5>`",
@@ -84,7 +84,10 @@ pub fn authenticate_post(
 }
 
 /// A GET query string: parameters URL-encoded, signed in `&sign=` over the decoded values.
-pub fn authenticate_get(query: Option<&str>, merchant: &Merchant) -> Result<Params, Refusal> {
+pub fn authenticate_get(
+    query: Option<&str>,
+    merchant: &Merchant,
+) -> Result<Params, GatewayRefusal> {
     let mut params = Params::new();
     let mut sign = None;
     for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
@@ -99,7 +102,7 @@ pub fn authenticate_get(query: Option<&str>, merchant: &Merchant) -> Result<Para
     }
     check_app_id(params.get("app_id").map(String::as_str), merchant)?;
     let Some(sign) = sign.filter(|s| !s.is_empty()) else {
-        return Err(Refusal::new(
+        return Err(GatewayRefusal::new(
             ResultCode::IllegalParameter,
             ErrCode::NoSign,
             "no sign parameter; append &sign=<md5> to the query string",
@@ -113,19 +116,19 @@ pub fn authenticate_get(query: Option<&str>, merchant: &Merchant) -> Result<Para
     Ok(params)
 }
 
-fn sign_error() -> Refusal {
-    Refusal::new(
+fn sign_error() -> GatewayRefusal {
+    GatewayRefusal::new(
         ResultCode::IllegalParameter,
         ErrCode::SignError,
         "signature does not match the parameters; check the merchant key and the sign_lowercase_values setting",
     )
 }
 
-fn check_app_id(app_id: Option<&str>, merchant: &Merchant) -> Result<(), Refusal> {
+fn check_app_id(app_id: Option<&str>, merchant: &Merchant) -> Result<(), GatewayRefusal> {
     match app_id {
         None | Some("") => Err(lack(&["app_id"])),
         Some(id) if id == merchant.app_id => Ok(()),
-        Some(id) => Err(Refusal::business(
+        Some(id) => Err(GatewayRefusal::business(
             ErrCode::AppIdNotExist,
             format!("app_id {id:?} does not exist; check [gateway] app_id"),
         )),
@@ -143,7 +146,7 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-fn to_params(object: Map<String, Value>) -> Result<Params, Refusal> {
+fn to_params(object: Map<String, Value>) -> Result<Params, GatewayRefusal> {
     object
         .into_iter()
         .map(|(key, value)| match value {
@@ -169,7 +172,7 @@ fn max_len(field: &str) -> Option<usize> {
 }
 
 /// Required fields present and non-empty, every known field within its length.
-fn check_fields(params: &Params, required: &[&str]) -> Result<(), Refusal> {
+fn check_fields(params: &Params, required: &[&str]) -> Result<(), GatewayRefusal> {
     let missing: Vec<&str> = required
         .iter()
         .copied()
@@ -191,7 +194,7 @@ fn check_fields(params: &Params, required: &[&str]) -> Result<(), Refusal> {
     Ok(())
 }
 
-fn amount(params: &Params, field: &str) -> Result<Fen, Refusal> {
+fn amount(params: &Params, field: &str) -> Result<Fen, GatewayRefusal> {
     let amount = Fen::parse_fen(&params[field])
         .map_err(|e| params_error(format!("parameter {field}: {e}")))?;
     if amount.0 == 0 {
@@ -202,7 +205,7 @@ fn amount(params: &Params, field: &str) -> Result<Fen, Refusal> {
     Ok(amount)
 }
 
-fn url_field(params: &Params, field: &str) -> Result<Option<String>, Refusal> {
+fn url_field(params: &Params, field: &str) -> Result<Option<String>, GatewayRefusal> {
     let Some(text) = params.get(field) else {
         return Ok(None);
     };
@@ -215,7 +218,7 @@ fn url_field(params: &Params, field: &str) -> Result<Option<String>, Refusal> {
 }
 
 /// codepay (`with_code`) or h5/app (no payment code, a return_url instead).
-pub fn pay_request(params: Params, with_code: bool) -> Result<PayRequest, Refusal> {
+pub fn pay_request(params: Params, with_code: bool) -> Result<OrderRequest, GatewayRefusal> {
     let required: &[&str] = if with_code {
         &[
             "app_id",
@@ -261,7 +264,7 @@ pub fn pay_request(params: Params, with_code: bool) -> Result<PayRequest, Refusa
     };
     let notify_url = url_field(&params, "notify_url")?;
     url_field(&params, "return_url")?;
-    Ok(PayRequest {
+    Ok(OrderRequest {
         out_trade_no: params["out_trade_no"].clone(),
         amount,
         subject: params["subject"].clone(),
@@ -273,7 +276,7 @@ pub fn pay_request(params: Params, with_code: bool) -> Result<PayRequest, Refusa
 }
 
 /// query: exactly one of out_trade_no / trade_no.
-pub fn query_request(params: &Params) -> Result<(Option<String>, Option<String>), Refusal> {
+pub fn query_request(params: &Params) -> Result<(Option<String>, Option<String>), GatewayRefusal> {
     check_fields(params, &["app_id"])?;
     let get = |f: &str| params.get(f).filter(|v| !v.is_empty()).cloned();
     match (get("out_trade_no"), get("trade_no")) {
@@ -286,7 +289,7 @@ pub fn query_request(params: &Params) -> Result<(Option<String>, Option<String>)
 }
 
 /// settle: the amount in fen.
-pub fn settle_request(params: &Params) -> Result<Fen, Refusal> {
+pub fn settle_request(params: &Params) -> Result<Fen, GatewayRefusal> {
     check_fields(params, &["app_id", "total_amount"])?;
     amount(params, "total_amount")
 }
@@ -295,7 +298,7 @@ pub fn settle_request(params: &Params) -> Result<Fen, Refusal> {
 const SETTLE_TRADE_NO_MAX: usize = 50;
 
 /// settlequery: the withdrawal's trade_no.
-pub fn settle_query_request(params: &Params) -> Result<String, Refusal> {
+pub fn settle_query_request(params: &Params) -> Result<String, GatewayRefusal> {
     check_fields(params, &["app_id", "trade_no"])?;
     let trade_no = &params["trade_no"];
     let len = trade_no.chars().count();
@@ -328,7 +331,7 @@ mod tests {
         (serde_json::to_vec(&params).unwrap(), format!("sign {sign}"))
     }
 
-    fn code_of(r: Result<impl std::fmt::Debug, Refusal>) -> String {
+    fn code_of(r: Result<impl std::fmt::Debug, GatewayRefusal>) -> String {
         r.unwrap_err().err_code.to_string()
     }
 

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use super::answers::{self, TradeReply};
 use super::clock::Clock;
 use super::faults::{Fault, Faults};
-use super::ledger::{Ledger, OrderState, PayReply, Refusal, TradeView};
+use super::ledger::{GatewayRefusal, Ledger, OrderState, PayReply, TradeView};
 use super::listener::{Availability, Conn};
 use super::requests::{self, Merchant};
 use crate::protocol::signing::{canonical_json, signed_answer};
@@ -142,7 +142,7 @@ async fn before(shared: &Shared, endpoint: &str, conn: &Conn) -> Result<Option<F
         Some(Fault::HttpStatus(status)) => Err(http_error(status)),
         Some(Fault::Frequently) => Err(signed(
             shared,
-            answers::refusal(&Refusal::new(
+            answers::refusal(&GatewayRefusal::new(
                 ResultCode::ServiceUnavailable,
                 ErrCode::Frequently,
                 "calls too frequent; slow down and try again",
@@ -167,7 +167,7 @@ async fn api_post(
         Err(response) => return response,
     };
     let answer = if method != Method::POST {
-        answers::refusal(&Refusal::new(
+        answers::refusal(&GatewayRefusal::new(
             ResultCode::IllegalParameter,
             ErrCode::RequirePostMethod,
             format!("{method} is not accepted here; POST the JSON request"),
@@ -279,7 +279,7 @@ fn http_error(status: u16) -> Response {
 }
 
 /// Opens (or reopens) an h5/app order from a signed GET. Ok: the order; Err: the refusal.
-fn open_order(shared: &Shared, uri: &Uri) -> Result<TradeView, Refusal> {
+fn open_order(shared: &Shared, uri: &Uri) -> Result<TradeView, GatewayRefusal> {
     let params = requests::authenticate_get(uri.query(), &shared.merchant)?;
     let request = requests::pay_request(params, false)?;
     let out_trade_no = request.out_trade_no.clone();
@@ -379,7 +379,7 @@ fn order_page(view: &TradeView) -> String {
     )
 }
 
-fn error_page(refusal: &Refusal) -> String {
+fn error_page(refusal: &GatewayRefusal) -> String {
     format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{code}</title></head><body>\
          <h1>{code}</h1><p>result_code {result}: {des}</p></body></html>",

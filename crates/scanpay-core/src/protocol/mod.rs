@@ -4,8 +4,9 @@
 //! "The spec", in comments here and elsewhere, is the gateway's own API document; the
 //! project's description of it, with every decision taken, is `docs/protocol.md`.
 //!
-//! What is trusted in an answer (keys exactly lowercase, "paid" only with this sale's order
-//! and amount, which values' case matters and why) is written down once, in `outcome`.
+//! `messages` reads an answer's fields; `outcome` alone decides what they mean. What is
+//! trusted in an answer (keys exactly lowercase, "paid" only with this sale's order and
+//! amount, which values' case matters and why) is written down once, in `outcome`.
 //!
 //! Architecture invariant: pure. No I/O, no clock, no tokio/reqwest/sled; callers pass
 //! everything in (keys, times, texts) and get values or typed errors back.
@@ -20,12 +21,12 @@ pub mod signing;
 
 pub use codes::{ErrCode, ResultCode, TradeStatus};
 pub use messages::{
-    parse_notify, read_notify, AppAnswer, BalanceAnswer, BalanceQueryRequest, FieldError,
-    MalformedAnswer, Merchant, NotifyError, PayRequest, QueryRequest, SettleAnswer,
-    SettleQueryRequest, SettleRequest, SignedParams, TradeReply, WebPayRequest, WithdrawStatus,
+    parse_notify, AmountUnit, AppAnswer, BalanceAnswer, BalanceQueryRequest, FieldError,
+    MalformedAnswer, Merchant, PayRequest, QueryRequest, RefusedCallback, SettleAnswer,
+    SettleQueryRequest, SettleRequest, SignedParams, TradeAnswer, WebPayRequest, WithdrawStatus,
     WithdrawalWay,
 };
 pub use money::{Fen, MoneyError};
-pub use outcome::{AmountUnit, AnswerTo, Expected, Outcome, TradeAnswer};
+pub use outcome::{read_order, read_outcome, AnswerTo, Expected, OtherOrder, Outcome};
 pub use payment_code::{PaymentCode, PaymentCodeError, Payway};
 pub use signing::{MerchantKey, SignRules, VerifyError};

@@ -1,5 +1,7 @@
 //! Reading a payment outcome from a verified codepay, query or notify answer: the spec's
 //! "Decision — reading an outcome" table, and what an answer must say to be about a sale.
+//! This module decides and reads nothing from the wire: the fields come from
+//! `messages::answers` ([`TradeAnswer`]).
 //!
 //! # What is trusted in an answer, and why
 //!
@@ -14,7 +16,8 @@
 //!   `out_trade_no` and its `total_amount`, both present and equal. A paid answer or callback
 //!   without either is not trusted (it could be another sale's genuine answer replayed); it
 //!   becomes [`Outcome::TryLater`], so the sale is looked up by query, never called paid. An
-//!   answer naming another order is not about this sale whatever it says.
+//!   answer naming another order is not about this sale whatever it says, nor about the
+//!   order a report asked for ([`read_order`], where that check lives for both).
 //! - **Values** whose case the signature does not cover are compared without case:
 //!   `out_trade_no` (ASCII case-insensitively: the terminal's numbers carry letters, the
 //!   gateway signs them lowercase), `result_code` / `err_code` / `trade_status` (read by
@@ -24,10 +27,10 @@
 //!   an outcome, and their case is not authenticated.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use super::codes::{ErrCode, ResultCode, TradeStatus};
-use super::money::{Fen, MoneyError};
+use super::messages::TradeAnswer;
+use super::money::Fen;
 
 /// Which request an answer belongs to: the same code means different things on each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,88 +40,11 @@ pub enum AnswerTo {
     Notify,
 }
 
-/// The unit the gateway used for `total_amount` in this answer (docs/protocol.md, Money).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AmountUnit {
-    /// codepay and query answers.
-    Yuan,
-    /// notify callbacks.
-    Fen,
-}
-
-/// The trade fields of a verified codepay, query or notify `result_response`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TradeAnswer {
-    pub result_code: ResultCode,
-    pub err_code: Option<ErrCode>,
-    pub err_code_des: Option<String>,
-    pub trade_status: Option<TradeStatus>,
-    pub out_trade_no: Option<String>,
-    pub trade_no: Option<String>,
-    pub total_amount: Option<Fen>,
-    pub paytype: Option<String>,
-    pub pay_date: Option<String>,
-}
-
-/// A verified answer whose fields are not what the protocol says.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AnswerError {
-    #[error("answer has no result_code")]
-    NoResultCode,
-    #[error("answer field {field} is {raw}, expected text")]
-    NotText { field: &'static str, raw: String },
-    #[error("answer field total_amount: {0}")]
-    Amount(#[from] MoneyError),
-}
-
-/// Reads a scalar field as text: strings as they are, numbers as their literal; absent, null
-/// and empty mean "not given".
-pub fn text_field(
-    map: &Map<String, Value>,
-    field: &'static str,
-) -> Result<Option<String>, AnswerError> {
-    match map.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(other) => Err(AnswerError::NotText {
-            field,
-            raw: other.to_string(),
-        }),
-    }
-}
-
 impl TradeAnswer {
-    pub fn from_result_response(
-        map: &Map<String, Value>,
-        unit: AmountUnit,
-    ) -> Result<TradeAnswer, AnswerError> {
-        let result_code = text_field(map, "result_code")?.ok_or(AnswerError::NoResultCode)?;
-        let total_amount = match map.get("total_amount") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s.is_empty() => None,
-            Some(v) => Some(match unit {
-                AmountUnit::Yuan => Fen::from_json_yuan(v)?,
-                AmountUnit::Fen => Fen::from_json_fen(v)?,
-            }),
-        };
-        Ok(TradeAnswer {
-            result_code: ResultCode::parse(&result_code),
-            err_code: text_field(map, "err_code")?.map(|s| ErrCode::parse(&s)),
-            err_code_des: text_field(map, "err_code_des")?,
-            trade_status: text_field(map, "trade_status")?.map(|s| TradeStatus::parse(&s)),
-            out_trade_no: text_field(map, "out_trade_no")?,
-            trade_no: text_field(map, "trade_no")?,
-            total_amount,
-            paytype: text_field(map, "paytype")?,
-            pay_date: text_field(map, "pay_date")?,
-        })
-    }
-
     /// What the answer says of the order it names (the spec's table alone), not checked
-    /// against a sale: for reports of an order (`scanpay query`). A sale is only ever
-    /// settled through [`TradeAnswer::outcome_for`].
+    /// against a sale or an order asked for: for a callback that matches no sale, where it
+    /// only decides how loudly to log. A sale is only ever settled through
+    /// [`TradeAnswer::outcome_for`]; a report of an order asked for reads [`read_order`].
     pub fn outcome(&self, to: AnswerTo) -> Outcome {
         read_table(self, to)
     }
@@ -126,24 +52,6 @@ impl TradeAnswer {
     /// What the answer means for the sale `expected`: see [`read_outcome`].
     pub fn outcome_for(&self, to: AnswerTo, expected: Expected<'_>) -> Outcome {
         read_outcome(self, to, expected)
-    }
-
-    /// The order this answer names, when that is another than `out_trade_no`. Compared
-    /// without ASCII case: the signature covers the lowercased text only.
-    pub fn other_order(&self, out_trade_no: &str) -> Option<&str> {
-        self.out_trade_no
-            .as_deref()
-            .filter(|named| !named.eq_ignore_ascii_case(out_trade_no))
-    }
-
-    /// The gateway's own words for a failure, or the code when it gave none.
-    fn reason(&self) -> String {
-        match (&self.err_code_des, &self.err_code, &self.trade_status) {
-            (Some(des), _, _) => des.clone(),
-            (None, Some(code), _) => code.to_string(),
-            (None, None, Some(status)) => status.to_string(),
-            (None, None, None) => format!("result_code {}", self.result_code),
-        }
     }
 }
 
@@ -179,6 +87,34 @@ pub struct Expected<'a> {
     pub total_amount: Fen,
 }
 
+/// A verified answer about another order than the one asked for: no answer to that request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("signed answer is about out_trade_no {named:?}, not {asked:?}")]
+pub struct OtherOrder {
+    pub asked: String,
+    pub named: String,
+}
+
+/// What a verified answer says of the order `asked` (`None`: asked by the gateway's
+/// `trade_no`, so any order named is the one asked for), when there is no sale to hold it to:
+/// a report of an order (`scanpay query`). An answer naming another order is not about it
+/// ([`OtherOrder`]); otherwise the spec's table. The order numbers are compared without
+/// ASCII case: the signature covers the lowercased text only. [`read_outcome`] starts here.
+pub fn read_order(
+    answer: &TradeAnswer,
+    to: AnswerTo,
+    asked: Option<&str>,
+) -> Result<Outcome, OtherOrder> {
+    let named = answer.out_trade_no.as_deref();
+    match (asked, named) {
+        (Some(asked), Some(named)) if !named.eq_ignore_ascii_case(asked) => Err(OtherOrder {
+            asked: asked.to_string(),
+            named: named.to_string(),
+        }),
+        _ => Ok(read_table(answer, to)),
+    }
+}
+
 /// What a verified answer means for the sale `expected` (see the module's "What is trusted
 /// in an answer"): an answer about another order, or a "paid" that does not name this
 /// sale's order and amount, is no answer (`TryLater`: look it up); otherwise the spec's table.
@@ -187,10 +123,10 @@ pub fn read_outcome(answer: &TradeAnswer, to: AnswerTo, expected: Expected<'_>) 
         rate_limited: false,
         reason,
     };
-    if let Some(other) = answer.other_order(expected.out_trade_no) {
-        return untrusted(format!("answer names order {other}"));
-    }
-    let outcome = read_table(answer, to);
+    let outcome = match read_order(answer, to, Some(expected.out_trade_no)) {
+        Err(other) => return untrusted(format!("answer names order {}", other.named)),
+        Ok(outcome) => outcome,
+    };
     if outcome != Outcome::Paid {
         return outcome;
     }
@@ -209,7 +145,7 @@ pub fn read_outcome(answer: &TradeAnswer, to: AnswerTo, expected: Expected<'_>) 
 fn read_table(answer: &TradeAnswer, to: AnswerTo) -> Outcome {
     use ErrCode as E;
     use TradeStatus as T;
-    let reason = answer.reason();
+    let reason = reason(answer);
     let success = answer.result_code == ResultCode::Success;
 
     match &answer.err_code {
@@ -236,7 +172,28 @@ fn read_table(answer: &TradeAnswer, to: AnswerTo) -> Outcome {
                 reason,
             }
         }
-        _ => {}
+        // Left to the rows below. Listed, so that a code added to `ErrCode` must be placed
+        // in the table. (The configuration codes are read above; the compiler cannot see
+        // through `is_configuration_problem`.)
+        None
+        | Some(
+            E::Success
+            | E::OrderPaid
+            | E::OrderConflict
+            | E::OrderNotFound
+            | E::OrderClosed
+            | E::LackParams
+            | E::RequirePostMethod
+            | E::JsonError
+            | E::ParamsError
+            | E::Insufficient
+            | E::SignError
+            | E::NoSign
+            | E::AppIdNotExist
+            | E::Unactivate
+            | E::AgentNotFound
+            | E::Other(_),
+        ) => {}
     }
     if answer.result_code == ResultCode::ServiceUnavailable {
         return Outcome::TryLater {
@@ -264,7 +221,7 @@ fn read_table(answer: &TradeAnswer, to: AnswerTo) -> Outcome {
         }
         (Some(T::Refunded), _) => return Outcome::Refunded { in_doubt: false },
         (Some(T::RefundError), _) => return Outcome::Refunded { in_doubt: true },
-        _ => {}
+        (None | Some(T::Other(_)), _) => {}
     }
 
     match (&answer.result_code, &answer.err_code, &answer.trade_status) {
@@ -298,9 +255,21 @@ fn read_table(answer: &TradeAnswer, to: AnswerTo) -> Outcome {
     }
 }
 
+/// The gateway's own words for a failure, or the code when it gave none.
+fn reason(answer: &TradeAnswer) -> String {
+    match (&answer.err_code_des, &answer.err_code, &answer.trade_status) {
+        (Some(des), _, _) => des.clone(),
+        (None, Some(code), _) => code.to_string(),
+        (None, None, Some(status)) => status.to_string(),
+        (None, None, None) => format!("result_code {}", answer.result_code),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::messages::AmountUnit;
+    use serde_json::{Map, Value};
 
     fn answer(
         result_code: &str,
@@ -522,33 +491,42 @@ mod tests {
         assert_eq!(answer.outcome_for(AnswerTo::Notify, SALE), Outcome::Paid);
     }
 
+    /// A report (no sale, an order asked for) takes the table's word only for that order.
     #[test]
-    fn reads_fields_from_a_verified_answer() {
-        let map: Map<String, Value> = serde_json::from_str(
-            r#"{"result_code":"10000","trade_status":"TRADE_SUCCESS","total_amount":12.50,"trade_no":"T1","err_code":"","pay_date":null,"extra":1}"#,
+    fn a_report_of_an_order_never_takes_another_orders_answer() {
+        let paid_for = |named: Option<&str>| TradeAnswer {
+            out_trade_no: named.map(str::to_string),
+            total_amount: Some(Fen(1)),
+            ..answer("10000", Some("SUCCESS"), Some("TRADE_SUCCESS"))
+        };
+        let asked = Some("POS1-20261125-000002");
+        let other = read_order(
+            &paid_for(Some("POS1-20261125-000001")),
+            AnswerTo::Query,
+            asked,
         )
-        .unwrap();
-        let answer = TradeAnswer::from_result_response(&map, AmountUnit::Yuan).unwrap();
-        assert_eq!(answer.total_amount, Some(Fen(1250)));
-        assert_eq!(answer.err_code, None);
-        assert_eq!(answer.trade_no.as_deref(), Some("T1"));
-        assert_eq!(answer.outcome(AnswerTo::Query), Outcome::Paid);
-
-        let notify: Map<String, Value> =
-            serde_json::from_str(r#"{"result_code":10000,"total_amount":"1250"}"#).unwrap();
-        let answer = TradeAnswer::from_result_response(&notify, AmountUnit::Fen).unwrap();
-        assert_eq!(answer.result_code, ResultCode::Success);
-        assert_eq!(answer.total_amount, Some(Fen(1250)));
-
-        let bad: Map<String, Value> =
-            serde_json::from_str(r#"{"result_code":"10000","total_amount":"12.345"}"#).unwrap();
-        let err = TradeAnswer::from_result_response(&bad, AmountUnit::Yuan).unwrap_err();
-        assert!(err.to_string().contains("12.345"), "{err}");
-        let none: Map<String, Value> =
-            serde_json::from_str(r#"{"trade_status":"TRADE_SUCCESS"}"#).unwrap();
+        .unwrap_err();
         assert_eq!(
-            TradeAnswer::from_result_response(&none, AmountUnit::Yuan),
-            Err(AnswerError::NoResultCode)
+            other.to_string(),
+            r#"signed answer is about out_trade_no "POS1-20261125-000001", not "POS1-20261125-000002""#
         );
+        for to in [AnswerTo::Pay, AnswerTo::Query] {
+            assert_eq!(
+                read_order(&paid_for(Some("pos1-20261125-000002")), to, asked),
+                Ok(Outcome::Paid)
+            );
+            assert_eq!(read_order(&paid_for(None), to, asked), Ok(Outcome::Paid));
+            // Asked by the gateway's trade_no: whatever order it names is the one asked for.
+            assert_eq!(
+                read_order(&paid_for(Some("POS1-20261125-000001")), to, None),
+                Ok(Outcome::Paid)
+            );
+        }
+        // Not paid is no exception: another order's answer says nothing of this one.
+        let not_paid = TradeAnswer {
+            out_trade_no: Some("POS1-20261125-000001".into()),
+            ..answer("40004", Some("ORDER_NOTFOUND"), None)
+        };
+        assert!(read_order(&not_paid, AnswerTo::Query, asked).is_err());
     }
 }
