@@ -8,7 +8,7 @@ mod engine_support;
 
 use engine_support::*;
 use expect_test::{expect, Expect};
-use scanpay::engine::{ArmError, Engine, EnginePolicy, Timestamp};
+use scanpay::engine::{ArmRefusal, Engine, EnginePolicy, Timestamp};
 use scanpay::protocol::Fen;
 
 fn check(script: &[Step], expected: Expect) {
@@ -2213,7 +2213,7 @@ fn qr_pay_page_failure_refuses_the_sale_and_keeps_its_order_number() {
         Timestamp(T0),
     );
     assert!(
-        matches!(refused, Err(ArmError::PayPage { ref reason }) if reason == "no page"),
+        matches!(refused, Err(ArmRefusal::PayPage { ref reason }) if reason == "no page"),
         "{refused:?}"
     );
     assert_eq!(engine.last_seq(), 0);

@@ -259,6 +259,7 @@ impl Sim {
                     self.out(text);
                 }
                 Output::ScanRefused { reason } => self.out(format!("refused: {reason}")),
+                Output::KioskNotArmed { reason } => self.out(format!("kiosk not armed: {reason}")),
             }
         }
         let timeout = self.engine.poll_timeout();

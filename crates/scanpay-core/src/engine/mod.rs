@@ -44,16 +44,26 @@
 //!   unresolved (checked in the background) instead of holding the counter.
 //! - Wall-clock time never goes backwards inside the engine (the latest time seen wins).
 
+mod answers;
+mod counter;
 mod machine;
 mod output;
 mod policy;
 mod record;
+mod recovery;
 pub mod sale;
+mod scan;
 pub mod screen;
+mod screens;
 mod time;
+mod timers;
+mod updates;
 
+pub use counter::KIOSK_REARM_AFTER;
 pub use machine::Engine;
-pub use output::{ArmError, DisarmError, NotifyError, Output, Request, SendFailure};
+pub use output::{
+    ArmRefusal, DisarmRefusal, IgnoredCallback, Output, Request, SendFailure, WireRequest,
+};
 pub use policy::{EnginePolicy, PolicyError};
 pub use record::{OrderEpoch, SaleRecord, MAX_ORDER_PREFIX};
 pub use sale::{SaleState, SaleView};

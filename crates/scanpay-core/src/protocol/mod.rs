@@ -26,6 +26,6 @@ pub use messages::{
     WithdrawalWay,
 };
 pub use money::{Fen, MoneyError};
-pub use outcome::{AmountUnit, AnswerTo, Expected, Outcome, TradeAnswer};
+pub use outcome::{AmountUnit, AnswerTo, Call, Expected, Outcome, TradeAnswer};
 pub use payment_code::{PaymentCode, PaymentCodeError, Payway};
 pub use signing::{MerchantKey, SignRules, VerifyError};
