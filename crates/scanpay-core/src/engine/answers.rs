@@ -337,7 +337,7 @@ impl Engine {
 
     pub(super) fn went_offline(&mut self, now: Timestamp) {
         self.reachable = false;
-        self.next_probe_at = Some(now.plus(self.policy.offline_retry));
+        self.next_probe_at = Some(now.plus(self.policy.probe_every()));
     }
 }
 

@@ -20,7 +20,7 @@
 //! - A queued sale still holds the counter (it is neither unresolved nor final), so at most
 //!   one pay is ever queued; it expires after `pay_max_age` counted from the scan.
 //! - While the gateway is unreachable, one request at a time is tried every
-//!   `offline_retry` (oldest queued pay first, then the earliest due query); any verified
+//!   `EnginePolicy::probe_every` (oldest queued pay first, then the earliest due query); any verified
 //!   answer or `gateway_reachable()` drains everything, pays first.
 //! - The payment code is erased as soon as it can never be sent again: on any verified
 //!   pay answer, on `SendFailure::Unknown`/`Invalid`, at expiry, when the cashier's deadline

@@ -26,7 +26,7 @@ enum Timer {
     Review,
     /// A request ready to go: a queued pay (at its scan, so the oldest goes first) or a
     /// query at its planned time. Held back while the gateway is unreachable, but for one
-    /// probe every `offline_retry`.
+    /// probe every `EnginePolicy::probe_every`.
     Send(Call),
     /// A kiosk arms its next sale.
     KioskRearm,
@@ -82,7 +82,7 @@ impl Engine {
                         if let (SaleState::Unresolved, false, Some(since)) =
                             (state, r.needs_review, r.unresolved_at)
                         {
-                            let window_end = since.plus(self.policy.reconcile_until);
+                            let window_end = since.plus(self.policy.reconcile_until());
                             due(poll.max(window_end), Timer::Review, id);
                         }
                         due(poll, Timer::Send(Call::Query), id);
