@@ -9,6 +9,7 @@
 //! ```text
 //! let mut engine = Engine::new(policy, now)?;
 //! engine.recover(journal.unfinished()?, journal.last_seq()?, Some(journal.epoch()?), now);
+//! if kiosk { engine.start_kiosk(amount, subject, operator_id, now) } // re-arms on its timer
 //! loop {
 //!     while let Some(output) = engine.poll_output() { carry it out (Journal: write + sync first) }
 //!     select! { scan => engine.handle_scan(..), reply => engine.handle_pay_reply(..), …,
@@ -29,7 +30,8 @@
 //!   journal erases answered codes, and a digest of a short digit string would give it away.
 //! - A query (or callback) answer that is about the request rather than the payment
 //!   (LACK_PARAMS, PARAMSERROR, ORDER_CONFLICT, codes we do not know, configuration
-//!   problems) never settles a sale; only an order status or a payment reason does.
+//!   problems) never settles a sale; only an order status or a payment reason does (the
+//!   protocol's `read_outcome` reads it so; the engine acts on its `Outcome` as it is).
 //! - An answer naming another order, or a paid one that does not name this sale's order and
 //!   amount, is not trusted: ask again (the check is the protocol's `read_outcome`).
 //! - The reconciliation window counts from the moment the sale became unresolved; at its
