@@ -199,6 +199,8 @@ impl<G: Gateway + 'static> Driver<G> {
         }
 
         self.notify(Notification::Stopping);
+        // Answers still coming in may free the counter: no new sale is armed while stopping.
+        self.engine.stop_kiosk();
         self.drain_in_flight(&mut state, &mut replies).await;
     }
 

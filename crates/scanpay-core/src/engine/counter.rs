@@ -46,6 +46,11 @@ impl Engine {
         self.pump(now);
     }
 
+    /// Kiosk mode ends (the daemon is stopping): no sale is armed any more on its timer.
+    pub fn stop_kiosk(&mut self) {
+        self.kiosk = None;
+    }
+
     /// Arms the kiosk's sale when its time has come; keeps its re-arm time in step with the
     /// counter (none while busy, `KIOSK_REARM_AFTER` after it becomes free).
     pub(super) fn rearm_kiosk(&mut self, now: Timestamp) {

@@ -360,6 +360,25 @@ mod tests {
     }
 
     #[test]
+    fn a_stopped_kiosk_arms_nothing_more() {
+        let t = Timestamp(1_795_636_800_000);
+        let mut e = engine();
+        e.start_kiosk(Fen(500), "Tea".into(), "001".into(), t);
+        let sale = e
+            .counter_sale()
+            .expect("the kiosk armed its first sale at once");
+        e.disarm(&sale.sale_id, t).unwrap();
+        assert_eq!(
+            e.poll_timeout(),
+            Some(t.plus(crate::engine::KIOSK_REARM_AFTER))
+        );
+        e.stop_kiosk();
+        assert_eq!(e.poll_timeout(), None);
+        e.handle_timeout(t.plus(crate::engine::KIOSK_REARM_AFTER));
+        assert!(e.counter_sale().is_none());
+    }
+
+    #[test]
     fn time_going_backwards_does_not_move_deadlines_back() {
         let mut e = engine();
         let t = Timestamp(1_795_636_800_000);
