@@ -163,7 +163,7 @@ pub(super) fn millis(d: std::time::Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Request;
+    use crate::engine::{Request, SendFailure};
     use crate::protocol::{ErrCode, Fen, TradeAnswer, TradeStatus};
 
     fn engine() -> Engine {
@@ -357,6 +357,31 @@ mod tests {
         assert_eq!(chars(&failed.trade_no), 256);
         assert!(failed.err_code_des.as_deref().unwrap().ends_with("余额不…"));
         assert!(serde_json::to_vec(failed).unwrap().len() < 8 * 1024);
+    }
+
+    #[test]
+    fn the_queue_and_the_next_timeout_read_one_table() {
+        let t = Timestamp(1_795_636_800_000);
+        let mut e = engine();
+        let sale = e.arm(Fen(100), "Tea".into(), "001".into(), t).unwrap();
+        e.handle_scan("134523198765432101", t);
+        e.handle_pay_reply(
+            &sale.sale_id,
+            Err(SendFailure::Offline("refused".into())),
+            t,
+        );
+        while e.poll_output().is_some() {}
+        // Queued: one request waits, and the next timeout is the next probe.
+        let probe = t.plus(e.policy().probe_every());
+        assert_eq!(e.queue_depth(), 1);
+        assert_eq!(e.poll_timeout(), Some(probe));
+        // At the probe the pay goes out: nothing waits any more.
+        e.handle_timeout(probe);
+        let sent: Vec<_> = std::iter::from_fn(|| e.poll_output())
+            .filter(|o| matches!(o, Output::Send(Request::Pay { .. })))
+            .collect();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(e.queue_depth(), 0);
     }
 
     #[test]

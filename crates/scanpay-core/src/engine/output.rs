@@ -154,3 +154,44 @@ pub enum IgnoredCallback {
     #[error("callback for order {out_trade_no}, which this terminal is not resolving (finished long ago or another terminal's); ignored")]
     UnknownOrder { out_trade_no: String },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_becomes_the_wire_request_field_for_field() {
+        let code = PaymentCode::parse("134523198765432101").unwrap();
+        let pay = Request::Pay {
+            sale_id: "POS1-20261125-000001".into(),
+            out_trade_no: "POS1-20261125-000001".into(),
+            auth_code: code.clone(),
+            amount: Fen(1250),
+            subject: "Tea".into(),
+            operator_id: "001".into(),
+            payway: Some(Payway::WeChat),
+        };
+        assert_eq!(pay.call(), Call::Pay);
+        assert_eq!(
+            pay.into_wire("http://127.0.0.1:8080/notify"),
+            WireRequest::Pay(PayRequest {
+                out_trade_no: "POS1-20261125-000001".into(),
+                auth_code: code,
+                total_amount: Fen(1250),
+                subject: "Tea".into(),
+                operator_id: "001".into(),
+                notify_url: "http://127.0.0.1:8080/notify".into(),
+                payway: Some(Payway::WeChat),
+            })
+        );
+        let query = Request::Query {
+            sale_id: "POS1-20261125-000001".into(),
+            out_trade_no: "POS1-20261125-000001".into(),
+        };
+        assert_eq!(query.call(), Call::Query);
+        assert_eq!(
+            query.into_wire("unused"),
+            WireRequest::Query(QueryRequest::ByOutTradeNo("POS1-20261125-000001".into()))
+        );
+    }
+}
