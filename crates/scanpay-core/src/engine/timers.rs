@@ -88,7 +88,18 @@ impl Engine {
                         due(poll, Timer::Send(Call::Query), id);
                     }
                 }
-                _ => {}
+                // Listed, so a new state is a compile error here. The polled ones are taken
+                // above; armed waits for a scan, submitting for its reply (its deadline is the
+                // counter's, above); final sales leave the engine.
+                SaleState::Armed
+                | SaleState::Submitting
+                | SaleState::WaitingCustomer
+                | SaleState::Unknown
+                | SaleState::Unresolved
+                | SaleState::Paid
+                | SaleState::Failed
+                | SaleState::Expired
+                | SaleState::Disarmed => {}
             }
         }
         if let Some(at) = self.kiosk.as_ref().and_then(|k| k.rearm_at) {

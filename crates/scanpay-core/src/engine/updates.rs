@@ -54,10 +54,15 @@ impl Engine {
         }
     }
 
+    /// The view of `sale_id` most recently reported and not yet polled.
     pub(super) fn last_reported(&self, sale_id: &str) -> Option<SaleView> {
         self.outputs.iter().rev().find_map(|o| match o {
-            Output::Report(v) if v.sale_id == sale_id => Some(v.clone()),
-            _ => None,
+            Output::Report(v) => (v.sale_id == sale_id).then(|| v.clone()),
+            Output::Journal(_)
+            | Output::Send(_)
+            | Output::Show(_)
+            | Output::ScanRefused { .. }
+            | Output::KioskNotArmed { .. } => None,
         })
     }
 }
