@@ -7,7 +7,7 @@
 //! - `answers.rs`: replies, answers and callbacks, acted on as the protocol reads them;
 //! - `timers.rs`: the one table of what is due when (`poll_timeout`, `handle_timeout`,
 //!   `queue_depth` all read it) and sending what is due;
-//! - `screens.rs`: what the counter's display shows;
+//! - `counter_screen.rs`: what the counter's display shows;
 //! - `updates.rs`: the two ways a record changes, journaled or not.
 //!
 //! Money rules kept in the engine (invariants 2, 4, 5 and 7, ARCHITECTURE.md):

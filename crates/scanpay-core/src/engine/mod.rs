@@ -48,6 +48,7 @@
 
 mod answers;
 mod counter;
+mod counter_screen;
 mod machine;
 mod output;
 mod policy;
@@ -56,7 +57,6 @@ mod recovery;
 pub mod sale;
 mod scan;
 pub mod screen;
-mod screens;
 mod time;
 mod timers;
 mod updates;
