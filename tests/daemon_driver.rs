@@ -54,7 +54,7 @@ fn policy() -> EnginePolicy {
         reconcile_fast_interval: Duration::from_millis(100),
         reconcile_fast_for: Duration::from_millis(500),
         reconcile_slow_interval: Duration::from_millis(200),
-        reconcile_until: Duration::from_secs(60),
+        reconcile_slow_for: Duration::from_millis(59_500),
         pay_max_age: Duration::from_secs(15),
         offline_retry: Duration::from_millis(100),
         ..EnginePolicy::default()
@@ -768,7 +768,8 @@ async fn lost_request_is_never_resent_and_ends_for_a_person_to_review() {
         .set_faults(Faults::next(1, Fault::DropBeforeRecord).on(&["codepay"]));
     let mut daemon = rig.start(EnginePolicy {
         cashier_deadline: Duration::from_millis(1500),
-        reconcile_until: Duration::from_millis(1500),
+        // With the fast phase of `policy()` (500 ms): 1.5 s in all.
+        reconcile_slow_for: Duration::from_millis(1000),
         ..policy()
     });
     let sale = daemon.sell(&lost).await;

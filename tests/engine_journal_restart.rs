@@ -160,7 +160,10 @@ fn carry_out(t: &mut Terminal, rng: &mut Rng, crash_percent: u64) -> bool {
         match output {
             Output::Journal(record) => t.journal.put(&record).expect("journal write"),
             Output::Send(request) => t.in_flight.push_back(request),
-            Output::Show(_) | Output::Report(_) | Output::ScanRefused { .. } => {}
+            Output::Show(_)
+            | Output::Report(_)
+            | Output::ScanRefused { .. }
+            | Output::KioskNotArmed { .. } => {}
         }
     }
     true

@@ -8,7 +8,7 @@ mod engine_support;
 
 use engine_support::*;
 use expect_test::{expect, Expect};
-use scanpay::engine::{ArmError, Engine, EnginePolicy, Timestamp};
+use scanpay::engine::{ArmRefusal, Engine, EnginePolicy, Timestamp};
 use scanpay::protocol::Fen;
 
 fn check(script: &[Step], expected: Expect) {
@@ -2213,9 +2213,85 @@ fn qr_pay_page_failure_refuses_the_sale_and_keeps_its_order_number() {
         Timestamp(T0),
     );
     assert!(
-        matches!(refused, Err(ArmError::PayPage { ref reason }) if reason == "no page"),
+        matches!(refused, Err(ArmRefusal::PayPage { ref reason }) if reason == "no page"),
         "{refused:?}"
     );
     assert_eq!(engine.last_seq(), 0);
     assert!(engine.counter_sale().is_none());
+}
+
+#[test]
+fn a_kiosk_arms_its_sale_whenever_the_counter_is_free_on_the_engines_clock() {
+    // The first sale at once; the next one 5 s after the counter is free again (the result
+    // stays on the screen meanwhile), not while a sale is at the counter: the re-arm is one
+    // of the engine's timers, so `poll_timeout` says when.
+    check(
+        &[
+            Kiosk(500),
+            Scan(WECHAT),
+            Advance(2_000),
+            Reply(paid()),
+            Advance(4_000),
+            Wait,
+            Disarm,
+            Wait,
+        ],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] kiosk ¥5.00
+                       journal #1 armed pays=0 queries=0
+                       report #1 armed
+                       show Armed { amount: Fen(500), subject: "Coffee" }
+            [   0.000] scan 1345…2101
+                       journal #1 submitting code=1345…2101 pays=1 queries=0
+                       report #1 submitting
+                       show Processing { amount: Fen(500) }
+                       send pay #1 POS1-20261125-000001 code=1345…2101 ¥5.00 Some(WeChat)
+                       (next timeout 60.000)
+            [   2.000] (advanced 2.000 s)
+                       (next timeout 60.000)
+            [   2.000] pay reply #1 10000 SUCCESS TRADE_SUCCESS
+                       journal #1 paid pays=1 queries=0
+                       report #1 paid trade_no=2026112522001400001234
+                       show Paid { amount: Fen(500), payway: Some(WeChat), trade_no_tail: "001234" }
+                       (next timeout 7.000)
+            [   6.000] (advanced 4.000 s)
+                       (next timeout 7.000)
+            [   7.000] timeout
+                       journal #2 armed pays=0 queries=0
+                       report #2 armed
+                       show Armed { amount: Fen(500), subject: "Coffee" }
+            [   7.000] disarm #2
+                       -> ok disarmed
+                       journal #2 disarmed pays=0 queries=0
+                       report #2 disarmed
+                       show Ready
+                       (next timeout 12.000)
+            [  12.000] timeout
+                       journal #3 armed pays=0 queries=0
+                       report #3 armed
+                       show Armed { amount: Fen(500), subject: "Coffee" }
+        "#]],
+    );
+}
+
+#[test]
+fn a_kiosk_that_cannot_arm_its_sale_tries_again_on_its_timer() {
+    check(
+        &[Kiosk(0), Wait, Wait],
+        expect![[r#"
+        [   0.000] start
+                   show Ready
+        [   0.000] kiosk ¥0.00
+                   kiosk not armed: amount ¥0.00 is zero; a sale needs at least ¥0.01
+                   (next timeout 5.000)
+        [   5.000] timeout
+                   kiosk not armed: amount ¥0.00 is zero; a sale needs at least ¥0.01
+                   (next timeout 10.000)
+        [  10.000] timeout
+                   kiosk not armed: amount ¥0.00 is zero; a sale needs at least ¥0.01
+                   (next timeout 15.000)
+    "#]],
+    );
 }

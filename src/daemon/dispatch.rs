@@ -7,22 +7,15 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::engine::{Request, SendFailure};
+use crate::engine::{Request, SendFailure, WireRequest};
 use crate::gateway::{Gateway, GatewayError};
-use crate::protocol::messages::{PayRequest, QueryRequest};
-use crate::protocol::TradeAnswer;
-
-/// Which of the engine's replies an answer goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplyTo {
-    Pay,
-    Query,
-}
+use crate::protocol::{Call, TradeAnswer};
 
 /// A finished request, on its way back into the loop.
 #[derive(Debug)]
 pub struct Reply {
-    pub to: ReplyTo,
+    /// The request it answers: `Engine::handle_pay_reply` or `handle_query_reply`.
+    pub to: Call,
     pub sale_id: String,
     pub result: Result<TradeAnswer, SendFailure>,
 }
@@ -36,14 +29,6 @@ pub fn send_failure(error: &GatewayError) -> SendFailure {
     }
 }
 
-/// Which reply the answer to `request` is.
-pub fn reply_to(request: &Request) -> ReplyTo {
-    match request {
-        Request::Pay { .. } => ReplyTo::Pay,
-        Request::Query { .. } => ReplyTo::Query,
-    }
-}
-
 /// Sends `request` on a task of its own and posts the reply to `replies`.
 pub fn spawn_request<G: Gateway + 'static>(
     gateway: Arc<G>,
@@ -51,7 +36,7 @@ pub fn spawn_request<G: Gateway + 'static>(
     request: Request,
     replies: mpsc::UnboundedSender<Reply>,
 ) {
-    let to = reply_to(&request);
+    let to = request.call();
     let sale_id = request.sale_id().to_string();
     let task = tokio::spawn(async move { send(gateway.as_ref(), &notify_url, request).await });
     tokio::spawn(async move {
@@ -79,43 +64,15 @@ pub fn spawn_request<G: Gateway + 'static>(
 
 /// Sends one request and waits for its answer.
 pub async fn send<G: Gateway>(gateway: &G, notify_url: &str, request: Request) -> Reply {
-    match request {
-        Request::Pay {
-            sale_id,
-            out_trade_no,
-            auth_code,
-            amount,
-            subject,
-            operator_id,
-            payway,
-        } => {
-            let pay = PayRequest {
-                out_trade_no,
-                auth_code,
-                total_amount: amount,
-                subject,
-                operator_id,
-                notify_url: notify_url.to_string(),
-                payway,
-            };
-            let result = gateway.pay(&pay).await.map_err(|e| send_failure(&e));
-            Reply {
-                to: ReplyTo::Pay,
-                sale_id,
-                result,
-            }
-        }
-        Request::Query {
-            sale_id,
-            out_trade_no,
-        } => {
-            let query = QueryRequest::ByOutTradeNo(out_trade_no);
-            let result = gateway.query(&query).await.map_err(|e| send_failure(&e));
-            Reply {
-                to: ReplyTo::Query,
-                sale_id,
-                result,
-            }
-        }
+    let to = request.call();
+    let sale_id = request.sale_id().to_string();
+    let result = match request.into_wire(notify_url) {
+        WireRequest::Pay(pay) => gateway.pay(&pay).await,
+        WireRequest::Query(query) => gateway.query(&query).await,
+    };
+    Reply {
+        to,
+        sale_id,
+        result: result.map_err(|e| send_failure(&e)),
     }
 }

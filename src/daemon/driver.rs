@@ -13,17 +13,14 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::clock;
-use super::dispatch::{self, Reply, ReplyTo};
+use super::dispatch::{self, Reply};
 use super::screen_task::ScreenSink;
 use crate::display::StatusFlags;
-use crate::engine::{
-    ArmError as EngineArmError, DisarmError as EngineDisarmError, Engine, Output, Screen,
-    SendFailure,
-};
+use crate::engine::{ArmRefusal, DisarmRefusal, Engine, Output, Screen, SendFailure};
 use crate::gateway::Gateway;
 use crate::journal::Journal;
 use crate::protocol::messages::WebPayRequest;
-use crate::protocol::{AnswerTo, Fen, Outcome, TradeAnswer};
+use crate::protocol::{AnswerTo, Call, Fen, Outcome, TradeAnswer};
 use crate::register::{self, Health, RegisterCommand, SaleBoard};
 use crate::scanner::ScannerEvent;
 use crate::systemd::{Notification, Notifier};
@@ -33,13 +30,10 @@ use crate::systemd::{Notification, Notifier};
 pub struct SaleDefaults {
     pub subject: String,
     pub operator_id: String,
-    /// Kiosk mode: a sale of this amount is armed whenever the counter is free, and the
-    /// register cannot arm its own.
+    /// Kiosk mode: a sale of this amount is armed whenever the counter is free (the
+    /// engine's timer: `Engine::start_kiosk`), and the register cannot arm its own.
     pub fixed_amount: Option<Fen>,
 }
-
-/// How long a paid/failed screen stays before a kiosk arms the next sale.
-const KIOSK_REARM_AFTER: Duration = Duration::from_secs(5);
 
 /// The driver's inputs and outputs, wired by `daemon::run` (or a test).
 pub struct Driver<G: Gateway + 'static> {
@@ -78,7 +72,6 @@ struct LoopState {
     engine_screen: Screen,
     scanner_missing: bool,
     flags: StatusFlags,
-    rearm_at: Option<Instant>,
     /// The last request's failure other than "offline", until a verified answer comes.
     gateway_problem: Option<String>,
     /// The last line sent to systemd as STATUS=.
@@ -104,15 +97,21 @@ impl<G: Gateway + 'static> Driver<G> {
                 clock_unsynced: !(self.clock_synced)(),
                 journal_damaged: false,
             },
-            // A kiosk arms its first sale at once. Anything else has no re-arm time at all:
-            // a time left in the past would wake the loop at once, every time, forever.
-            rearm_at: self.defaults.fixed_amount.map(|_| Instant::now()),
             gateway_problem: None,
             status_line: String::new(),
             last_report: None,
             clock: clock::LoopClock::new(),
         };
         self.check_journal_damage(&mut state);
+        if let Some(amount) = self.defaults.fixed_amount {
+            // The first sale is armed at once, the next ones on the engine's timer.
+            let (subject, operator) = (
+                self.defaults.subject.clone(),
+                self.defaults.operator_id.clone(),
+            );
+            let now = state.clock.now();
+            self.engine.start_kiosk(amount, subject, operator, now);
+        }
         self.after_event(&mut state);
         // The engine reports only what recovery changed; the register must also find the
         // sales recovered unchanged (still waiting, unresolved). Views already published
@@ -192,7 +191,6 @@ impl<G: Gateway + 'static> Driver<G> {
                         Ok(()) => {}
                     }
                 }
-                // A kiosk's re-arm time is handled in `after_event`.
                 Event::Timer => self.engine.handle_timeout(now),
                 Event::Watchdog => self.notify(Notification::Watchdog),
             }
@@ -201,6 +199,8 @@ impl<G: Gateway + 'static> Driver<G> {
         }
 
         self.notify(Notification::Stopping);
+        // Answers still coming in may free the counter: no new sale is armed while stopping.
+        self.engine.stop_kiosk();
         self.drain_in_flight(&mut state, &mut replies).await;
     }
 
@@ -260,10 +260,10 @@ impl<G: Gateway + 'static> Driver<G> {
             }
         }
         match reply.to {
-            ReplyTo::Pay => self
+            Call::Pay => self
                 .engine
                 .handle_pay_reply(&reply.sale_id, reply.result, now),
-            ReplyTo::Query => self
+            Call::Query => self
                 .engine
                 .handle_query_reply(&reply.sale_id, reply.result, now),
         }
@@ -349,11 +349,15 @@ impl<G: Gateway + 'static> Driver<G> {
                 out_trade_no: sale.out_trade_no,
                 amount_fen: sale.amount_fen,
             }),
-            Err(EngineArmError::CounterBusy { sale_id, state }) => {
+            Err(ArmRefusal::CounterBusy { sale_id, state }) => {
                 Err(register::QrError::Busy { sale_id, state })
             }
-            Err(other) => Err(register::QrError::Failed {
-                reason: other.to_string(),
+            Err(
+                refusal @ (ArmRefusal::ZeroAmount { .. }
+                | ArmRefusal::PayPage { .. }
+                | ArmRefusal::BadField { .. }),
+            ) => Err(register::QrError::Failed {
+                reason: refusal.to_string(),
             }),
         }
     }
@@ -380,31 +384,9 @@ impl<G: Gateway + 'static> Driver<G> {
         }
     }
 
-    /// After every event: carry out the outputs, keep the status current, arm a kiosk sale.
+    /// After every event: carry out the outputs, keep the status current.
     fn after_event(&mut self, state: &mut LoopState) {
         self.drain_outputs(state, true);
-        if let Some(amount) = self.defaults.fixed_amount {
-            let counter_free = self.engine.counter_sale().is_none();
-            match state.rearm_at {
-                _ if !counter_free => state.rearm_at = None,
-                None => state.rearm_at = Some(Instant::now() + KIOSK_REARM_AFTER),
-                Some(at) if at <= Instant::now() => {
-                    state.rearm_at = None;
-                    let now = state.clock.now();
-                    let (subject, operator) = (
-                        self.defaults.subject.clone(),
-                        self.defaults.operator_id.clone(),
-                    );
-                    if let Err(error) = self.engine.arm(amount, subject, operator, now) {
-                        tracing::warn!(%error, "kiosk could not arm its sale; trying again shortly");
-                        // Try again on a timer of its own: nothing else may wake the loop.
-                        state.rearm_at = Some(Instant::now() + KIOSK_REARM_AFTER);
-                    }
-                    self.drain_outputs(state, true);
-                }
-                Some(_) => {}
-            }
-        }
         let queue_depth = self.engine.queue_depth() as u64;
         let reachable = self.engine.is_gateway_reachable();
         self.board.update_status(|s| {
@@ -445,7 +427,7 @@ impl<G: Gateway + 'static> Driver<G> {
                     Output::Send(request) => {
                         if let Some(detail) = &journal_failed {
                             held_back.push(Reply {
-                                to: dispatch::reply_to(&request),
+                                to: request.call(),
                                 sale_id: request.sale_id().to_string(),
                                 result: Err(SendFailure::Offline(format!(
                                     "not sent: the journal could not record it ({detail})"
@@ -457,7 +439,7 @@ impl<G: Gateway + 'static> Driver<G> {
                             // next start, instead of being looked up as if it had arrived).
                             tracing::info!(sale = %request.sale_id(), "not sending while stopping; resumes at next start");
                             held_back.push(Reply {
-                                to: dispatch::reply_to(&request),
+                                to: request.call(),
                                 sale_id: request.sale_id().to_string(),
                                 result: Err(SendFailure::Offline(
                                     "not sent: scanpay was stopping".into(),
@@ -490,6 +472,9 @@ impl<G: Gateway + 'static> Driver<G> {
                         tracing::warn!(%reason, "scan refused");
                         self.board.record_scan_refused();
                     }
+                    Output::KioskNotArmed { reason } => {
+                        tracing::warn!(%reason, "kiosk could not arm its sale; trying again shortly")
+                    }
                 }
             }
             if held_back.is_empty() {
@@ -502,16 +487,12 @@ impl<G: Gateway + 'static> Driver<G> {
         }
     }
 
+    /// The engine's next timer (its one table, kiosk re-arm included) as a loop instant.
     fn next_wakeup(&self, state: &mut LoopState) -> Option<Instant> {
         let now = state.clock.now();
-        let engine = self
-            .engine
+        self.engine
             .poll_timeout()
-            .map(|deadline| Instant::now() + clock::until(deadline, now));
-        match (engine, state.rearm_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+            .map(|deadline| Instant::now() + clock::until(deadline, now))
     }
 
     /// Shows damaged journals not yet acknowledged in the status and on the display; says
@@ -593,22 +574,22 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// A sale the engine does not follow may still have ended: the board tells the register so
 /// (from its memory or the journal), off this loop.
-fn disarm_error(error: EngineDisarmError) -> register::DisarmError {
-    match error {
-        EngineDisarmError::NotFound { sale_id } => register::DisarmError::NotFound { sale_id },
-        EngineDisarmError::AlreadyScanned { sale_id, state } => {
+fn disarm_error(refusal: DisarmRefusal) -> register::DisarmError {
+    match refusal {
+        DisarmRefusal::NotFound { sale_id } => register::DisarmError::NotFound { sale_id },
+        DisarmRefusal::AlreadyScanned { sale_id, state } => {
             register::DisarmError::NotArmed { sale_id, state }
         }
     }
 }
 
-fn arm_error(error: EngineArmError) -> register::ArmError {
-    match error {
-        EngineArmError::CounterBusy { sale_id, state } => {
-            register::ArmError::Busy { sale_id, state }
-        }
-        other => register::ArmError::Refused {
-            reason: other.to_string(),
+fn arm_error(refusal: ArmRefusal) -> register::ArmError {
+    match refusal {
+        ArmRefusal::CounterBusy { sale_id, state } => register::ArmError::Busy { sale_id, state },
+        ArmRefusal::ZeroAmount { .. }
+        | ArmRefusal::PayPage { .. }
+        | ArmRefusal::BadField { .. } => register::ArmError::Refused {
+            reason: refusal.to_string(),
         },
     }
 }

@@ -27,26 +27,11 @@ pub fn engine_policy(config: &Config) -> EnginePolicy {
         reconcile_fast_interval: payment.reconcile.fast_every,
         reconcile_fast_for: payment.reconcile.fast_for,
         reconcile_slow_interval: payment.reconcile.slow_every,
-        // "every 30 s for 15 min, then every 5 min for 24 h": the slow phase follows the fast.
-        reconcile_until: payment.reconcile.fast_for + payment.reconcile.slow_for,
+        reconcile_slow_for: payment.reconcile.slow_for,
         pay_max_age: config.offline.pay_max_age,
         duplicate_window: payment.duplicate_window,
-        offline_retry: offline_retry(config.offline.pay_max_age),
+        // Not configurable; the engine keeps it below `pay_max_age` (`probe_every`).
         ..EnginePolicy::default()
-    }
-}
-
-/// How often to try the gateway while it is unreachable: the engine's default, but never
-/// longer than a queued pay may wait, so a pay queued right after a failed try is tried at
-/// least once before it expires (else, with a short `pay_max_age_s`, the gateway coming back
-/// is noticed only after the pay has expired untried).
-fn offline_retry(pay_max_age: std::time::Duration) -> std::time::Duration {
-    let default = EnginePolicy::default().offline_retry;
-    if pay_max_age.is_zero() {
-        // Nothing is ever queued; only queries wait, and they have no age limit.
-        default
-    } else {
-        default.min(pay_max_age)
     }
 }
 
@@ -375,26 +360,5 @@ mod adapter_settings_tests {
                 ..
             })
         ));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::offline_retry;
-
-    #[test]
-    fn the_gateway_is_retried_before_a_queued_pay_can_expire() {
-        assert_eq!(
-            offline_retry(Duration::from_secs(30)),
-            Duration::from_secs(5)
-        );
-        assert_eq!(
-            offline_retry(Duration::from_secs(2)),
-            Duration::from_secs(2)
-        );
-        // 0 never queues a pay: queries alone wait, at the usual pace.
-        assert_eq!(offline_retry(Duration::ZERO), Duration::from_secs(5));
     }
 }

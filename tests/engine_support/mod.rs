@@ -95,6 +95,8 @@ pub fn insufficient() -> Answer {
 pub enum Step {
     /// Arm a sale of this many fen.
     Arm(u64),
+    /// Kiosk mode from now on: a sale of this many fen whenever the counter is free.
+    Kiosk(u64),
     /// Disarm the most recently armed sale.
     Disarm,
     Scan(&'static str),
@@ -246,6 +248,10 @@ impl Sim {
                 }
                 Output::Show(screen) => self.out(format!("show {screen:?}")),
                 Output::Report(v) => {
+                    if v.state == SaleState::Armed {
+                        // Armed by the register (`Arm`) or by a kiosk's timer.
+                        self.last_armed = Some(v.sale_id.clone());
+                    }
                     let mut text = format!("report {} {}", short(&v.sale_id), v.state.as_str());
                     if let Some(t) = &v.trade_no {
                         write!(text, " trade_no={t}").unwrap();
@@ -259,6 +265,7 @@ impl Sim {
                     self.out(text);
                 }
                 Output::ScanRefused { reason } => self.out(format!("refused: {reason}")),
+                Output::KioskNotArmed { reason } => self.out(format!("kiosk not armed: {reason}")),
             }
         }
         let timeout = self.engine.poll_timeout();
@@ -352,6 +359,11 @@ impl Sim {
                     }
                     Err(e) => self.out(format!("-> error: {e}")),
                 }
+            }
+            Kiosk(fen) => {
+                self.line(&format!("kiosk {}", Fen(*fen)));
+                self.engine
+                    .start_kiosk(Fen(*fen), "Coffee".into(), "001".into(), self.now);
             }
             Disarm => {
                 let id = self.last_armed.clone().expect("a sale was armed");

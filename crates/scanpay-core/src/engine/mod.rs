@@ -9,6 +9,7 @@
 //! ```text
 //! let mut engine = Engine::new(policy, now)?;
 //! engine.recover(journal.unfinished()?, journal.last_seq()?, Some(journal.epoch()?), now);
+//! if kiosk { engine.start_kiosk(amount, subject, operator_id, now) } // re-arms on its timer
 //! loop {
 //!     while let Some(output) = engine.poll_output() { carry it out (Journal: write + sync first) }
 //!     select! { scan => engine.handle_scan(..), reply => engine.handle_pay_reply(..), …,
@@ -20,7 +21,7 @@
 //! - A queued sale still holds the counter (it is neither unresolved nor final), so at most
 //!   one pay is ever queued; it expires after `pay_max_age` counted from the scan.
 //! - While the gateway is unreachable, one request at a time is tried every
-//!   `offline_retry` (oldest queued pay first, then the earliest due query); any verified
+//!   `EnginePolicy::probe_every` (oldest queued pay first, then the earliest due query); any verified
 //!   answer or `gateway_reachable()` drains everything, pays first.
 //! - The payment code is erased as soon as it can never be sent again: on any verified
 //!   pay answer, on `SendFailure::Unknown`/`Invalid`, at expiry, when the cashier's deadline
@@ -29,7 +30,8 @@
 //!   journal erases answered codes, and a digest of a short digit string would give it away.
 //! - A query (or callback) answer that is about the request rather than the payment
 //!   (LACK_PARAMS, PARAMSERROR, ORDER_CONFLICT, codes we do not know, configuration
-//!   problems) never settles a sale; only an order status or a payment reason does.
+//!   problems) never settles a sale; only an order status or a payment reason does (the
+//!   protocol's `read_outcome` reads it so; the engine acts on its `Outcome` as it is).
 //! - An answer naming another order, or a paid one that does not name this sale's order and
 //!   amount, is not trusted: ask again (the check is the protocol's `read_outcome`).
 //! - The reconciliation window counts from the moment the sale became unresolved; at its
@@ -44,16 +46,26 @@
 //!   unresolved (checked in the background) instead of holding the counter.
 //! - Wall-clock time never goes backwards inside the engine (the latest time seen wins).
 
+mod answers;
+mod counter;
+mod counter_screen;
 mod machine;
 mod output;
 mod policy;
 mod record;
+mod recovery;
 pub mod sale;
+mod scan;
 pub mod screen;
 mod time;
+mod timers;
+mod updates;
 
+pub use counter::KIOSK_REARM_AFTER;
 pub use machine::Engine;
-pub use output::{ArmError, DisarmError, NotifyError, Output, Request, SendFailure};
+pub use output::{
+    ArmRefusal, DisarmRefusal, IgnoredCallback, Output, Request, SendFailure, WireRequest,
+};
 pub use policy::{EnginePolicy, PolicyError};
 pub use record::{OrderEpoch, SaleRecord, MAX_ORDER_PREFIX};
 pub use sale::{SaleState, SaleView};

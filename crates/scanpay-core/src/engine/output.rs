@@ -4,7 +4,7 @@
 use super::record::SaleRecord;
 use super::sale::{SaleState, SaleView};
 use super::screen::Screen;
-use crate::protocol::{Fen, PaymentCode, Payway};
+use crate::protocol::{Call, Fen, PayRequest, PaymentCode, Payway, QueryRequest};
 
 /// Something the daemon must do, in order. A `Journal` must be written and durably synced
 /// before any later output is carried out (invariant 3, ARCHITECTURE.md: the record that a request depends on
@@ -18,6 +18,11 @@ pub enum Output {
     Report(SaleView),
     /// A scan was not used; `reason` is safe to show (codes masked).
     ScanRefused {
+        reason: String,
+    },
+    /// A kiosk's sale could not be armed (see `Engine::start_kiosk`); tried again after
+    /// `KIOSK_REARM_AFTER`. Only for the log: nothing changed.
+    KioskNotArmed {
         reason: String,
     },
 }
@@ -53,6 +58,48 @@ impl Request {
             Request::Pay { out_trade_no, .. } | Request::Query { out_trade_no, .. } => out_trade_no,
         }
     }
+
+    /// Which of the sale's requests this is: its reply goes back to the same one.
+    pub fn call(&self) -> Call {
+        match self {
+            Request::Pay { .. } => Call::Pay,
+            Request::Query { .. } => Call::Query,
+        }
+    }
+
+    /// The gateway request this is, with the daemon's callback address for a pay.
+    pub fn into_wire(self, notify_url: &str) -> WireRequest {
+        match self {
+            Request::Pay {
+                sale_id: _,
+                out_trade_no,
+                auth_code,
+                amount,
+                subject,
+                operator_id,
+                payway,
+            } => WireRequest::Pay(PayRequest {
+                out_trade_no,
+                auth_code,
+                total_amount: amount,
+                subject,
+                operator_id,
+                notify_url: notify_url.to_string(),
+                payway,
+            }),
+            Request::Query {
+                sale_id: _,
+                out_trade_no,
+            } => WireRequest::Query(QueryRequest::ByOutTradeNo(out_trade_no)),
+        }
+    }
+}
+
+/// A `Request` as the gateway client sends it (`Request::into_wire`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WireRequest {
+    Pay(PayRequest),
+    Query(QueryRequest),
 }
 
 /// Why a request produced no verified answer. The daemon maps its gateway client's errors
@@ -70,9 +117,11 @@ pub enum SendFailure {
     Invalid(String),
 }
 
-/// The register asked for a sale while the counter is busy (HTTP 409).
+/// Why the engine refuses to arm a sale. (The register API's own `register::ArmError`
+/// adds what only the daemon knows, such as kiosk mode or a daemon that is stopping; the
+/// driver maps this onto it.)
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ArmError {
+pub enum ArmRefusal {
     #[error("sale {sale_id} is {} at the counter; wait for its result or disarm it before arming another", state.as_str())]
     CounterBusy { sale_id: String, state: SaleState },
     #[error("amount {amount} is zero; a sale needs at least ¥0.01")]
@@ -87,20 +136,62 @@ pub enum ArmError {
     },
 }
 
-/// A disarm that cannot be done.
+/// Why the engine refuses to disarm a sale (mapped by the driver onto the register API's
+/// `register::DisarmError`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DisarmError {
+pub enum DisarmRefusal {
     #[error("no sale {sale_id} at the counter; list sales with GET /v1/sales")]
     NotFound { sale_id: String },
     #[error("sale {sale_id} is {} and can no longer be disarmed: its code was scanned; wait for its result", state.as_str())]
     AlreadyScanned { sale_id: String, state: SaleState },
 }
 
-/// A verified callback that does not belong to a sale this terminal is resolving.
+/// Why a verified callback was ignored: it belongs to no sale this terminal is resolving.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NotifyError {
+pub enum IgnoredCallback {
     #[error("callback has no out_trade_no; cannot tell which sale it is about")]
     NoOrderNumber,
     #[error("callback for order {out_trade_no}, which this terminal is not resolving (finished long ago or another terminal's); ignored")]
     UnknownOrder { out_trade_no: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_becomes_the_wire_request_field_for_field() {
+        let code = PaymentCode::parse("134523198765432101").unwrap();
+        let pay = Request::Pay {
+            sale_id: "POS1-20261125-000001".into(),
+            out_trade_no: "POS1-20261125-000001".into(),
+            auth_code: code.clone(),
+            amount: Fen(1250),
+            subject: "Tea".into(),
+            operator_id: "001".into(),
+            payway: Some(Payway::WeChat),
+        };
+        assert_eq!(pay.call(), Call::Pay);
+        assert_eq!(
+            pay.into_wire("http://127.0.0.1:8080/notify"),
+            WireRequest::Pay(PayRequest {
+                out_trade_no: "POS1-20261125-000001".into(),
+                auth_code: code,
+                total_amount: Fen(1250),
+                subject: "Tea".into(),
+                operator_id: "001".into(),
+                notify_url: "http://127.0.0.1:8080/notify".into(),
+                payway: Some(Payway::WeChat),
+            })
+        );
+        let query = Request::Query {
+            sale_id: "POS1-20261125-000001".into(),
+            out_trade_no: "POS1-20261125-000001".into(),
+        };
+        assert_eq!(query.call(), Call::Query);
+        assert_eq!(
+            query.into_wire("unused"),
+            WireRequest::Query(QueryRequest::ByOutTradeNo("POS1-20261125-000001".into()))
+        );
+    }
 }

@@ -22,13 +22,15 @@ pub struct EnginePolicy {
     pub reconcile_fast_for: Duration,
     /// ... then this often ...
     pub reconcile_slow_interval: Duration,
-    /// ... until this long after it became unresolved; then "needs review", no more polling.
-    pub reconcile_until: Duration,
+    /// ... for this long after the fast phase; then "needs review", no more polling (see
+    /// `reconcile_until`).
+    pub reconcile_slow_for: Duration,
     /// Oldest queued pay request that may still be sent (payment codes are short-lived).
     pub pay_max_age: Duration,
     /// The same code scanned again within this window is ignored (scanner repeats).
     pub duplicate_window: Duration,
-    /// While the gateway cannot be reached, try one request this often.
+    /// While the gateway cannot be reached, try one request this often, but never less often
+    /// than a queued pay may wait (see `probe_every`).
     pub offline_retry: Duration,
     /// How long a used payment code is remembered, to refuse it if scanned again.
     pub used_code_memory: Duration,
@@ -45,7 +47,8 @@ impl Default for EnginePolicy {
             reconcile_fast_interval: Duration::from_secs(30),
             reconcile_fast_for: Duration::from_secs(15 * 60),
             reconcile_slow_interval: Duration::from_secs(5 * 60),
-            reconcile_until: Duration::from_secs(24 * 3600),
+            // Fast and slow phase together: a day.
+            reconcile_slow_for: Duration::from_secs(24 * 3600 - 15 * 60),
             pay_max_age: Duration::from_secs(30),
             duplicate_window: Duration::from_secs(10),
             offline_retry: Duration::from_secs(5),
@@ -66,6 +69,26 @@ pub enum PolicyError {
 }
 
 impl EnginePolicy {
+    /// How long after a sale became unresolved it is reconciled in the background ("every
+    /// 30 s for 15 min, then every 5 min for 24 h"): the slow phase follows the fast one.
+    pub fn reconcile_until(&self) -> Duration {
+        self.reconcile_fast_for
+            .saturating_add(self.reconcile_slow_for)
+    }
+
+    /// How often one request is tried while the gateway is unreachable: `offline_retry`, but
+    /// never longer than a queued pay may wait, so a pay queued right after a failed try is
+    /// tried at least once before it expires (else, with a short `pay_max_age`, the gateway
+    /// coming back is noticed only after the pay has expired untried). A `pay_max_age` of
+    /// zero queues nothing; only queries wait, and they have no age limit.
+    pub fn probe_every(&self) -> Duration {
+        if self.pay_max_age.is_zero() {
+            self.offline_retry
+        } else {
+            self.offline_retry.min(self.pay_max_age)
+        }
+    }
+
     pub fn validate(&self) -> Result<(), PolicyError> {
         let p = &self.order_prefix;
         if p.is_empty()
@@ -87,5 +110,44 @@ impl EnginePolicy {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::EnginePolicy;
+
+    #[test]
+    fn the_gateway_is_retried_before_a_queued_pay_can_expire() {
+        let probe_every = |pay_max_age| {
+            EnginePolicy {
+                pay_max_age,
+                ..EnginePolicy::default()
+            }
+            .probe_every()
+        };
+        assert_eq!(probe_every(Duration::from_secs(30)), Duration::from_secs(5));
+        assert_eq!(probe_every(Duration::from_secs(2)), Duration::from_secs(2));
+        // 0 never queues a pay: queries alone wait, at the usual pace.
+        assert_eq!(probe_every(Duration::ZERO), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn reconciliation_ends_after_both_phases() {
+        let policy = EnginePolicy {
+            reconcile_fast_for: Duration::from_secs(15 * 60),
+            reconcile_slow_for: Duration::from_secs(24 * 3600),
+            ..EnginePolicy::default()
+        };
+        assert_eq!(
+            policy.reconcile_until(),
+            Duration::from_secs(24 * 3600 + 15 * 60)
+        );
+        assert_eq!(
+            EnginePolicy::default().reconcile_until(),
+            Duration::from_secs(24 * 3600)
+        );
     }
 }

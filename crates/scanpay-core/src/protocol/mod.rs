@@ -27,6 +27,6 @@ pub use messages::{
     WithdrawalWay,
 };
 pub use money::{Fen, MoneyError};
-pub use outcome::{read_order, read_outcome, AnswerTo, Expected, OtherOrder, Outcome};
+pub use outcome::{read_order, read_outcome, AnswerTo, Call, Expected, OtherOrder, Outcome};
 pub use payment_code::{PaymentCode, PaymentCodeError, Payway};
 pub use signing::{MerchantKey, SignRules, VerifyError};

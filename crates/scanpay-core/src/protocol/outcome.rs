@@ -32,12 +32,33 @@ use super::codes::{ErrCode, ResultCode, TradeStatus};
 use super::messages::TradeAnswer;
 use super::money::Fen;
 
-/// Which request an answer belongs to: the same code means different things on each.
+/// Which of a sale's two requests is meant: a pay (codepay) or a query. The one type for
+/// "pay or query?" wherever it is asked: the request a sale has out (the engine), the reply
+/// a finished request goes back to (the daemon's dispatch and loop), and, through
+/// [`AnswerTo`], how an answer is read. It lives here because an answer's meaning depends on
+/// it (ORDERPAID is "look it up" on a pay and "paid" on a query).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Pay,
+    Query,
+}
+
+/// Which request an answer belongs to: the same code means different things on each. A
+/// callback (`Notify`) answers no request of ours; the other two are a [`Call`]'s answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AnswerTo {
     Pay,
     Query,
     Notify,
+}
+
+impl From<Call> for AnswerTo {
+    fn from(call: Call) -> AnswerTo {
+        match call {
+            Call::Pay => AnswerTo::Pay,
+            Call::Query => AnswerTo::Query,
+        }
+    }
 }
 
 impl TradeAnswer {
@@ -128,7 +149,7 @@ pub fn read_outcome(answer: &TradeAnswer, to: AnswerTo, expected: Expected<'_>) 
         Ok(outcome) => outcome,
     };
     if outcome != Outcome::Paid {
-        return outcome;
+        return about_the_payment(answer, to, outcome);
     }
     match (&answer.out_trade_no, answer.total_amount) {
         (None, _) => untrusted("a paid answer without out_trade_no is not trusted".into()),
@@ -138,6 +159,102 @@ pub fn read_outcome(answer: &TradeAnswer, to: AnswerTo, expected: Expected<'_>) 
             expected.total_amount
         )),
         (Some(_), Some(_)) => Outcome::Paid,
+    }
+}
+
+/// A "not paid" settles a sale only when it is about the payment. A pay request refused for
+/// its parameters created no order, so "not paid" is safe. A query (or callback) refused for
+/// its parameters (LACK_PARAMS, PARAMSERROR, ORDER_CONFLICT, a code we do not know, …) says
+/// nothing about the payment, which may well have succeeded: only an order status or a
+/// payment reason settles it; anything else is `TryLater` (look it up again). A status this
+/// version does not know (`TradeStatus::Other`) is not one: the order may be paid under it,
+/// and on a pay answer it shows that an order exists after all.
+fn about_the_payment(answer: &TradeAnswer, to: AnswerTo, outcome: Outcome) -> Outcome {
+    let Outcome::NotPaid { reason, .. } = &outcome else {
+        return outcome;
+    };
+    let unknown_status = matches!(answer.trade_status, Some(TradeStatus::Other(_)));
+    let names_the_payment = matches!(
+        answer.trade_status,
+        Some(
+            TradeStatus::TradeFail
+                | TradeStatus::TradeClosed
+                | TradeStatus::CancelInProgress
+                | TradeStatus::InvalidStatusCode
+        )
+    ) || matches!(
+        answer.err_code,
+        Some(ErrCode::Insufficient | ErrCode::OrderClosed)
+    );
+    if (to == AnswerTo::Pay && !unknown_status) || names_the_payment {
+        return outcome;
+    }
+    let reason = match &answer.trade_status {
+        Some(status) if unknown_status => {
+            format!("answer with a trade_status this version does not know ({status}): {reason}")
+        }
+        _ => format!("answer about the query, not the payment: {reason}"),
+    };
+    Outcome::TryLater {
+        rate_limited: false,
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod about_the_payment_tests {
+    use super::*;
+
+    const SALE: Expected<'static> = Expected {
+        out_trade_no: "POS1-20261125-000002",
+        total_amount: Fen(1250),
+    };
+
+    fn refused(err_code: &str, trade_status: Option<&str>) -> TradeAnswer {
+        TradeAnswer {
+            result_code: ResultCode::parse("40004"),
+            err_code: Some(ErrCode::parse(err_code)),
+            err_code_des: None,
+            trade_status: trade_status.map(TradeStatus::parse),
+            out_trade_no: None,
+            trade_no: None,
+            total_amount: None,
+            paytype: None,
+            pay_date: None,
+        }
+    }
+
+    #[test]
+    fn only_a_not_paid_about_the_payment_settles_a_sale() {
+        let mut table = String::new();
+        for (name, answer) in [
+            ("PARAMSERROR", refused("PARAMSERROR", None)),
+            ("INSUFFICIENT", refused("INSUFFICIENT", None)),
+            (
+                "status unknown",
+                refused("PARAMSERROR", Some("TRADE_NEW_KIND")),
+            ),
+            ("TRADE_CLOSED", refused("PARAMSERROR", Some("TRADE_CLOSED"))),
+        ] {
+            for to in [AnswerTo::Pay, AnswerTo::Query, AnswerTo::Notify] {
+                let outcome = answer.outcome_for(to, SALE);
+                table.push_str(&format!("{to:?} {name}: {outcome:?}\n"));
+            }
+        }
+        expect_test::expect![[r#"
+            Pay PARAMSERROR: NotPaid { err_code: Some(ParamsError), reason: "PARAMSERROR" }
+            Query PARAMSERROR: TryLater { rate_limited: false, reason: "answer about the query, not the payment: PARAMSERROR" }
+            Notify PARAMSERROR: TryLater { rate_limited: false, reason: "answer about the query, not the payment: PARAMSERROR" }
+            Pay INSUFFICIENT: NotPaid { err_code: Some(Insufficient), reason: "INSUFFICIENT" }
+            Query INSUFFICIENT: NotPaid { err_code: Some(Insufficient), reason: "INSUFFICIENT" }
+            Notify INSUFFICIENT: NotPaid { err_code: Some(Insufficient), reason: "INSUFFICIENT" }
+            Pay status unknown: TryLater { rate_limited: false, reason: "answer with a trade_status this version does not know (TRADE_NEW_KIND): PARAMSERROR" }
+            Query status unknown: TryLater { rate_limited: false, reason: "answer with a trade_status this version does not know (TRADE_NEW_KIND): PARAMSERROR" }
+            Notify status unknown: TryLater { rate_limited: false, reason: "answer with a trade_status this version does not know (TRADE_NEW_KIND): PARAMSERROR" }
+            Pay TRADE_CLOSED: NotPaid { err_code: Some(ParamsError), reason: "PARAMSERROR" }
+            Query TRADE_CLOSED: NotPaid { err_code: Some(ParamsError), reason: "PARAMSERROR" }
+            Notify TRADE_CLOSED: NotPaid { err_code: Some(ParamsError), reason: "PARAMSERROR" }
+        "#]].assert_eq(&table);
     }
 }
 

@@ -1,0 +1,96 @@
+//! The two ways a sale's record changes: journaled (state, code, outcome: what money and the
+//! register depend on) or unjournaled (schedule and notes). Naming them apart lets a reader
+//! see at every call which one a change is.
+
+use super::machine::{holds_counter, Engine};
+use super::output::Output;
+use super::record::SaleRecord;
+use super::sale::SaleView;
+use super::time::Timestamp;
+
+impl Engine {
+    /// Changes a record in memory only: for what no money depends on (the query schedule,
+    /// notes). It reaches the journal with the record's next journaled update; after a
+    /// crash, recovery asks again at once, so a lost schedule costs nothing.
+    pub(super) fn update_unjournaled(&mut self, sale_id: &str, f: impl FnOnce(&mut SaleRecord)) {
+        if let Some(sale) = self.sales.get_mut(sale_id) {
+            f(&mut sale.record);
+        }
+    }
+
+    /// Changes a record and journals it (an `Output::Journal`, durable before any later
+    /// output: invariant 3); reports a state change (or a sale newly needing review);
+    /// updates the counter's screen; forgets the sale once final (the journal keeps it).
+    /// Every change of state, of the code or of what the register is told goes here.
+    pub(super) fn update_journaled(
+        &mut self,
+        sale_id: &str,
+        now: Timestamp,
+        f: impl FnOnce(&mut SaleRecord),
+    ) {
+        let Some(sale) = self.sales.get_mut(sale_id) else {
+            return;
+        };
+        let before = sale.record.state;
+        let review_before = sale.record.needs_review;
+        f(&mut sale.record);
+        bound_texts(&mut sale.record);
+        sale.record.updated_at = now;
+        let record = sale.record.clone();
+        let at_counter = self.counter.as_deref() == Some(sale_id);
+        self.outputs.push_back(Output::Journal(record.clone()));
+        if record.state != before || (record.needs_review && !review_before) {
+            self.outputs.push_back(Output::Report(record.view()));
+        }
+        if record.state != before && at_counter {
+            let screen = self.screen_for(&record, now);
+            self.outputs.push_back(Output::Show(screen));
+        }
+        if at_counter && !holds_counter(record.state) {
+            self.counter = None;
+        }
+        if record.state.is_final() {
+            self.sales.remove(sale_id);
+        }
+    }
+
+    /// The view of `sale_id` most recently reported and not yet polled.
+    pub(super) fn last_reported(&self, sale_id: &str) -> Option<SaleView> {
+        self.outputs.iter().rev().find_map(|o| match o {
+            Output::Report(v) => (v.sale_id == sale_id).then(|| v.clone()),
+            Output::Journal(_)
+            | Output::Send(_)
+            | Output::Show(_)
+            | Output::ScanRefused { .. }
+            | Output::KioskNotArmed { .. } => None,
+        })
+    }
+}
+
+/// The longest gateway text kept (trade number, codes, the gateway's words)...
+const MAX_GATEWAY_TEXT_CHARS: usize = 256;
+/// ... and the longest note (our own words around a transport error's text).
+const MAX_NOTE_CHARS: usize = 512;
+
+/// Cuts texts that come from the gateway or the transport: a verified answer may be as long
+/// as the HTTP client allows (1 MiB), and a journal value over sled's blob threshold
+/// (128 KiB, and a leaf holds up to 17 records) goes to a separate file that the journal's
+/// fsync does not cover; the register and the display have no use for more either.
+fn bound_texts(r: &mut SaleRecord) {
+    let gateway_texts = [&mut r.trade_no, &mut r.err_code, &mut r.err_code_des];
+    for text in gateway_texts.into_iter().flatten() {
+        cut_to(text, MAX_GATEWAY_TEXT_CHARS);
+    }
+    if let Some(note) = &mut r.note {
+        cut_to(note, MAX_NOTE_CHARS);
+    }
+}
+
+/// Keeps at most `max` characters, the last being `…` when something was cut.
+fn cut_to(text: &mut String, max: usize) {
+    if text.chars().count() > max {
+        let mut kept: String = text.chars().take(max - 1).collect();
+        kept.push('…');
+        *text = kept;
+    }
+}
