@@ -62,7 +62,7 @@ fn frame(rules: &FramingRules, chunks: &[&[u8]], gaps: &[Duration]) -> Vec<Strin
     let mut framer = Framer::new(rules.clone());
     let mut now = start;
     let mut frames = Vec::new();
-    let mut drain = |framer: &mut Framer, frames: &mut Vec<String>| {
+    let drain = |framer: &mut Framer, frames: &mut Vec<String>| {
         while let Some(frame) = framer.poll_output() {
             frames.push(match frame {
                 Frame::Scanned(text) => format!("scanned {}", text.as_str()),
