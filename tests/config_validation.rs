@@ -556,13 +556,13 @@ fn display_sizes_are_the_ones_the_backend_draws() {
     check_problems(
         "[display]\nkind = \"st7789\"\nwidth = 240\nheight = 320\n",
         expect![[r#"
-            [display] width: 240x320 is not a size the st7789 driver draws; expected 240x240
+            [display] height: 240x320 is not a size the st7789 driver draws; expected 240x240
         "#]],
     );
     check_problems(
         "[display]\nkind = \"ssd1306\"\nheight = 32\n",
         expect![[r#"
-            [display] width: 128x32 is not a size the ssd1306 driver draws; expected 128x64
+            [display] height: 128x32 is not a size the ssd1306 driver draws; expected 128x64
         "#]],
     );
     check_problems(

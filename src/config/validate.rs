@@ -799,9 +799,15 @@ fn size(
                 Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
                 _ => expected.join(""),
             };
+            // Name the key that is off: the width when no size has it, else the height.
+            let key = if sizes.iter().any(|&(sw, _)| sw == w) {
+                "height"
+            } else {
+                "width"
+            };
             check.problem(
                 "display",
-                "width",
+                key,
                 format!("{w}x{h} is not a size the {backend} draws; expected {expected}"),
             );
             return (None, None);
