@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use scanpay_core::protocol::literal_json::{self, Literal, LiteralError};
 use scanpay_core::protocol::signing::{canonical_json, signed_answer, verify_answer};
 use scanpay_core::protocol::{
-    read_notify, AmountUnit, AnswerTo, AppAnswer, BalanceAnswer, Expected, Fen, Merchant,
+    parse_notify, AmountUnit, AnswerTo, AppAnswer, BalanceAnswer, Expected, Fen, Merchant,
     MerchantKey, Outcome, PaymentCode, PaymentCodeError, SettleAnswer, SignRules, TradeAnswer,
 };
 
@@ -241,7 +241,7 @@ fn arbitrary_bodies_never_panic_and_never_verify_unsigned() {
                 "verified {:?}",
                 body
             );
-            prop_assert!(read_notify(&body, &merchant).is_err());
+            prop_assert!(parse_notify(&body, &merchant).is_err());
             // The literal reader agrees with serde_json on what is JSON (it refuses, in
             // addition, duplicate keys; the depth here is far below both limits).
             let serde = serde_json::from_str::<Value>(&body);
