@@ -12,7 +12,9 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+
+use crate::http_conn::Limits;
 
 use crate::protocol::messages::{parse_notify, Merchant};
 use crate::protocol::TradeAnswer;
@@ -25,12 +27,15 @@ struct Shared {
 /// A running callback listener.
 pub struct NotifyListener {
     pub addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl NotifyListener {
+    /// Stops accepting; a callback being answered finishes, in the background.
     pub fn stop(self) {
-        self.task.abort();
+        let _ = self.stop.send(true);
+        drop(self.task);
     }
 }
 
@@ -47,12 +52,9 @@ pub async fn listen(
         .route("/", post(callback))
         .route("/{*path}", post(callback))
         .with_state(shared);
-    let task = tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(%error, "notify callback listener stopped");
-        }
-    });
-    Ok(NotifyListener { addr, task })
+    let (stop, stopped) = watch::channel(false);
+    let task = crate::http_conn::serve(listener, app, Limits::DOORS, stopped);
+    Ok(NotifyListener { addr, stop, task })
 }
 
 async fn callback(State(shared): State<Arc<Shared>>, body: String) -> (StatusCode, &'static str) {
