@@ -172,6 +172,8 @@ fn router<B: RegisterBackend>(state: AppState<B>) -> Router {
         .route("/v1/qr", post(show_qr::<B>))
         .route("/metrics", get(metrics_text::<B>))
         .route("/v1/openapi.json", get(openapi))
+        // Only a routed write has its Origin and Content-Type checked: a wrong method is 405.
+        .route_layer(middleware::from_fn(refuse_browser_borne_write))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(
@@ -181,7 +183,7 @@ fn router<B: RegisterBackend>(state: AppState<B>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            refuse_browser_borne::<B>,
+            refuse_foreign_host::<B>,
         ))
         .with_state(state)
 }
@@ -293,12 +295,19 @@ async fn require_token<B: RegisterBackend>(
     next.run(request).await
 }
 
-async fn refuse_browser_borne<B: RegisterBackend>(
+async fn refuse_foreign_host<B: RegisterBackend>(
     State(state): State<AppState<B>>,
     request: Request,
     next: Next,
 ) -> Response {
-    match super::browser::check(&state.listen, request.method(), request.headers()) {
+    match super::browser::check_host(&state.listen, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => ApiError::new(refusal.status, refusal.message).into_response(),
+    }
+}
+
+async fn refuse_browser_borne_write(request: Request, next: Next) -> Response {
+    match super::browser::check_write(request.method(), request.headers()) {
         Ok(()) => next.run(request).await,
         Err(refusal) => ApiError::new(refusal.status, refusal.message).into_response(),
     }
