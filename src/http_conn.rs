@@ -274,3 +274,173 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Extensions;
+    use axum::routing::{get, post};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    const LIMITS: Limits = Limits {
+        header_read: Duration::from_millis(300),
+        idle: Duration::from_millis(300),
+        max_connections: 2,
+    };
+
+    /// The wait a long-poll would do, holding its connection.
+    async fn held(connection: Extensions) -> &'static str {
+        let _held = connection.get::<Activity>().map(Activity::hold);
+        tokio::time::sleep(LIMITS.idle * 3).await;
+        "waited"
+    }
+
+    /// An event stream: a chunk every third of the idle timeout, for three idle timeouts.
+    async fn stream() -> axum::body::Body {
+        let chunks = futures_util::stream::unfold(0, |n| async move {
+            if n == 9 {
+                return None;
+            }
+            tokio::time::sleep(LIMITS.idle / 3).await;
+            Some((Ok::<_, std::convert::Infallible>(format!("tick {n}\n")), n + 1))
+        });
+        axum::body::Body::from_stream(chunks)
+    }
+
+    async fn start() -> (std::net::SocketAddr, watch::Sender<bool>, JoinHandle<io::Result<()>>) {
+        let app = Router::new()
+            .route("/", get(|| async { "hello" }))
+            .route("/echo", post(|body: String| async move { body }))
+            .route("/held", get(held))
+            .route("/stream", get(stream));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = watch::channel(false);
+        (addr, stop, serve(listener, app, LIMITS, stopped))
+    }
+
+    /// Everything the server sends until it closes the connection.
+    async fn until_closed(stream: &mut TcpStream) -> String {
+        let mut answer = Vec::new();
+        // A reset instead of a clean close also means closed.
+        let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+            .await
+            .expect("the server closed the connection");
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    #[tokio::test]
+    async fn headers_sent_a_byte_at_a_time_are_cut_off_at_the_header_read_timeout() {
+        let (addr, _stop, _task) = start().await;
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        let started = Instant::now();
+        let trickle = async {
+            for byte in b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+                if slow.write_all(&[*byte]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        trickle.await;
+        let answer = until_closed(&mut slow).await;
+        assert!(!answer.contains("hello"), "{answer}");
+        assert!(started.elapsed() >= LIMITS.header_read);
+        assert!(started.elapsed() < LIMITS.header_read * 10);
+    }
+
+    #[tokio::test]
+    async fn a_stalled_body_is_closed_at_the_idle_timeout_a_complete_one_is_answered() {
+        let (addr, _stop, _task) = start().await;
+        let mut stalled = TcpStream::connect(addr).await.unwrap();
+        stalled
+            .write_all(b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc")
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let answer = until_closed(&mut stalled).await;
+        assert!(!answer.contains("200 OK"), "{answer}");
+        assert!(started.elapsed() >= LIMITS.idle);
+
+        let mut whole = TcpStream::connect(addr).await.unwrap();
+        whole
+            .write_all(b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
+            .await
+            .unwrap();
+        let answer = until_closed(&mut whole).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert!(answer.ends_with("abc"), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn a_held_long_poll_and_a_live_stream_outlast_the_idle_timeout() {
+        let (addr, _stop, _task) = start().await;
+        for (path, expected) in [("/held", "waited"), ("/stream", "tick 8\n")] {
+            let mut client = TcpStream::connect(addr).await.unwrap();
+            let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+            client.write_all(request.as_bytes()).await.unwrap();
+            let answer = until_closed(&mut client).await;
+            assert!(answer.starts_with("HTTP/1.1 200 OK"), "{path}: {answer}");
+            assert!(answer.contains(expected), "{path}: {answer}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_over_the_cap_is_closed_at_once_and_a_freed_slot_is_reused() {
+        let (addr, _stop, _task) = start().await;
+        let mut holders = Vec::new();
+        for _ in 0..LIMITS.max_connections {
+            let mut holder = TcpStream::connect(addr).await.unwrap();
+            // A full request proves the connection holds a slot (it was accepted and served).
+            holder
+                .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .await
+                .unwrap();
+            let mut buf = [0u8; 512];
+            let n = holder.read(&mut buf).await.unwrap();
+            assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200 OK"));
+            holders.push(holder);
+        }
+        let mut over = TcpStream::connect(addr).await.unwrap();
+        let started = Instant::now();
+        let _ = over.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+        let answer = until_closed(&mut over).await;
+        assert_eq!(answer, "", "over the cap: closed without an answer");
+        assert!(started.elapsed() < LIMITS.header_read, "closed at once");
+
+        drop(holders.pop());
+        // The slot frees once the server sees the close; a new client may race it.
+        let answer = loop {
+            let mut again = TcpStream::connect(addr).await.unwrap();
+            let _ = again
+                .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .await;
+            let answer = until_closed(&mut again).await;
+            if !answer.is_empty() {
+                break answer;
+            }
+            tokio::task::yield_now().await;
+        };
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn stopping_finishes_the_request_in_flight_then_ends() {
+        let (addr, stop, task) = start().await;
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /stream HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        // The response has begun: the request is in flight.
+        let mut first = [0u8; 512];
+        let n = client.read(&mut first).await.unwrap();
+        assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200 OK"));
+        stop.send(true).unwrap();
+        let rest = until_closed(&mut client).await;
+        assert!(rest.contains("tick 8"), "the stream ran to its end: {rest}");
+        task.await.unwrap().unwrap();
+        assert!(TcpStream::connect(addr).await.is_err(), "no longer listening");
+    }
+}
