@@ -122,4 +122,25 @@ mod tests {
         );
         listener.stop();
     }
+
+    #[tokio::test]
+    async fn idle_connections_cannot_hold_more_than_the_cap() {
+        use tokio::io::AsyncReadExt;
+        let (tx, _rx) = mpsc::channel(4);
+        let listener = listen("127.0.0.1:0".parse().unwrap(), merchant(), tx)
+            .await
+            .unwrap();
+        let mut idle = Vec::new();
+        for _ in 0..Limits::DOORS.max_connections {
+            idle.push(tokio::net::TcpStream::connect(listener.addr).await.unwrap());
+        }
+        // One more is closed at once: nothing to read, end of stream.
+        let mut over = tokio::net::TcpStream::connect(listener.addr).await.unwrap();
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Limits::DOORS.header_read / 2, over.read(&mut buf))
+            .await
+            .expect("closed before the header-read timeout");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        listener.stop();
+    }
 }
