@@ -303,12 +303,19 @@ mod tests {
                 return None;
             }
             tokio::time::sleep(LIMITS.idle / 3).await;
-            Some((Ok::<_, std::convert::Infallible>(format!("tick {n}\n")), n + 1))
+            Some((
+                Ok::<_, std::convert::Infallible>(format!("tick {n}\n")),
+                n + 1,
+            ))
         });
         axum::body::Body::from_stream(chunks)
     }
 
-    async fn start() -> (std::net::SocketAddr, watch::Sender<bool>, JoinHandle<io::Result<()>>) {
+    async fn start() -> (
+        std::net::SocketAddr,
+        watch::Sender<bool>,
+        JoinHandle<io::Result<()>>,
+    ) {
         let app = Router::new()
             .route("/", get(|| async { "hello" }))
             .route("/echo", post(|body: String| async move { body }))
@@ -336,7 +343,9 @@ mod tests {
         let mut slow = TcpStream::connect(addr).await.unwrap();
         let started = Instant::now();
         let trickle = async {
-            for byte in b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+            for byte in
+                b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+            {
                 if slow.write_all(&[*byte]).await.is_err() {
                     break;
                 }
@@ -378,7 +387,8 @@ mod tests {
         let (addr, _stop, _task) = start().await;
         for (path, expected) in [("/held", "waited"), ("/stream", "tick 8\n")] {
             let mut client = TcpStream::connect(addr).await.unwrap();
-            let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+            let request =
+                format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
             client.write_all(request.as_bytes()).await.unwrap();
             let answer = until_closed(&mut client).await;
             assert!(answer.starts_with("HTTP/1.1 200 OK"), "{path}: {answer}");
@@ -404,7 +414,9 @@ mod tests {
         }
         let mut over = TcpStream::connect(addr).await.unwrap();
         let started = Instant::now();
-        let _ = over.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+        let _ = over
+            .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await;
         let answer = until_closed(&mut over).await;
         assert_eq!(answer, "", "over the cap: closed without an answer");
         assert!(started.elapsed() < LIMITS.header_read, "closed at once");
@@ -441,6 +453,9 @@ mod tests {
         let rest = until_closed(&mut client).await;
         assert!(rest.contains("tick 8"), "the stream ran to its end: {rest}");
         task.await.unwrap().unwrap();
-        assert!(TcpStream::connect(addr).await.is_err(), "no longer listening");
+        assert!(
+            TcpStream::connect(addr).await.is_err(),
+            "no longer listening"
+        );
     }
 }

@@ -156,14 +156,25 @@ fn an_inline_token_in_a_config_others_can_read_is_refused() {
     let with_file = GOOD.replace("token = \"register-token-XYZ\"", "token_file = \"token\"");
     fs::write(&path, with_file).unwrap();
     let output = scanpay(&["check-config", "--config", &config_arg(dir.path())]);
-    assert_eq!(output.status.code(), Some(0), "{}", texts(&output, dir.path()).1);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        texts(&output, dir.path()).1
+    );
 }
 
 #[test]
 fn credentials_in_the_gateway_urls_are_masked() {
     let with_credentials = GOOD
-        .replace("http://127.0.0.1:9000", "http://gwuser:gw-pa55@127.0.0.1:9000")
-        .replace("https://pos.example.com", "https://cb:cb-pa55@pos.example.com");
+        .replace(
+            "http://127.0.0.1:9000",
+            "http://gwuser:gw-pa55@127.0.0.1:9000",
+        )
+        .replace(
+            "https://pos.example.com",
+            "https://cb:cb-pa55@pos.example.com",
+        );
     let dir = setup(&with_credentials);
     for json in [false, true] {
         let mut args = vec!["check-config", "--config"];
@@ -178,8 +189,14 @@ fn credentials_in_the_gateway_urls_are_masked() {
         for secret in ["gwuser", "gw-pa55", "cb-pa55"] {
             assert!(!stdout.contains(secret), "{secret} shown:\n{stdout}");
         }
-        assert!(stdout.contains("http://****:****@127.0.0.1:9000/"), "{stdout}");
-        assert!(stdout.contains("https://****:****@pos.example.com/notify"), "{stdout}");
+        assert!(
+            stdout.contains("http://****:****@127.0.0.1:9000/"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("https://****:****@pos.example.com/notify"),
+            "{stdout}"
+        );
     }
 }
 

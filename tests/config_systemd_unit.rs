@@ -69,7 +69,10 @@ fn unit_has_the_promised_directives() {
     // journal and devices.
     let nofile: usize = one("LimitNOFILE").parse().expect("LimitNOFILE is a number");
     let doors = 2 * scanpay::http_conn::Limits::DOORS.max_connections;
-    assert!(nofile >= 4 * doors, "LimitNOFILE={nofile} for {doors} door connections");
+    assert!(
+        nofile >= 4 * doors,
+        "LimitNOFILE={nofile} for {doors} door connections"
+    );
     assert_eq!(one("CapabilityBoundingSet"), "");
     assert_eq!(one("RestrictAddressFamilies"), "AF_INET AF_INET6 AF_UNIX");
     for flag in [

@@ -89,22 +89,37 @@ async fn forty_connections_sending_headers_a_byte_a_second_do_not_hold_the_api()
     // The 8 over the cap are closed at once; the rest at the header-read timeout.
     let over_the_cap = 40 - limits.max_connections;
     for at in &closed_at[..over_the_cap] {
-        assert!(at.duration_since(started) < Duration::from_secs(2), "closed at once");
+        assert!(
+            at.duration_since(started) < Duration::from_secs(2),
+            "closed at once"
+        );
     }
     for at in &closed_at[over_the_cap..] {
         let after = at.duration_since(started);
-        assert!(after >= limits.header_read - Duration::from_secs(1), "{after:?}");
-        assert!(after < limits.header_read + Duration::from_secs(5), "{after:?}");
+        assert!(
+            after >= limits.header_read - Duration::from_secs(1),
+            "{after:?}"
+        );
+        assert!(
+            after < limits.header_read + Duration::from_secs(5),
+            "{after:?}"
+        );
     }
     // And the API answers again.
-    let answer = exchange(addr, "GET /v1/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await;
+    let answer = exchange(
+        addr,
+        "GET /v1/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert_eq!(status_of(&answer), 200, "{answer}");
     server.shutdown().await.unwrap();
 }
 
 fn post_sale(host: &str, origin: Option<&str>, content_type: &str) -> String {
     let body = r#"{"amount_fen": 1}"#;
-    let origin = origin.map(|o| format!("Origin: {o}\r\n")).unwrap_or_default();
+    let origin = origin
+        .map(|o| format!("Origin: {o}\r\n"))
+        .unwrap_or_default();
     format!(
         "POST /v1/sales HTTP/1.1\r\nHost: {host}\r\n{origin}Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -143,9 +158,17 @@ async fn a_browser_borne_sale_is_refused_and_nothing_is_armed() {
         let error = body_of(&answer)["error"].as_str().unwrap().to_string();
         assert!(error.contains(says), "{error}");
     }
-    let list = exchange(addr, "GET /v1/sales HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await;
+    let list = exchange(
+        addr,
+        "GET /v1/sales HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert_eq!(status_of(&list), 200, "{list}");
-    assert_eq!(body_of(&list)["sales"], serde_json::json!([]), "nothing was armed");
+    assert_eq!(
+        body_of(&list)["sales"],
+        serde_json::json!([]),
+        "nothing was armed"
+    );
     // The API's own origin and a loopback name are fine: the request reaches the handler
     // (which here finds the input wrong, so no sale is armed by this test either).
     let wrong_amount = post_sale(&own, Some(&format!("http://{own}")), "application/json")

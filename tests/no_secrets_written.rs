@@ -45,9 +45,9 @@ async fn neither_the_key_nor_a_payment_code_is_in_anything_the_daemon_writes() {
     let mut codes = Vec::new();
     let mut sale_ids = Vec::new();
     for (unique, script, ends) in [
-        (1, 1, SaleState::Paid),   // paid at once
-        (2, 8, SaleState::Paid),   // SYSTEMERROR (unknown), then a query says paid
-        (3, 6, SaleState::Failed), // declined
+        (1, 1, SaleState::Paid),       // paid at once
+        (2, 8, SaleState::Paid),       // SYSTEMERROR (unknown), then a query says paid
+        (3, 6, SaleState::Failed),     // declined
         (4, 9, SaleState::Unresolved), // never confirms: unresolved at the deadline
     ] {
         let payment_code = code(unique, script, 0);

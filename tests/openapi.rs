@@ -234,7 +234,15 @@ struct Answer {
 /// A request over a unix socket or TCP, without a token.
 async fn send(addr: &ListenAddr, method: &str, path: &str, body: Option<Vec<u8>>) -> Answer {
     let content_type = body.as_ref().map(|_| "application/json");
-    send_with(addr, method, path, body, &[("host", "localhost")], content_type).await
+    send_with(
+        addr,
+        method,
+        path,
+        body,
+        &[("host", "localhost")],
+        content_type,
+    )
+    .await
 }
 
 /// `send` with the given headers, and `content_type` for the body.

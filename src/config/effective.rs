@@ -171,7 +171,10 @@ mod tests {
     #[test]
     fn credentials_in_a_url_are_masked_the_rest_is_kept() {
         for (url, shown) in [
-            ("https://user:pa55@gw.example/pay?x=1", "https://****:****@gw.example/pay?x=1"),
+            (
+                "https://user:pa55@gw.example/pay?x=1",
+                "https://****:****@gw.example/pay?x=1",
+            ),
             ("https://token@gw.example/", "https://****@gw.example/"),
             ("https://:pa55@gw.example/", "https://:****@gw.example/"),
             ("http://127.0.0.1:9000/", "http://127.0.0.1:9000/"),
