@@ -143,7 +143,7 @@ async fn a_browser_borne_sale_is_refused_and_nothing_is_armed() {
         (post_sale(&own, None, "text/plain"), 415, "application/json"),
         (post_sale("localhost", None, "application/x-www-form-urlencoded"), 415, "application/json"),
         (
-            format!("GET /v1/sales HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"),
+            "GET /v1/sales HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n".to_string(),
             403,
             "Host",
         ),

@@ -211,7 +211,7 @@ mod tests {
             (Some("application/x-www-form-urlencoded"), false),
             (None, false),
         ] {
-            let mut h = headers(&[host.clone()]);
+            let mut h = headers(std::slice::from_ref(&host));
             if let Some(ct) = content_type {
                 h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
             }
