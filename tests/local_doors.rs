@@ -2,14 +2,21 @@
 //! timeout, connection cap), and a web page cannot make a browser arm a sale on it (Host,
 //! Origin, Content-Type).
 
+#[allow(dead_code)] // the rig serves many tests; this one uses a part
+mod e2e_support;
+
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use e2e_support::{code, signal, wait_exit, Rig, RigOptions, SCANPAY};
+use scanpay::engine::SaleState;
 use scanpay::http_conn::Limits;
 use scanpay::journal::MemoryJournal;
+use scanpay::protocol::Fen;
 use scanpay::register::{serve, ListenAddr, SaleBoard, ServerHandle};
 
 /// A tokenless loopback API. Nothing answers the commands it sends (the receiver is kept
@@ -176,4 +183,75 @@ async fn a_browser_borne_sale_is_refused_and_nothing_is_armed() {
     let answer = exchange(addr, &wrong_amount).await;
     assert_eq!(status_of(&answer), 400, "{answer}");
     server.shutdown().await.unwrap();
+}
+
+/// Descriptors for the daemon in the test below: what it needs for itself plus the full
+/// connection cap, and far fewer than an unbounded flood of clients would take.
+const LOW_NOFILE: u64 = 128;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_few_descriptors_a_flood_of_idle_clients_leaves_the_journal_room_to_write() {
+    let mut rig = Rig::start(RigOptions::default()).await;
+    // The rig's daemon has the test's descriptor limit; restart it with a low one.
+    rig.terminate().await;
+    let config = rig.config_path.display().to_string();
+    let log = rig.dir.path().join("low-nofile.log");
+    let mut command = tokio::process::Command::new(SCANPAY);
+    command
+        .args(["daemon", "--config", &config])
+        .env("RUST_LOG", "info")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .kill_on_drop(true);
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: LOW_NOFILE,
+                rlim_max: LOW_NOFILE,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let mut daemon = command
+        .spawn()
+        .expect("start the daemon with few descriptors");
+    rig.wait_status("the low-descriptor daemon to be ready", |s| s.scanner.ok)
+        .await;
+
+    // A sale is armed; then twice the descriptor limit in clients that connect and send
+    // nothing. The scan comes while they hold every slot the API has.
+    let sale = rig.arm(Fen(1)).await;
+    let socket = rig.dir.path().join("register.sock");
+    let mut idle = Vec::new();
+    for _ in 0..2 * LOW_NOFILE {
+        idle.push(tokio::net::UnixStream::connect(&socket).await.unwrap());
+    }
+    rig.scan(&code(1, 1, 0));
+    // Every idle client is closed: over the cap at once, the rest at the header-read timeout.
+    for mut client in idle {
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Limits::DOORS.header_read * 2, client.read(&mut buf))
+            .await
+            .expect("an idle client is closed by the header-read timeout");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+    // The sale was paid and journaled meanwhile, and the API answers again.
+    let (sale, seen) = rig.finish(&sale).await;
+    assert_eq!(sale.state, SaleState::Paid, "states seen: {seen:?}");
+    signal(daemon.id().expect("running"), "TERM");
+    let exit = wait_exit(&mut daemon, "the low-descriptor daemon to stop").await;
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(exit.code(), Some(0), "{exit}\n{logged}");
+    assert!(
+        !logged.to_lowercase().contains("too many open files") || !logged.contains("journal"),
+        "the journal ran out of descriptors:\n{logged}"
+    );
 }
