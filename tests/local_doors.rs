@@ -1,6 +1,6 @@
 //! The register API's local doors, over real sockets: slow clients cannot hold it (header-read
-//! timeout, connection cap), and a web page cannot make a browser arm a sale on it (Host,
-//! Origin, Content-Type).
+//! timeout, connection cap) nor, in the real daemon with few descriptors, starve its journal;
+//! and a web page cannot make a browser arm a sale on it (Host, Origin, Content-Type).
 
 #[allow(dead_code)] // the rig serves many tests; this one uses a part
 mod e2e_support;
