@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod display;
 pub mod gateway;
+pub mod http_conn;
 pub mod journal;
 pub mod register;
 pub mod scanner;

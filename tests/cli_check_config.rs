@@ -19,13 +19,16 @@ fn scanpay(args: &[&str]) -> Output {
         .expect("run scanpay")
 }
 
-/// A temp directory with a private key and a config using it.
+/// A temp directory with a private key and a config using it (mode 0640: it may hold an
+/// inline token).
 fn setup(config: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("merchant.key");
     fs::write(&key, format!("{KEY}\n")).unwrap();
     fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
-    fs::write(dir.path().join("config.toml"), config).unwrap();
+    let path = dir.path().join("config.toml");
+    fs::write(&path, config).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
     dir
 }
 
@@ -133,6 +136,71 @@ fn a_valid_config_prints_the_effective_config_masked_and_exits_0() {
 }
 
 #[test]
+fn an_inline_token_in_a_config_others_can_read_is_refused() {
+    let dir = setup(GOOD);
+    let path = dir.path().join("config.toml");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    let output = scanpay(&["check-config", "--config", &config_arg(dir.path())]);
+    let (stdout, stderr) = texts(&output, dir.path());
+    assert_eq!(output.status.code(), Some(78));
+    assert_eq!(stdout, "");
+    expect![[r#"
+        scanpay: error: config file $DIR/config.toml has 1 problem:
+          [register] token: is written in a config file with mode 0644, which every local user can read; run `chmod o-rwx` on the config, or move the token to token_file (mode 0600)
+    "#]]
+    .assert_eq(&stderr);
+    // The same config with the token in its own file is fine at 0644.
+    let token = dir.path().join("token");
+    fs::write(&token, format!("{TOKEN}\n")).unwrap();
+    fs::set_permissions(&token, fs::Permissions::from_mode(0o600)).unwrap();
+    let with_file = GOOD.replace("token = \"register-token-XYZ\"", "token_file = \"token\"");
+    fs::write(&path, with_file).unwrap();
+    let output = scanpay(&["check-config", "--config", &config_arg(dir.path())]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        texts(&output, dir.path()).1
+    );
+}
+
+#[test]
+fn credentials_in_the_gateway_urls_are_masked() {
+    let with_credentials = GOOD
+        .replace(
+            "http://127.0.0.1:9000",
+            "http://gwuser:gw-pa55@127.0.0.1:9000",
+        )
+        .replace(
+            "https://pos.example.com",
+            "https://cb:cb-pa55@pos.example.com",
+        );
+    let dir = setup(&with_credentials);
+    for json in [false, true] {
+        let mut args = vec!["check-config", "--config"];
+        let config = config_arg(dir.path());
+        args.push(&config);
+        if json {
+            args.push("--json");
+        }
+        let output = scanpay(&args);
+        let (stdout, stderr) = texts(&output, dir.path());
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        for secret in ["gwuser", "gw-pa55", "cb-pa55"] {
+            assert!(!stdout.contains(secret), "{secret} shown:\n{stdout}");
+        }
+        assert!(
+            stdout.contains("http://****:****@127.0.0.1:9000/"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("https://****:****@pos.example.com/notify"),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
 fn json_output_is_the_same_config_as_json() {
     let dir = setup(GOOD);
     let output = scanpay(&[
@@ -190,7 +258,7 @@ fn an_invalid_config_exits_78_naming_every_problem() {
     expect![[r#"
         scanpay: error: config file $DIR/config.toml has 4 problems:
           [gateway] base_url: "pay.example.com" is not a URL (relative URL without a base); expected e.g. https://pay.example.com
-          [gateway] key_file: $DIR/merchant.key has mode 0644, so group or others can read the secret; run `chmod go-rwx $DIR/merchant.key` (and make it owned by the user scanpay runs as)
+          [gateway] key_file: $DIR/merchant.key has mode 0644, so group or others can read or replace the secret; run `chmod go-rwx $DIR/merchant.key` (and make it owned by the user scanpay runs as)
           [payment] deadline_s: 0 is out of range; expected 1 to 600 (seconds the cashier waits on one sale)
           [register] listen: 0.0.0.0:8750 is reachable from other machines but no token is set; listen on 127.0.0.1 or a unix socket, or set token_file
     "#]]

@@ -65,6 +65,14 @@ fn unit_has_the_promised_directives() {
             "DeviceAllow lacks {device}"
         );
     }
+    // Both doors full (register API and notify listener) still leave most descriptors to the
+    // journal and devices.
+    let nofile: usize = one("LimitNOFILE").parse().expect("LimitNOFILE is a number");
+    let doors = 2 * scanpay::http_conn::Limits::DOORS.max_connections;
+    assert!(
+        nofile >= 4 * doors,
+        "LimitNOFILE={nofile} for {doors} door connections"
+    );
     assert_eq!(one("CapabilityBoundingSet"), "");
     assert_eq!(one("RestrictAddressFamilies"), "AF_INET AF_INET6 AF_UNIX");
     for flag in [

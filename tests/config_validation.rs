@@ -349,7 +349,7 @@ fn key_file_readable_by_others_is_refused_with_path_mode_and_fix() {
     let key = setup.dir.path().join("merchant.key");
     fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
     expect![[r#"
-        [gateway] key_file: $DIR/merchant.key has mode 0644, so group or others can read the secret; run `chmod go-rwx $DIR/merchant.key` (and make it owned by the user scanpay runs as)
+        [gateway] key_file: $DIR/merchant.key has mode 0644, so group or others can read or replace the secret; run `chmod go-rwx $DIR/merchant.key` (and make it owned by the user scanpay runs as)
     "#]]
     .assert_eq(&setup.problems(MINIMAL));
     fs::set_permissions(&key, fs::Permissions::from_mode(0o640)).unwrap();
@@ -630,7 +630,7 @@ fn token_file_is_checked_like_the_key_file() {
     fs::write(&token, format!("{TOKEN}\n")).unwrap();
     fs::set_permissions(&token, fs::Permissions::from_mode(0o604)).unwrap();
     expect![[r#"
-        [register] token_file: $DIR/token has mode 0604, so group or others can read the secret; run `chmod go-rwx $DIR/token` (and make it owned by the user scanpay runs as)
+        [register] token_file: $DIR/token has mode 0604, so group or others can read or replace the secret; run `chmod go-rwx $DIR/token` (and make it owned by the user scanpay runs as)
     "#]]
     .assert_eq(&setup.problems(&with("[register]\ntoken_file = \"token\"\n")));
     write_private(&token, "two words\n");

@@ -233,6 +233,27 @@ struct Answer {
 
 /// A request over a unix socket or TCP, without a token.
 async fn send(addr: &ListenAddr, method: &str, path: &str, body: Option<Vec<u8>>) -> Answer {
+    let content_type = body.as_ref().map(|_| "application/json");
+    send_with(
+        addr,
+        method,
+        path,
+        body,
+        &[("host", "localhost")],
+        content_type,
+    )
+    .await
+}
+
+/// `send` with the given headers, and `content_type` for the body.
+async fn send_with(
+    addr: &ListenAddr,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+    headers: &[(&str, &str)],
+    content_type: Option<&str>,
+) -> Answer {
     let mut sender = match addr {
         ListenAddr::Unix(path) => {
             let stream = tokio::net::UnixStream::connect(path)
@@ -255,12 +276,12 @@ async fn send(addr: &ListenAddr, method: &str, path: &str, body: Option<Vec<u8>>
             sender
         }
     };
-    let mut request = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "localhost");
-    if body.is_some() {
-        request = request.header("content-type", "application/json");
+    let mut request = hyper::Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
     }
     let request = request
         .body(Full::new(Bytes::from(body.unwrap_or_default())))
@@ -603,6 +624,39 @@ async fn every_route_answers_as_the_document_says() {
         assert_eq!(answer.status, 401, "{method} {path}");
     }
     guarded.shutdown().await.unwrap();
+
+    // 403 on every route for a foreign Host (DNS rebinding), on every write for a foreign
+    // Origin, and 415 on every POST whose body is not sent as JSON.
+    let (board, _commands) = SaleBoard::new(Arc::new(MemoryJournal::new()));
+    let open = serve("127.0.0.1:0".parse().unwrap(), None, board)
+        .await
+        .unwrap();
+    let sale = json!({"amount_fen": 1}).to_string().into_bytes();
+    for (path, method) in routes_in_the_document(&checker.doc) {
+        let concrete: &'static str = Box::leak(path.replace("{sale_id}", "X").into_boxed_str());
+        let method = method.to_uppercase();
+        let rebound = [("host", "evil.example:8470")];
+        let answer = send_with(open.addr(), &method, concrete, None, &rebound, None).await;
+        checker.check(&method, &path, &answer);
+        assert_eq!(answer.status, 403, "{method} {path} with a foreign Host");
+        if method == "GET" {
+            continue;
+        }
+        let foreign = [("host", "localhost"), ("origin", "http://evil.example")];
+        let json = Some("application/json");
+        let answer = send_with(open.addr(), &method, concrete, None, &foreign, json).await;
+        checker.check(&method, &path, &answer);
+        assert_eq!(answer.status, 403, "{method} {path} with a foreign Origin");
+        if method == "POST" {
+            let plain = Some("text/plain");
+            let local = [("host", "localhost")];
+            let body = Some(sale.clone());
+            let answer = send_with(open.addr(), &method, concrete, body, &local, plain).await;
+            checker.check(&method, &path, &answer);
+            assert_eq!(answer.status, 415, "{method} {path} as text/plain");
+        }
+    }
+    open.shutdown().await.unwrap();
 
     // Every status code the document lists was answered, but for the ones that need a
     // stopping daemon (503) or a gateway that cannot make a pay page (502).

@@ -1,5 +1,6 @@
 //! The effective config written back in the file's own shape (every default filled in) with
-//! secrets masked: the merchant key as `<N bytes from PATH>`, an inline token as `****`.
+//! secrets masked: the merchant key as `<N bytes from PATH>`, an inline token as `****`,
+//! credentials in a URL (`user:pass@`) as `****:****@`.
 //! What `scanpay check-config` prints.
 
 use std::path::PathBuf;
@@ -15,10 +16,10 @@ pub fn masked(config: &Config) -> RawConfig {
     let r = &p.reconcile;
     RawConfig {
         gateway: Some(RawGateway {
-            base_url: Some(g.base_url.to_string()),
+            base_url: Some(without_credentials(&g.base_url)),
             app_id: Some(g.app_id.clone()),
             key_file: Some(PathBuf::from(g.key.describe())),
-            notify_url: Some(g.notify_url.to_string()),
+            notify_url: Some(without_credentials(&g.notify_url)),
             operator_id: Some(g.operator_id.clone()),
             connect_timeout_ms: Some(ms(g.connect_timeout)),
             request_timeout_ms: Some(ms(g.request_timeout)),
@@ -49,6 +50,19 @@ pub fn masked(config: &Config) -> RawConfig {
             path: Some(config.storage.path.clone()),
         }),
     }
+}
+
+/// A URL with any `user:password@` masked as `****:****@` (a user name can be a secret too).
+fn without_credentials(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    if !url.username().is_empty() {
+        // Only a URL that cannot have credentials refuses these, and it has none to mask.
+        let _ = shown.set_username("****");
+    }
+    if url.password().is_some() {
+        let _ = shown.set_password(Some("****"));
+    }
+    shown.to_string()
 }
 
 fn ms(duration: Duration) -> u64 {
@@ -147,5 +161,26 @@ fn register(settings: &RegisterSettings) -> RawRegister {
         token_file,
         fixed_amount_fen: settings.fixed_amount.map(|fen| fen.0),
         notify_listen: settings.notify_listen.map(|addr| addr.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_credentials;
+
+    #[test]
+    fn credentials_in_a_url_are_masked_the_rest_is_kept() {
+        for (url, shown) in [
+            (
+                "https://user:pa55@gw.example/pay?x=1",
+                "https://****:****@gw.example/pay?x=1",
+            ),
+            ("https://token@gw.example/", "https://****@gw.example/"),
+            ("https://:pa55@gw.example/", "https://:****@gw.example/"),
+            ("http://127.0.0.1:9000/", "http://127.0.0.1:9000/"),
+        ] {
+            let parsed = url::Url::parse(url).unwrap();
+            assert_eq!(without_credentials(&parsed), shown, "{url}");
+        }
     }
 }

@@ -107,7 +107,20 @@ impl Config {
             dir: std::path::absolute(&dir).unwrap_or(dir),
             host: HostFacts::read(),
         };
-        Config::from_toml(&text, path, &origin)
+        let config = Config::from_toml(&text, path, &origin)?;
+        let mode = std::fs::metadata(path)
+            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()))
+            .map_err(|cause| ConfigError::Read {
+                path: path.to_path_buf(),
+                cause,
+            })?;
+        validate::inline_token_kept_private(&config.register, mode).map_err(|problem| {
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems: vec![problem],
+            }
+        })?;
+        Ok(config)
     }
 
     /// Parses and validates config text; `path` only names the file in errors.

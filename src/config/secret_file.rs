@@ -1,7 +1,8 @@
 //! Reading a secret (the merchant key, the register token) from its own file.
 //!
-//! The file must not be readable by group or others: the merchant key signs payments and
-//! withdrawals, so a key that any local user can read is refused rather than used. The error
+//! The file must not be readable or writable by group or others: the merchant key signs
+//! payments and withdrawals, so a key that another local user can read, or replace with one
+//! of their own, is refused rather than used. The error
 //! names the path, its mode and the command that fixes it, and never the content.
 
 use std::fs;
@@ -41,7 +42,7 @@ pub enum SecretFileError {
     Unreadable { path: PathBuf, source: io::Error },
     #[error("{} is not a regular file; point the key at a file holding only the secret", path.display())]
     NotAFile { path: PathBuf },
-    #[error("{} has mode {mode:04o}, so group or others can read the secret; run `chmod go-rwx {}` (and make it owned by the user scanpay runs as)", path.display(), path.display())]
+    #[error("{} has mode {mode:04o}, so group or others can read or replace the secret; run `chmod go-rwx {}` (and make it owned by the user scanpay runs as)", path.display(), path.display())]
     TooOpen { path: PathBuf, mode: u32 },
     #[error("{} is empty; put the secret in it on one line", path.display())]
     Empty { path: PathBuf },
@@ -51,7 +52,7 @@ pub enum SecretFileError {
     SeveralLines { path: PathBuf },
 }
 
-/// Reads a secret file, refusing one that group or others can read. One trailing newline
+/// Reads a secret file, refusing one that group or others can read or write. One trailing newline
 /// (`\n` or `\r\n`, as editors and `echo` leave it) is dropped; nothing else is trimmed,
 /// because spaces could be part of a key.
 pub fn read_secret_file(path: &Path) -> Result<SecretFile, SecretFileError> {
@@ -65,7 +66,7 @@ pub fn read_secret_file(path: &Path) -> Result<SecretFile, SecretFileError> {
         });
     }
     let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o044 != 0 {
+    if mode & 0o066 != 0 {
         return Err(SecretFileError::TooOpen {
             path: path.to_path_buf(),
             mode,
@@ -122,9 +123,9 @@ mod tests {
     }
 
     #[test]
-    fn refuses_a_key_group_or_others_can_read_naming_path_mode_and_fix() {
+    fn refuses_a_key_group_or_others_can_read_or_write_naming_path_mode_and_fix() {
         let dir = tempfile::tempdir().unwrap();
-        for mode in [0o640, 0o604, 0o644] {
+        for mode in [0o640, 0o604, 0o644, 0o602, 0o620, 0o622, 0o660] {
             let path = write(dir.path(), "key", b"s3cret\n", mode);
             let err = read_secret_file(&path).unwrap_err();
             let text = err.to_string();

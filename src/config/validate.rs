@@ -954,6 +954,22 @@ fn register(check: &mut Checker, raw: RawRegister) -> Option<RegisterSettings> {
     })
 }
 
+/// An inline `[register] token` is a secret inside the config file itself: a file that
+/// others can read (mode `o+r`) gives it to every local user, so it is refused. `mode` is the
+/// config file's; group-readable is fine (the daemon's group reads the config).
+pub fn inline_token_kept_private(register: &RegisterSettings, mode: u32) -> Result<(), Problem> {
+    match &register.token {
+        Some(RegisterToken::Inline(_)) if mode & 0o004 != 0 => Err(Problem {
+            key: "[register] token".to_string(),
+            message: format!(
+                "is written in a config file with mode {:04o}, which every local user can read; run `chmod o-rwx` on the config, or move the token to token_file (mode 0600)",
+                mode & 0o7777
+            ),
+        }),
+        Some(RegisterToken::Inline(_) | RegisterToken::File(_)) | None => Ok(()),
+    }
+}
+
 const TOKEN_FORM: &str =
     "expected 1 to 256 visible ASCII characters without spaces (it is sent as an HTTP bearer token)";
 

@@ -12,7 +12,9 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+
+use crate::http_conn::Limits;
 
 use crate::protocol::messages::{parse_notify, Merchant};
 use crate::protocol::TradeAnswer;
@@ -25,12 +27,15 @@ struct Shared {
 /// A running callback listener.
 pub struct NotifyListener {
     pub addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl NotifyListener {
+    /// Stops accepting; a callback being answered finishes, in the background.
     pub fn stop(self) {
-        self.task.abort();
+        let _ = self.stop.send(true);
+        drop(self.task);
     }
 }
 
@@ -47,12 +52,9 @@ pub async fn listen(
         .route("/", post(callback))
         .route("/{*path}", post(callback))
         .with_state(shared);
-    let task = tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(%error, "notify callback listener stopped");
-        }
-    });
-    Ok(NotifyListener { addr, task })
+    let (stop, stopped) = watch::channel(false);
+    let task = crate::http_conn::serve(listener, app, Limits::DOORS, stopped);
+    Ok(NotifyListener { addr, stop, task })
 }
 
 async fn callback(State(shared): State<Arc<Shared>>, body: String) -> (StatusCode, &'static str) {
@@ -118,6 +120,27 @@ mod tests {
             rx.try_recv().is_err(),
             "the forged callback must not reach the engine"
         );
+        listener.stop();
+    }
+
+    #[tokio::test]
+    async fn idle_connections_cannot_hold_more_than_the_cap() {
+        use tokio::io::AsyncReadExt;
+        let (tx, _rx) = mpsc::channel(4);
+        let listener = listen("127.0.0.1:0".parse().unwrap(), merchant(), tx)
+            .await
+            .unwrap();
+        let mut idle = Vec::new();
+        for _ in 0..Limits::DOORS.max_connections {
+            idle.push(tokio::net::TcpStream::connect(listener.addr).await.unwrap());
+        }
+        // One more is closed at once: nothing to read, end of stream.
+        let mut over = tokio::net::TcpStream::connect(listener.addr).await.unwrap();
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Limits::DOORS.header_read / 2, over.read(&mut buf))
+            .await
+            .expect("closed before the header-read timeout");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
         listener.stop();
     }
 }

@@ -7,7 +7,9 @@
 //! Amounts are integer fen. Errors are `{"error": "..."}` naming the field or the problem.
 //! With `[register] token` set, every route (including `/metrics` and `/v1/status`) needs
 //! `Authorization: Bearer <token>`, else 401. A TCP address beyond loopback is refused unless
-//! a token is set.
+//! a token is set. Any request with a foreign `Host` (not localhost, 127.0.0.1, [::1] or the
+//! listen address), and any write with a foreign `Origin`, gets 403; a write whose body is not
+//! `Content-Type: application/json` gets 415 (see `browser`).
 //!
 //! | route | answer |
 //! | --- | --- |
@@ -30,6 +32,8 @@
 //! - `backend`: the one trait the HTTP side needs from the daemon, and the values crossing it.
 //! - `board`: `SaleBoard`, the daemon's ready implementation (shared state + command channel).
 //! - `server`: routes, status codes, token, long-poll, server-sent events, graceful shutdown.
+//! - `browser`: refusing browser-borne requests (foreign Host, cross-origin writes, writes
+//!   not sent as `application/json`).
 //! - `input`: validation of bodies and query parameters, errors naming the field.
 //! - `listen`: `127.0.0.1:PORT` / `unix:/path` addresses and binding them.
 //! - `metrics`: Prometheus text.
@@ -42,6 +46,7 @@
 mod auth;
 pub mod backend;
 pub mod board;
+pub mod browser;
 pub mod client;
 pub mod input;
 pub mod listen;

@@ -6,7 +6,6 @@
 //! `{"error": "..."}`.
 
 use std::convert::Infallible;
-use std::future::IntoFuture;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +13,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, Extensions, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -32,6 +31,7 @@ use super::input::{self, InputError};
 use super::listen::{self, BindError, BoundListener, ListenAddr};
 use super::metrics;
 use crate::engine::{SaleState, SaleView};
+use crate::http_conn::Activity;
 
 /// `GET /v1/sales` without `limit`.
 const DEFAULT_LIST_LIMIT: usize = 50;
@@ -111,25 +111,20 @@ pub async fn serve<B: RegisterBackend>(
     let app = router(AppState {
         backend,
         token: token.map(Arc::from),
+        listen: Arc::new(listen.clone()),
         stopped: stopped.clone(),
     });
-    let mut on_stop = stopped;
-    let signal = async move {
-        let _ = on_stop.wait_for(|&s| s).await;
-    };
+    let limits = crate::http_conn::Limits::DOORS;
     let (addr, task) = match listener {
         BoundListener::Tcp(l) => {
             let addr = l.local_addr().map_err(|source| RegisterError::Serve {
                 addr: listen.clone(),
                 source,
             })?;
-            let server = axum::serve(l, app).with_graceful_shutdown(signal);
-            (ListenAddr::Tcp(addr), tokio::spawn(server.into_future()))
+            let task = crate::http_conn::serve(l, app, limits, stopped);
+            (ListenAddr::Tcp(addr), task)
         }
-        BoundListener::Unix(l) => {
-            let server = axum::serve(l, app).with_graceful_shutdown(signal);
-            (listen, tokio::spawn(server.into_future()))
-        }
+        BoundListener::Unix(l) => (listen, crate::http_conn::serve(l, app, limits, stopped)),
     };
     tracing::info!(%addr, "register API listening");
     Ok(ServerHandle { addr, stop, task })
@@ -138,6 +133,8 @@ pub async fn serve<B: RegisterBackend>(
 struct AppState<B> {
     backend: Arc<B>,
     token: Option<Arc<str>>,
+    /// Where the API listens, for the Host rule (see `browser`).
+    listen: Arc<ListenAddr>,
     /// Becomes true when the server is shutting down: long-polls and event streams end.
     stopped: watch::Receiver<bool>,
 }
@@ -147,6 +144,7 @@ impl<B> Clone for AppState<B> {
         AppState {
             backend: self.backend.clone(),
             token: self.token.clone(),
+            listen: self.listen.clone(),
             stopped: self.stopped.clone(),
         }
     }
@@ -174,6 +172,8 @@ fn router<B: RegisterBackend>(state: AppState<B>) -> Router {
         .route("/v1/qr", post(show_qr::<B>))
         .route("/metrics", get(metrics_text::<B>))
         .route("/v1/openapi.json", get(openapi))
+        // Only a routed write has its Origin and Content-Type checked: a wrong method is 405.
+        .route_layer(middleware::from_fn(refuse_browser_borne_write))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(
@@ -181,6 +181,10 @@ fn router<B: RegisterBackend>(state: AppState<B>) -> Router {
             require_token::<B>,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            refuse_foreign_host::<B>,
+        ))
         .with_state(state)
 }
 
@@ -291,6 +295,24 @@ async fn require_token<B: RegisterBackend>(
     next.run(request).await
 }
 
+async fn refuse_foreign_host<B: RegisterBackend>(
+    State(state): State<AppState<B>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match super::browser::check_host(&state.listen, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => ApiError::new(refusal.status, refusal.message).into_response(),
+    }
+}
+
+async fn refuse_browser_borne_write(request: Request, next: Next) -> Response {
+    match super::browser::check_write(request.method(), request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => ApiError::new(refusal.status, refusal.message).into_response(),
+    }
+}
+
 async fn no_route(request: Request) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -395,6 +417,7 @@ async fn list_sales<B: RegisterBackend>(
 
 async fn get_sale<B: RegisterBackend>(
     State(state): State<AppState<B>>,
+    connection: Extensions,
     sale_id: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<SaleView>, ApiError> {
@@ -419,6 +442,8 @@ async fn get_sale<B: RegisterBackend>(
     if current.state != baseline || current.state.is_final() || wait.is_zero() {
         return Ok(Json(current));
     }
+    // The long-poll waits on the sale, not the client: the connection is not idle meanwhile.
+    let _held = connection.get::<Activity>().map(Activity::hold);
     let stopping = state.stopping();
     let view = wait_for_change(&*state.backend, changes, current, wait, stopping).await;
     Ok(Json(view))
