@@ -59,6 +59,11 @@ pub struct RigOptions {
     pub deadline_s: u64,
     /// Configure an ST7789 panel on an SPI device that does not exist, instead of png.
     pub missing_panel: bool,
+    /// `[gateway] request_timeout_ms`.
+    pub request_timeout_ms: u64,
+    /// `[storage] path` when the journal must live elsewhere than the rig's temp dir (the
+    /// power-cut suite puts it on its simulated disk); None: `journal` in the temp dir.
+    pub storage_path: Option<PathBuf>,
 }
 
 impl Default for RigOptions {
@@ -67,6 +72,8 @@ impl Default for RigOptions {
             pay_max_age_s: 20,
             deadline_s: 8,
             missing_panel: false,
+            request_timeout_ms: 3000,
+            storage_path: None,
         }
     }
 }
@@ -184,6 +191,13 @@ impl Rig {
     pub fn state_dir(&self) -> PathBuf {
         self.dir.path().join("journal")
     }
+
+    /// The register API client, for tests that handle its errors themselves.
+    #[allow(dead_code)] // the fault suites only
+    pub fn client(&self) -> &RegisterClient {
+        &self.client
+    }
+
 
     /// The folder the png display writes to.
     pub fn screens(&self) -> PathBuf {
@@ -441,7 +455,7 @@ key_file = "merchant.key"
 notify_url = "http://127.0.0.1:9/scanpay-e2e-notify"
 operator_id = "e2e"
 connect_timeout_ms = 1000
-request_timeout_ms = 3000
+request_timeout_ms = {request_timeout_ms}
 
 [payment]
 first_query_ms = 200
@@ -472,11 +486,16 @@ language = "en"
 listen = "unix:{socket}"
 
 [storage]
-path = "journal"
+path = "{storage_path}"
 "#,
         app_id = scanpay::simulator::DEMO_APP_ID,
         deadline_s = options.deadline_s,
         pay_max_age_s = options.pay_max_age_s,
+        request_timeout_ms = options.request_timeout_ms,
+        storage_path = options
+            .storage_path
+            .as_deref()
+            .map_or("journal".to_string(), |p| p.display().to_string()),
         link = link.display(),
         socket = socket.display(),
         display = if options.missing_panel {
