@@ -24,17 +24,18 @@ use scanpay::simulator::Faults;
 /// submitting: long enough for the kill to land before the answer.
 /// `[payment] deadline_s`: short, so a sale whose pay request was cut off is handed to
 /// background checking soon.
-const DEADLINE_S: u64 = 3;
+const DEADLINE_S: u64 = 2;
 
 const SLOW_GATEWAY_MS: u64 = 400;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_sigkills_never_double_charge_lose_or_misreport_a_sale() {
-    let size = RunSize::from_env("crash_suite", 120, 2000);
+    let size = RunSize::from_env("crash_suite", 100, 2000);
     let rig = Rig::start(RigOptions {
         deadline_s: DEADLINE_S,
         ..RigOptions::default()
-    }).await;
+    })
+    .await;
     let mut run = Run::new(rig, &size);
     for _ in 0..size.sales {
         let customer = Customer::draw(&mut run.rng);

@@ -65,9 +65,9 @@ impl RunSize {
     /// suite's numbers of sales for each size.
     pub fn from_env(suite: &str, ci: usize, long: usize) -> RunSize {
         let seed = match std::env::var("SCANPAY_SEED") {
-            Ok(text) => text
-                .parse()
-                .unwrap_or_else(|e| panic!("SCANPAY_SEED={text:?} is not a number ({e}); give a seed a run printed")),
+            Ok(text) => text.parse().unwrap_or_else(|e| {
+                panic!("SCANPAY_SEED={text:?} is not a number ({e}); give a seed a run printed")
+            }),
             Err(_) => std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .expect("the clock is after 1970")
@@ -76,7 +76,9 @@ impl RunSize {
         let long_size = match std::env::var("SCANPAY_SUITE").as_deref() {
             Ok("long") => true,
             Ok("ci") | Err(_) => false,
-            Ok(other) => panic!("SCANPAY_SUITE={other:?}: expected \"ci\" (the default) or \"long\""),
+            Ok(other) => {
+                panic!("SCANPAY_SUITE={other:?}: expected \"ci\" (the default) or \"long\"")
+            }
         };
         let sales = match std::env::var("SCANPAY_SALES") {
             Ok(text) => text
@@ -315,6 +317,7 @@ impl Run {
     ) -> Option<SaleState> {
         let deadline = Instant::now() + within;
         let mut last: Option<SaleState> = None;
+        let mut failing_since: Option<Instant> = None;
         loop {
             if let Some(state) = last {
                 if done(state) {
@@ -332,9 +335,19 @@ impl Run {
                 .sale(&self.sales[sale].sale_id, wait, last)
                 .await
             {
-                Ok(view) => last = Some(view.state),
-                // The daemon may be between a kill and its restart: try again until the deadline.
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                Ok(view) => {
+                    last = Some(view.state);
+                    failing_since = None;
+                }
+                // A restart may still be settling: try again for a while; a sale the register
+                // keeps not finding is lost, which the audit reports.
+                Err(_) => {
+                    let since = *failing_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > Duration::from_secs(2) {
+                        return last;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
             }
         }
     }
@@ -357,6 +370,12 @@ impl Run {
 
     /// Kills at the moment `plan` names (waiting for it on the register API), and restarts.
     pub async fn kill_at(&mut self, sale: usize, plan: KillPlan) {
+        self.wait_for_moment(sale, plan).await;
+        self.kill_and_restart(sale, plan.name()).await;
+    }
+
+    /// Waits, on the register API, until the moment `plan` names.
+    pub async fn wait_for_moment(&mut self, sale: usize, plan: KillPlan) {
         match plan {
             KillPlan::RightAfterScan { micros } => {
                 tokio::time::sleep(Duration::from_micros(micros)).await;
@@ -375,7 +394,6 @@ impl Run {
                 self.settle_one(sale).await;
             }
         }
-        self.kill_and_restart(sale, plan.name()).await;
     }
 
     /// Waits for every sale to become final, for at most `within` in all: `unresolved`
