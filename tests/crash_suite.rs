@@ -30,7 +30,7 @@ const SLOW_GATEWAY_MS: u64 = 400;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_sigkills_never_double_charge_lose_or_misreport_a_sale() {
-    let size = RunSize::from_env("crash_suite", 100, 2000);
+    let size = RunSize::from_env("crash_suite", 90, 2000);
     let rig = Rig::start(RigOptions {
         deadline_s: DEADLINE_S,
         ..RigOptions::default()
