@@ -67,7 +67,7 @@ fn draw_trouble(run: &mut Run, customer: Customer, long: bool) -> Trouble {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_faults_never_double_charge_lose_or_misreport_a_sale() {
-    let size = RunSize::from_env("network_suite", 50, 1000);
+    let size = RunSize::from_env("network_suite", 40, 1000);
     let rig = Rig::start(RigOptions {
         request_timeout_ms: REQUEST_TIMEOUT_MS,
         deadline_s: 2,
