@@ -59,6 +59,11 @@ pub struct RigOptions {
     pub deadline_s: u64,
     /// Configure an ST7789 panel on an SPI device that does not exist, instead of png.
     pub missing_panel: bool,
+    /// `[gateway] request_timeout_ms`.
+    pub request_timeout_ms: u64,
+    /// `[storage] path` when the journal must live elsewhere than the rig's temp dir (the
+    /// power-cut suite puts it on its simulated disk); None: `journal` in the temp dir.
+    pub storage_path: Option<PathBuf>,
 }
 
 impl Default for RigOptions {
@@ -67,6 +72,8 @@ impl Default for RigOptions {
             pay_max_age_s: 20,
             deadline_s: 8,
             missing_panel: false,
+            request_timeout_ms: 3000,
+            storage_path: None,
         }
     }
 }
@@ -185,6 +192,12 @@ impl Rig {
         self.dir.path().join("journal")
     }
 
+    /// The register API client, for tests that handle its errors themselves.
+    #[allow(dead_code)] // the fault suites only
+    pub fn client(&self) -> &RegisterClient {
+        &self.client
+    }
+
     /// The folder the png display writes to.
     pub fn screens(&self) -> PathBuf {
         self.dir.path().join("screens")
@@ -214,6 +227,49 @@ impl Rig {
             s.scanner.ok
         })
         .await;
+    }
+
+    /// Like `start_daemon`, but a daemon that exits or is not ready within `STEP` is an
+    /// error carrying why, not a panic (the power-cut suite counts journals that do not
+    /// open); the daemon's log says more.
+    #[allow(dead_code)] // the power-cut suite only
+    pub async fn try_start_daemon(&mut self) -> Result<StatusView, String> {
+        assert!(self.daemon.is_none(), "the daemon is already running");
+        let log = self
+            .dir
+            .path()
+            .join(format!("daemon-{}.log", self.logs.len() + 1));
+        let child = spawn_scanpay(
+            &[
+                "daemon",
+                "--config",
+                &self.config_path.display().to_string(),
+            ],
+            Stdio::null(),
+            Stdio::null(),
+            Stdio::from(fs::File::create(&log).unwrap()),
+        );
+        self.logs.push(log);
+        self.daemon = Some(child);
+        let deadline = Instant::now() + STEP;
+        loop {
+            let last = self.status().await;
+            if let Ok(status) = &last {
+                if status.scanner.ok {
+                    return Ok(status.clone());
+                }
+            }
+            if let Some(daemon) = self.daemon.as_mut() {
+                if let Some(exit) = daemon.try_wait().expect("poll the daemon") {
+                    self.daemon = None;
+                    return Err(format!("the daemon exited with {exit} at start"));
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("not ready within {STEP:?}; last status: {last:?}"));
+            }
+            tokio::time::sleep(POLL_EVERY).await;
+        }
     }
 
     /// The daemon's process id (for signals).
@@ -441,7 +497,7 @@ key_file = "merchant.key"
 notify_url = "http://127.0.0.1:9/scanpay-e2e-notify"
 operator_id = "e2e"
 connect_timeout_ms = 1000
-request_timeout_ms = 3000
+request_timeout_ms = {request_timeout_ms}
 
 [payment]
 first_query_ms = 200
@@ -472,11 +528,16 @@ language = "en"
 listen = "unix:{socket}"
 
 [storage]
-path = "journal"
+path = "{storage_path}"
 "#,
         app_id = scanpay::simulator::DEMO_APP_ID,
         deadline_s = options.deadline_s,
         pay_max_age_s = options.pay_max_age_s,
+        request_timeout_ms = options.request_timeout_ms,
+        storage_path = options
+            .storage_path
+            .as_deref()
+            .map_or("journal".to_string(), |p| p.display().to_string()),
         link = link.display(),
         socket = socket.display(),
         display = if options.missing_panel {
