@@ -25,6 +25,7 @@ pub mod keymap;
 pub mod serial;
 pub mod source;
 pub mod stdin;
+pub mod termios;
 
 pub use config::{RawScannerConfig, ScannerConfig, ScannerConfigError, ScannerKind};
 pub use framing::{Refusal, ScannedText, Suffix};
