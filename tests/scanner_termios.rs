@@ -30,7 +30,11 @@ fn termios_of(fd: &impl AsRawFd) -> libc::termios {
     // SAFETY: tcgetattr fully writes the struct on success, which is checked.
     unsafe {
         let mut termios: libc::termios = std::mem::zeroed();
-        assert_eq!(libc::tcgetattr(fd.as_raw_fd(), &mut termios), 0, "tcgetattr");
+        assert_eq!(
+            libc::tcgetattr(fd.as_raw_fd(), &mut termios),
+            0,
+            "tcgetattr"
+        );
         termios
     }
 }
@@ -78,15 +82,27 @@ async fn plain_termios_sets_raw_8n1_and_the_baud_rate_and_holds_the_port_exclusi
     let (ispeed, ospeed) = unsafe { (libc::cfgetispeed(&t), libc::cfgetospeed(&t)) };
     assert_eq!((ispeed, ospeed), (libc::B19200, libc::B19200), "baud rate");
     assert_eq!(t.c_cflag & libc::CSIZE, libc::CS8, "8 data bits");
-    assert_eq!(t.c_cflag & (libc::PARENB | libc::CSTOPB), 0, "no parity, 1 stop bit");
+    assert_eq!(
+        t.c_cflag & (libc::PARENB | libc::CSTOPB),
+        0,
+        "no parity, 1 stop bit"
+    );
     assert_eq!(t.c_cflag & libc::CRTSCTS, 0, "no hardware flow control");
     assert_eq!(
         t.c_cflag & (libc::CLOCAL | libc::CREAD),
         libc::CLOCAL | libc::CREAD,
         "modem lines ignored, receiver on"
     );
-    assert_eq!(t.c_lflag & (libc::ICANON | libc::ECHO | libc::ISIG), 0, "raw input");
-    assert_eq!(t.c_iflag & (libc::ICRNL | libc::IXON | libc::IXOFF), 0, "no translation, no XON/XOFF");
+    assert_eq!(
+        t.c_lflag & (libc::ICANON | libc::ECHO | libc::ISIG),
+        0,
+        "raw input"
+    );
+    assert_eq!(
+        t.c_iflag & (libc::ICRNL | libc::IXON | libc::IXOFF),
+        0,
+        "no translation, no XON/XOFF"
+    );
     assert_eq!(t.c_oflag & libc::OPOST, 0, "no output processing");
 
     // A second opener (even root, whom TIOCEXCL does not stop) is refused by the flock.

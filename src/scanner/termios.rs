@@ -118,11 +118,7 @@ impl AsyncRead for TermiosPort {
             let result = guard.try_io(|fd| {
                 // SAFETY: reads at most unfilled.len() bytes into memory we borrow mutably.
                 let n = unsafe {
-                    libc::read(
-                        fd.as_raw_fd(),
-                        unfilled.as_mut_ptr().cast(),
-                        unfilled.len(),
-                    )
+                    libc::read(fd.as_raw_fd(), unfilled.as_mut_ptr().cast(), unfilled.len())
                 };
                 if n == -1 {
                     Err(io::Error::last_os_error())
