@@ -26,6 +26,7 @@ pub mod keymap;
 pub mod serial;
 pub mod source;
 pub mod stdin;
+pub mod termios;
 
 pub use config::{ScannerConfig, ScannerKind};
 pub use framing::{Refusal, ScannedText, Suffix};
