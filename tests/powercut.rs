@@ -124,6 +124,8 @@ async fn power_cuts_never_double_charge_lose_or_misreport_a_sale_and_the_journal
     );
     run.settle_all(Duration::from_secs(60)).await;
     let audit = run.audit().await;
+    // The daemon must be gone before the disk is unmounted (a busy mount never unmounts).
+    run.rig.kill_9().await;
     assert_zeros("powercut", &size, &audit);
 }
 
@@ -153,6 +155,7 @@ async fn a_storage_dir_the_daemon_created_itself_survives_a_power_cut_after_a_pa
     );
     run.rig.start_daemon().await;
     let audit = run.audit().await;
+    run.rig.kill_9().await;
     assert_zeros("powercut (new storage dir)", &size, &audit);
 }
 

@@ -124,7 +124,13 @@ impl SledJournal {
 
 /// Opens the store at `path` if it is sound; `Err(Damage)` if it must be moved aside.
 fn open_store(path: &Path) -> Result<Result<SledJournal, Damage>, JournalError> {
-    let created = !path.exists();
+    // Every directory `create_dir_all` makes here, deepest first: `[storage] path` itself may
+    // be new too, and its name is as volatile as the journal's.
+    let created: Vec<PathBuf> = path
+        .ancestors()
+        .take_while(|dir| !dir.as_os_str().is_empty() && !dir.exists())
+        .map(Path::to_path_buf)
+        .collect();
     std::fs::create_dir_all(path).map_err(|io| JournalError::CreateDir {
         path: path.to_path_buf(),
         io,
@@ -168,14 +174,18 @@ fn open_store(path: &Path) -> Result<Result<SledJournal, Damage>, JournalError> 
             Some(err.kind()),
         )
     })?;
-    if created {
-        // The new directory and the files sled just created in it are directory entries:
-        // they survive a power cut only once their directories are synced.
-        sync_dir(path)
-            .and_then(|()| sync_parent(path))
+    // The new directories and the files sled just created in them are directory entries:
+    // they survive a power cut only once their directories are synced, up to the first
+    // directory that already existed.
+    for dir in &created {
+        sync_dir(dir)
+            .and_then(|()| sync_parent(dir))
             .map_err(|err| {
                 open_err(
-                    format!("cannot sync the new journal directory: {err}"),
+                    format!(
+                        "cannot sync the new journal directory {}: {err}",
+                        dir.display()
+                    ),
                     Some(err.kind()),
                 )
             })?;
@@ -471,8 +481,10 @@ fn seed_new_store(
 
 fn sync_parent(path: &Path) -> std::io::Result<()> {
     match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent),
-        _ => Ok(()),
+        // A relative path's parent is the working directory.
+        Some(parent) if parent.as_os_str().is_empty() => sync_dir(Path::new(".")),
+        Some(parent) => sync_dir(parent),
+        None => Ok(()),
     }
 }
 

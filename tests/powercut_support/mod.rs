@@ -113,6 +113,14 @@ impl PowerDisk {
 impl Drop for PowerDisk {
     fn drop(&mut self) {
         if let Some(session) = self.session.take() {
+            // A test that failed midway may leave a daemon with files open on the disk: a
+            // plain unmount would then wait for ever. Detaching always succeeds, and the
+            // session ends once the kernel lets go of it.
+            if let Ok(path) = std::ffi::CString::new(self.mountpoint.as_os_str().as_encoded_bytes())
+            {
+                // SAFETY: a valid, NUL-terminated path; umount2 only reads it.
+                unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
+            }
             session.join();
         }
     }
