@@ -393,6 +393,9 @@ async fn syncs(report: &mut Report, rig: &mut Rig, sales: u32) {
     unsafe { libc::kill(strace.id() as i32, libc::SIGINT) };
     let _ = strace.wait();
     let text = fs::read_to_string(&out).unwrap_or_default();
+    if let Ok(keep) = std::env::var("SCANPAY_BENCH_STRACE_TO") {
+        let _ = fs::write(keep, &text);
+    }
     let count = |name: &str| {
         text.lines()
             .filter(|l| l.contains(&format!("{name}(")))
@@ -406,6 +409,27 @@ async fn syncs(report: &mut Report, rig: &mut Rig, sales: u32) {
         "3 (arm, pay, outcome)",
         Some(per_sale <= 3.0),
     );
+    // Which descriptors the syncs go to (strace's `-y` paths are not shown when attaching
+    // here, so by number; `SCANPAY_BENCH_STRACE_TO=FILE` keeps the trace, and
+    // `ls -l /proc/PID/fd` names them).
+    let mut by_file: HashMap<String, usize> = HashMap::new();
+    for line in text.lines() {
+        let call = line.split_whitespace().nth(1).unwrap_or("");
+        if let Some((name, rest)) = call.split_once('(') {
+            let fd = rest
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap_or("");
+            if !fd.is_empty() {
+                *by_file.entry(format!("{name} on fd {fd}")).or_default() += 1;
+            }
+        }
+    }
+    let mut by_file: Vec<_> = by_file.into_iter().collect();
+    by_file.sort_by(|a, b| b.1.cmp(&a.1));
+    for (what, n) in by_file {
+        println!("   {what}: {:.1} per sale", n as f64 / f64::from(sales));
+    }
     report.add(
         "sync_file_range per sale",
         format!("{:.1}", range as f64 / f64::from(sales)),
