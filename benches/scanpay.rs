@@ -1,0 +1,752 @@
+//! `cargo bench`: scanpay's figures beside their budgets (issue 14, BENCHMARKS.md).
+//!
+//! Everything runs for real on this machine: the `scanpay daemon` process with a
+//! pseudo-terminal scanner, the png display and its journal on the local disk, against the
+//! gateway simulator on loopback behind a small proxy that notes when each request arrives.
+//! Sizes come from the environment so a quick look and the full run are the same program:
+//!
+//! - `SCANPAY_BENCH_SALES` (default 1000): sales for the latency and memory figures;
+//! - `SCANPAY_BENCH_JOURNAL` (default `10000,100000`): journal sizes for start-up and memory;
+//! - `SCANPAY_BENCH_IDLE_S` (default 60): how long the idle daemon is watched.
+//!
+//! Each line is `figure  value  budget  verdict`; a figure without a budget says so.
+
+#[path = "../tests/e2e_support/mod.rs"]
+#[allow(dead_code)]
+mod e2e_support;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use e2e_support::proxy::{Proxy, Route};
+use e2e_support::{code, Rig, RigOptions, SCANPAY};
+use embedded_graphics::pixelcolor::Rgb565;
+use embedded_graphics::prelude::*;
+use scanpay::display::palette::Role;
+use scanpay::display::png_out::RgbImage;
+use scanpay::display::render::render_frame;
+use scanpay::display::{changed_regions, Framebuffer, Language, PanelColor, Screen, StatusFlags};
+use scanpay::engine::{SaleRecord, SaleState, Timestamp};
+use scanpay::journal::{Journal, SledJournal};
+use scanpay::protocol::{Fen, Payway};
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One printed figure.
+struct Figure {
+    name: String,
+    value: String,
+    budget: String,
+    verdict: &'static str,
+}
+
+#[derive(Default)]
+struct Report {
+    figures: Vec<Figure>,
+}
+
+impl Report {
+    fn add(&mut self, name: &str, value: String, budget: &str, met: Option<bool>) {
+        let verdict = match met {
+            Some(true) => "met",
+            Some(false) => "NOT MET",
+            None => "-",
+        };
+        println!("{name:<46} {value:>22}   {budget:<28} {verdict}");
+        self.figures.push(Figure {
+            name: name.into(),
+            value,
+            budget: budget.into(),
+            verdict,
+        });
+    }
+
+    fn summary(&self) {
+        let missed: Vec<_> = self
+            .figures
+            .iter()
+            .filter(|f| f.verdict == "NOT MET")
+            .map(|f| format!("{} ({} vs {})", f.name, f.value, f.budget))
+            .collect();
+        println!(
+            "\n{} figures, {} with a budget not met{}",
+            self.figures.len(),
+            missed.len(),
+            if missed.is_empty() {
+                String::new()
+            } else {
+                format!(":\n  {}", missed.join("\n  "))
+            }
+        );
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The `p`-th percentile (0..=100) of `samples`, nearest rank.
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    assert!(!samples.is_empty(), "no samples");
+    samples.sort();
+    let rank = ((p / 100.0) * samples.len() as f64).ceil() as usize;
+    samples[rank.clamp(1, samples.len()) - 1]
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// `VmRSS` or `VmHWM` of a process, in KiB.
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// CPU time used so far by every thread of a process, from the scheduler's nanosecond
+/// counters (finer than `/proc/PID/stat`'s clock ticks).
+fn cpu_time(pid: u32) -> Duration {
+    let mut total = 0u64;
+    for task in fs::read_dir(format!("/proc/{pid}/task")).expect("list the daemon's threads") {
+        let path = task.unwrap().path().join("schedstat");
+        if let Ok(text) = fs::read_to_string(path) {
+            total += text
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Duration::from_nanos(total)
+}
+
+/// Bytes under `dir`, recursively.
+fn disk_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let meta = entry.metadata().unwrap();
+            total += if meta.is_dir() {
+                disk_bytes(&entry.path())
+            } else {
+                std::os::unix::fs::MetadataExt::blocks(&meta) * 512
+            };
+        }
+    }
+    total
+}
+
+/// When each frame file appeared in the png folder, and whether it shows "paid" (the
+/// banner's corner pixel in the Good colour, as `render`'s own test checks).
+type FrameLog = Arc<Mutex<Vec<(Instant, bool)>>>;
+
+/// Watches `dir` with inotify on a thread of its own; frames are renamed into place, so
+/// `IN_MOVED_TO` marks the moment a frame is complete.
+fn watch_frames(dir: &Path) -> FrameLog {
+    let log: FrameLog = Arc::default();
+    let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
+    assert!(fd >= 0, "inotify_init1 failed");
+    let c_dir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    let wd = unsafe { libc::inotify_add_watch(fd, c_dir.as_ptr(), libc::IN_MOVED_TO) };
+    assert!(wd >= 0, "inotify_add_watch {} failed", dir.display());
+    let (dir, out) = (dir.to_path_buf(), log.clone());
+    let paid_rgb = Rgb565::role(Role::Good).rgb();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                return;
+            }
+            let at = Instant::now();
+            let mut offset = 0usize;
+            while offset + 16 <= n as usize {
+                let len = u32::from_ne_bytes(buf[offset + 12..offset + 16].try_into().unwrap());
+                let name = &buf[offset + 16..offset + 16 + len as usize];
+                offset += 16 + len as usize;
+                let name = String::from_utf8_lossy(name);
+                let name = name.trim_end_matches('\0');
+                if !(name.starts_with("frame-") && name.ends_with(".png")) {
+                    continue;
+                }
+                let paid = fs::read(dir.join(name))
+                    .ok()
+                    .and_then(|bytes| RgbImage::decode_png(&bytes).ok())
+                    .is_some_and(|image| image.get(2, 2) == paid_rgb);
+                out.lock().unwrap().push((at, paid));
+            }
+        }
+    });
+    log
+}
+
+/// Scan-to-wire and scan-to-screen over `sales` immediate successes; the floor; memory.
+async fn latency(report: &mut Report, sales: u32) -> Rig {
+    let arrivals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let sim = Rig::start_simulator().await;
+    let noted = arrivals.clone();
+    let proxy = Proxy::start(sim.base_url(), move |path, body, _| {
+        if path.contains("codepay") {
+            let order = serde_json::from_str::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v["out_trade_no"].as_str().map(String::from));
+            if let Some(order) = order {
+                noted.lock().unwrap().insert(order, Instant::now());
+            }
+        }
+        Route::Forward
+    })
+    .await;
+    let mut rig = Rig::start_on(sim, proxy.url(), RigOptions::default()).await;
+    let pid = rig.daemon_pid();
+    let idle_rss = proc_status_kib(pid, "VmRSS");
+    let frames = watch_frames(&rig.screens());
+    let journal_before = disk_bytes(&rig.state_dir());
+
+    let mut to_wire = Vec::new();
+    let mut to_screen = Vec::new();
+    for n in 0..sales {
+        let sale = rig.arm(Fen(1 + u64::from(n % 500))).await;
+        let scanned = Instant::now();
+        rig.scan(&code(n, 0, 0));
+        let (done, _) = rig.finish(&sale).await;
+        assert_eq!(done.state, SaleState::Paid, "sale {n}: {done:?}");
+        if let Some(at) = arrivals.lock().unwrap().get(&done.out_trade_no) {
+            to_wire.push(at.saturating_duration_since(scanned));
+        }
+        // The paid screen is drawn on the screen thread: wait for it (bounded).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let shown = frames
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(at, paid)| *paid && *at > scanned)
+                .map(|(at, _)| *at);
+            if let Some(at) = shown {
+                to_screen.push(at - scanned);
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sale {n}: no paid frame within 5 s"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let peak_rss = proc_status_kib(pid, "VmHWM");
+    let journal_after = disk_bytes(&rig.state_dir());
+
+    // The floor: what the same machine needs for one durable write and one POST of the
+    // same body with the same HTTP client to the same proxy.
+    let floor_file = rig.dir.path().join("floor.bin");
+    let request = proxy
+        .exchanges()
+        .iter()
+        .find(|e| e.path.contains("codepay"))
+        .map(|e| e.request.clone())
+        .expect("a pay request went through the proxy");
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/codepay/", proxy.url());
+    let mut floor = Vec::new();
+    for i in 0..sales.min(1000) {
+        let start = Instant::now();
+        let mut file = fs::File::create(&floor_file).unwrap();
+        file.write_all(request.as_bytes()).unwrap();
+        file.sync_all().unwrap();
+        let body = request.replace(
+            "\"out_trade_no\":\"",
+            &format!("\"out_trade_no\":\"FLOOR{i:06}"),
+        );
+        let marker = format!("FLOOR{i:06}");
+        let _ = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("the floor's POST");
+        let arrived = arrivals
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.starts_with(&marker))
+            .map(|(_, at)| *at)
+            .expect("the proxy saw the floor's POST");
+        floor.push(arrived - start);
+    }
+
+    let p50 = percentile(&mut to_wire, 50.0);
+    let p99 = percentile(&mut to_wire, 99.0);
+    let floor50 = percentile(&mut floor, 50.0);
+    let ratio = p50.as_secs_f64() / floor50.as_secs_f64();
+    println!("-- scan to wire ({} sales)", to_wire.len());
+    report.add(
+        "floor: fsync + bare POST, p50",
+        format!("{:.2} ms", ms(floor50)),
+        "-",
+        None,
+    );
+    report.add(
+        "scan-to-wire p50",
+        format!("{:.2} ms", ms(p50)),
+        "<= 1.5 x floor",
+        Some(ratio <= 1.5),
+    );
+    report.add("scan-to-wire p99", format!("{:.2} ms", ms(p99)), "-", None);
+    report.add(
+        "scan-to-wire p50 / floor",
+        format!("{ratio:.2}"),
+        "<= 1.5",
+        Some(ratio <= 1.5),
+    );
+    let s50 = percentile(&mut to_screen, 50.0);
+    let s99 = percentile(&mut to_screen, 99.0);
+    println!("-- scan to screen (png display, 240x240)");
+    report.add(
+        "scan-to-screen p50",
+        format!("{:.2} ms", ms(s50)),
+        "-",
+        None,
+    );
+    report.add(
+        "scan-to-screen p99",
+        format!("{:.2} ms", ms(s99)),
+        "<= 20 ms",
+        Some(ms(s99) <= 20.0),
+    );
+    println!("-- memory");
+    report.add(
+        "idle RSS",
+        format!("{:.1} MiB", mib(idle_rss)),
+        "<= 10 MiB",
+        Some(mib(idle_rss) <= 10.0),
+    );
+    report.add(
+        &format!("peak RSS over {sales} sales"),
+        format!("{:.1} MiB", mib(peak_rss)),
+        "-",
+        None,
+    );
+    println!("-- journal growth");
+    let per_sale = journal_after.saturating_sub(journal_before) / u64::from(sales.max(1));
+    report.add(
+        "journal bytes on disk per sale",
+        format!("{per_sale} B"),
+        "-",
+        None,
+    );
+    rig
+}
+
+/// Durable syncs per sale, counted by strace on the running daemon (if strace is here).
+async fn syncs(report: &mut Report, rig: &mut Rig, sales: u32) {
+    println!("-- durable syncs");
+    if std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        report.add(
+            "durable syncs per sale",
+            "strace not installed".into(),
+            "1 per money transition",
+            None,
+        );
+        return;
+    }
+    let out = rig.dir.path().join("strace.txt");
+    let mut strace = std::process::Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=fsync,fdatasync,sync_file_range,syncfs,msync",
+            "-o",
+        ])
+        .arg(&out)
+        .args(["-p", &rig.daemon_pid().to_string()])
+        .spawn()
+        .expect("start strace");
+    // strace attaches asynchronously; its output file appears once it has.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for n in 0..sales {
+        let sale = rig.arm(Fen(7)).await;
+        rig.scan(&code(900_000 + n, 0, 0));
+        rig.finish(&sale).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    unsafe { libc::kill(strace.id() as i32, libc::SIGINT) };
+    let _ = strace.wait();
+    let text = fs::read_to_string(&out).unwrap_or_default();
+    if let Ok(keep) = std::env::var("SCANPAY_BENCH_STRACE_TO") {
+        let _ = fs::write(keep, &text);
+    }
+    let count = |name: &str| {
+        text.lines()
+            .filter(|l| l.contains(&format!("{name}(")))
+            .count()
+    };
+    let (fsync, fdatasync, range) = (count("fsync"), count("fdatasync"), count("sync_file_range"));
+    let per_sale = (fsync + fdatasync) as f64 / f64::from(sales);
+    report.add(
+        "fsync+fdatasync per sale",
+        format!("{per_sale:.1}"),
+        "3 (arm, pay, outcome)",
+        Some(per_sale <= 3.0),
+    );
+    // Which descriptors the syncs go to (strace's `-y` paths are not shown when attaching
+    // here, so by number; `SCANPAY_BENCH_STRACE_TO=FILE` keeps the trace, and
+    // `ls -l /proc/PID/fd` names them).
+    let mut by_file: HashMap<String, usize> = HashMap::new();
+    for line in text.lines() {
+        let call = line.split_whitespace().nth(1).unwrap_or("");
+        if let Some((name, rest)) = call.split_once('(') {
+            let fd = rest
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap_or("");
+            if !fd.is_empty() {
+                *by_file.entry(format!("{name} on fd {fd}")).or_default() += 1;
+            }
+        }
+    }
+    let mut by_file: Vec<_> = by_file.into_iter().collect();
+    by_file.sort_by(|a, b| b.1.cmp(&a.1));
+    for (what, n) in by_file {
+        println!("   {what}: {:.1} per sale", n as f64 / f64::from(sales));
+    }
+    report.add(
+        "sync_file_range per sale",
+        format!("{:.1}", range as f64 / f64::from(sales)),
+        "-",
+        None,
+    );
+}
+
+/// A journal of `count` finished sales, written straight through the journal's own API
+/// (in a RAM folder when there is one, then copied to `dest` on the disk).
+fn bulk_journal(count: u64, dest: &Path) {
+    let shm = Path::new("/dev/shm");
+    let staging = if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    };
+    let dir = staging.path().join("journal");
+    {
+        let journal = SledJournal::open(&dir).expect("open the bulk journal");
+        let epoch = journal.epoch().unwrap();
+        let start = Timestamp::from_millis(1_764_547_200_000);
+        for seq in 1..=count {
+            let at = start.plus(Duration::from_secs(seq * 30));
+            let out_trade_no = SaleRecord::order_number("BENCH", at, Some(&epoch), seq);
+            let record = SaleRecord {
+                sale_id: format!("s-bench-{seq:07}"),
+                out_trade_no,
+                seq,
+                amount: Fen(1250),
+                subject: "bench coffee".into(),
+                operator_id: "bench".into(),
+                state: SaleState::Paid,
+                payway: Some(Payway::WeChat),
+                auth_code: None,
+                trade_no: Some(format!("4200{seq:024}")),
+                err_code: None,
+                err_code_des: None,
+                created_at: at,
+                updated_at: at.plus(Duration::from_secs(2)),
+                scanned_at: Some(at.plus(Duration::from_secs(1))),
+                deadline_at: Some(at.plus(Duration::from_secs(61))),
+                unresolved_at: None,
+                next_poll_at: None,
+                poll_interval_ms: 2000,
+                pay_attempts: 1,
+                query_attempts: 0,
+                needs_review: false,
+                note: None,
+                qr_url: None,
+                salvaged: false,
+            };
+            journal.put(&record).expect("journal a bulk sale");
+        }
+    }
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&dir)
+        .arg(dest)
+        .status()
+        .expect("run cp");
+    assert!(
+        status.success(),
+        "copy the bulk journal to {}",
+        dest.display()
+    );
+}
+
+/// Starts the daemon on `config` under a fake systemd (notify socket, watchdog) and returns
+/// it with the time to READY=1.
+fn start_notified(config: &Path, socket: &Path) -> (std::process::Child, Duration) {
+    let _ = fs::remove_file(socket);
+    let notify = UnixDatagram::bind(socket).expect("bind the notify socket");
+    notify
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let start = Instant::now();
+    let child = std::process::Command::new(SCANPAY)
+        .args(["daemon", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .env("NOTIFY_SOCKET", socket)
+        .env("WATCHDOG_USEC", "10000000")
+        .env_remove("WATCHDOG_PID")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the daemon");
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = notify.recv(&mut buf).expect("READY=1 within 60 s");
+        if String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .any(|l| l == "READY=1")
+        {
+            return (child, start.elapsed());
+        }
+    }
+}
+
+fn stop(mut child: std::process::Child) {
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+}
+
+/// Start-up, memory and disk with large journals; idle cost with the watchdog on.
+fn journals(report: &mut Report, rig: &Rig, sizes: &[u64], idle: Duration) {
+    let config = fs::read_to_string(&rig.config_path).unwrap();
+    let socket = rig.dir.path().join("notify.sock");
+    for &size in sizes {
+        println!("-- a journal of {size} sales");
+        let dir = rig.dir.path().join(format!("journal-{size}"));
+        let made = Instant::now();
+        bulk_journal(size, &dir);
+        println!("   (written in {:.1} s)", made.elapsed().as_secs_f64());
+        let config_path = rig.dir.path().join(format!("config-{size}.toml"));
+        fs::write(
+            &config_path,
+            config.replace("path = \"journal\"", &format!("path = \"journal-{size}\"")),
+        )
+        .unwrap();
+        let (child, ready) = start_notified(&config_path, &socket);
+        let pid = child.id();
+        report.add(
+            &format!("start-up to READY, {size} sales"),
+            format!("{:.0} ms", ms(ready)),
+            "<= 200 ms at 100,000",
+            (size == 100_000).then_some(ms(ready) <= 200.0),
+        );
+        let rss = proc_status_kib(pid, "VmRSS");
+        report.add(
+            &format!("RSS after start, {size} sales"),
+            format!("{:.1} MiB", mib(rss)),
+            "<= 32 MiB at 100,000",
+            (size == 100_000).then_some(mib(rss) <= 32.0),
+        );
+        let bytes = disk_bytes(&dir);
+        report.add(
+            &format!("journal on disk, {size} sales"),
+            format!("{:.1} MiB", bytes as f64 / 1048576.0),
+            "bounded by [storage] keep_days",
+            None,
+        );
+        if size == *sizes.last().unwrap() {
+            // Let start-up work settle, then watch an idle minute.
+            std::thread::sleep(Duration::from_secs(2));
+            let before = cpu_time(pid);
+            std::thread::sleep(idle);
+            let used = cpu_time(pid) - before;
+            let per_minute = ms(used) * 60.0 / idle.as_secs_f64();
+            report.add(
+                &format!("idle CPU per minute ({} s watched)", idle.as_secs()),
+                format!("{per_minute:.1} ms"),
+                "<= 50 ms",
+                Some(per_minute <= 50.0),
+            );
+        }
+        stop(child);
+    }
+}
+
+/// Render time per screen at 240x240 and what an update sends to an RGB565 panel.
+fn display(report: &mut Report) {
+    println!("-- display (240x240, RGB565)");
+    let amount = Fen(1250);
+    let screens = [
+        ("ready", Screen::Ready),
+        (
+            "armed",
+            Screen::Armed {
+                amount,
+                subject: "Latte".into(),
+            },
+        ),
+        ("processing", Screen::Processing { amount }),
+        (
+            "waiting",
+            Screen::WaitingCustomer {
+                amount,
+                seconds_left: 42,
+            },
+        ),
+        (
+            "paid",
+            Screen::Paid {
+                amount,
+                payway: Some(Payway::WeChat),
+                trade_no_tail: "0042".into(),
+            },
+        ),
+        (
+            "failed",
+            Screen::Failed {
+                amount,
+                err_code: Some("NOTENOUGH".into()),
+                reason: "balance too low".into(),
+            },
+        ),
+        (
+            "qr",
+            Screen::PayQr {
+                amount,
+                url: "https://pay.example.com/h5/4200000000000000000000000042".into(),
+            },
+        ),
+    ];
+    let size = Size::new(240, 240);
+    let flags = StatusFlags::default();
+    let mut previous: Option<Framebuffer<Rgb565>> = None;
+    for (name, screen) in &screens {
+        let rounds = 50;
+        let start = Instant::now();
+        let mut frame = None;
+        for _ in 0..rounds {
+            frame = Some(render_frame::<Rgb565>(screen, Language::Zh, flags, size));
+        }
+        let per_frame = start.elapsed() / rounds;
+        let frame = frame.unwrap();
+        // Per changed band: the pixels (2 bytes each) plus the address window and write
+        // commands (CASET 1+4, RASET 1+4, RAMWR 1 bytes).
+        let bytes: u64 = match &previous {
+            Some(old) => changed_regions(old, &frame)
+                .iter()
+                .map(|r| u64::from(r.size.width * r.size.height) * 2 + 11)
+                .sum(),
+            None => 240 * 240 * 2 + 11,
+        };
+        report.add(
+            &format!("render {name}"),
+            format!("{:.2} ms, {} B sent", ms(per_frame), bytes),
+            "-",
+            None,
+        );
+        previous = Some(frame);
+    }
+}
+
+fn size(report: &mut Report) {
+    println!("-- size");
+    let stripped = std::env::temp_dir().join(format!("scanpay-bench-strip-{}", std::process::id()));
+    let ok = std::process::Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(SCANPAY)
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        let bytes = fs::metadata(&stripped).unwrap().len();
+        let _ = fs::remove_file(&stripped);
+        let mib = bytes as f64 / 1048576.0;
+        report.add(
+            &format!("stripped binary ({})", std::env::consts::ARCH),
+            format!("{mib:.1} MiB"),
+            "<= 8 MiB",
+            Some(mib <= 8.0),
+        );
+    } else {
+        report.add(
+            "stripped binary",
+            "strip not found".into(),
+            "<= 8 MiB",
+            None,
+        );
+    }
+    for (arch, path) in [
+        (
+            "aarch64",
+            "target/debian/aarch64-unknown-linux-gnu/release/scanpay.stripped",
+        ),
+        (
+            "armv7",
+            "target/debian/armv7-unknown-linux-gnueabihf/release/scanpay.stripped",
+        ),
+    ] {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path);
+        if let Ok(meta) = fs::metadata(&path) {
+            let mib = meta.len() as f64 / 1048576.0;
+            report.add(
+                &format!("stripped binary ({arch}, scripts/arm-check)"),
+                format!("{mib:.1} MiB"),
+                "<= 8 MiB",
+                Some(mib <= 8.0),
+            );
+        }
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        // `cargo test --benches` and `cargo bench -- --list` must not run the whole bench.
+        return;
+    }
+    let sales: u32 = env_or("SCANPAY_BENCH_SALES", 1000);
+    let sizes: Vec<u64> = std::env::var("SCANPAY_BENCH_JOURNAL")
+        .unwrap_or_else(|_| "10000,100000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let idle = Duration::from_secs(env_or("SCANPAY_BENCH_IDLE_S", 60));
+    println!(
+        "scanpay bench: {sales} sales, journals of {sizes:?}, {} s idle; {} cores",
+        idle.as_secs(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let mut report = Report::default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut rig = latency(&mut report, sales).await;
+        syncs(&mut report, &mut rig, 20).await;
+        rig.terminate().await;
+        journals(&mut report, &rig, &sizes, idle);
+    });
+    display(&mut report);
+    size(&mut report);
+    report.summary();
+}
