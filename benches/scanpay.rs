@@ -426,7 +426,7 @@ async fn syncs(report: &mut Report, rig: &mut Rig, sales: u32) {
         }
     }
     let mut by_file: Vec<_> = by_file.into_iter().collect();
-    by_file.sort_by(|a, b| b.1.cmp(&a.1));
+    by_file.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     for (what, n) in by_file {
         println!("   {what}: {:.1} per sale", n as f64 / f64::from(sales));
     }
@@ -507,7 +507,7 @@ fn start_notified(config: &Path, socket: &Path) -> (std::process::Child, Duratio
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     let start = Instant::now();
-    let child = std::process::Command::new(SCANPAY)
+    let mut child = std::process::Command::new(SCANPAY)
         .args(["daemon", "--config"])
         .arg(config)
         .env("RUST_LOG", "warn")
@@ -521,12 +521,20 @@ fn start_notified(config: &Path, socket: &Path) -> (std::process::Child, Duratio
         .expect("start the daemon");
     let mut buf = [0u8; 4096];
     loop {
-        let n = notify.recv(&mut buf).expect("READY=1 within 60 s");
-        if String::from_utf8_lossy(&buf[..n])
-            .lines()
-            .any(|l| l == "READY=1")
-        {
-            return (child, start.elapsed());
+        match notify.recv(&mut buf) {
+            Ok(n)
+                if String::from_utf8_lossy(&buf[..n])
+                    .lines()
+                    .any(|l| l == "READY=1") =>
+            {
+                return (child, start.elapsed());
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no READY=1 from the daemon within 60 s: {e}");
+            }
         }
     }
 }
