@@ -203,9 +203,8 @@ impl Rig {
         self.dir.path().join("screens")
     }
 
-    /// Starts (or restarts) the daemon on the same config and journal, and waits until it is
-    /// ready: the register API answers and the scanner is open.
-    pub async fn start_daemon(&mut self) {
+    /// Starts the daemon process on the rig's config, its stderr to a new log file.
+    fn spawn_daemon(&mut self) {
         assert!(self.daemon.is_none(), "the daemon is already running");
         let log = self
             .dir
@@ -223,6 +222,12 @@ impl Rig {
         );
         self.logs.push(log);
         self.daemon = Some(child);
+    }
+
+    /// Starts (or restarts) the daemon on the same config and journal, and waits until it is
+    /// ready: the register API answers and the scanner is open.
+    pub async fn start_daemon(&mut self) {
+        self.spawn_daemon();
         self.wait_status("the daemon to be ready with its scanner open", |s| {
             s.scanner.ok
         })
@@ -234,23 +239,7 @@ impl Rig {
     /// open); the daemon's log says more.
     #[allow(dead_code)] // the power-cut suite only
     pub async fn try_start_daemon(&mut self) -> Result<StatusView, String> {
-        assert!(self.daemon.is_none(), "the daemon is already running");
-        let log = self
-            .dir
-            .path()
-            .join(format!("daemon-{}.log", self.logs.len() + 1));
-        let child = spawn_scanpay(
-            &[
-                "daemon",
-                "--config",
-                &self.config_path.display().to_string(),
-            ],
-            Stdio::null(),
-            Stdio::null(),
-            Stdio::from(fs::File::create(&log).unwrap()),
-        );
-        self.logs.push(log);
-        self.daemon = Some(child);
+        self.spawn_daemon();
         let deadline = Instant::now() + STEP;
         loop {
             let last = self.status().await;
