@@ -481,6 +481,7 @@ fn bulk_journal(count: u64, dest: &Path) {
                 note: None,
                 qr_url: None,
                 salvaged: false,
+                late: false,
             };
             journal.put(&record).expect("journal a bulk sale");
         }

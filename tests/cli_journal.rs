@@ -41,6 +41,7 @@ fn record(seq: u64, at: u64, state: SaleState) -> SaleRecord {
         note: None,
         qr_url: None,
         salvaged: false,
+        late: false,
     }
 }
 

@@ -315,6 +315,8 @@ async fn arming_answers_201_with_the_sale_and_409_while_it_is_in_progress() {
             "err_code_des",
             "created_at",
             "updated_at",
+            "needs_review",
+            "late",
         ];
         contract.sort();
         assert_eq!(keys, contract);
@@ -1195,6 +1197,7 @@ fn record(prefix: &str, seq: u64, state: SaleState) -> SaleRecord {
         note: None,
         qr_url: None,
         salvaged: false,
+        late: false,
     }
 }
 

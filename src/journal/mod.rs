@@ -66,6 +66,25 @@ pub trait Journal: Send + Sync {
         records.sort_by_key(|r| (r.created_at, r.seq));
         Ok(records)
     }
+
+    /// Up to `limit` sales created in `[from, to)` that come after `after` (the
+    /// `(created_at, seq)` of the last sale of the previous page; `None` for the first page),
+    /// oldest first: the live export streams the journal page by page in bounded memory.
+    fn list_page(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<(Timestamp, u64)>,
+        limit: usize,
+    ) -> Result<Vec<SaleRecord>, JournalError> {
+        let mut page: Vec<_> = self
+            .list(from, to)?
+            .into_iter()
+            .filter(|r| after.is_none_or(|cursor| (r.created_at, r.seq) > cursor))
+            .collect();
+        page.truncate(limit);
+        Ok(page)
+    }
 }
 
 /// What went wrong with the journal. Messages name the path or sale and say what to do.

@@ -22,5 +22,7 @@ pub fn sale_view(sale_id: &str, state: SaleState) -> SaleView {
         err_code_des: None,
         created_at: "2026-11-25T20:00:00Z".to_string(),
         updated_at: "2026-11-25T20:00:00Z".to_string(),
+        needs_review: false,
+        late: false,
     }
 }

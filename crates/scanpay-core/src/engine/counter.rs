@@ -187,6 +187,7 @@ impl Engine {
             note: None,
             qr_url: None,
             salvaged: false,
+            late: false,
         })
     }
 

@@ -54,6 +54,9 @@ pub struct SaleRecord {
     /// not to be trusted (see `Engine::recover`). Set by the journal, a fact, not a rule.
     #[serde(default)]
     pub salvaged: bool,
+    /// Its result came after the sale had ended (see `SaleView::late`).
+    #[serde(default)]
+    pub late: bool,
 }
 
 impl SaleRecord {
@@ -71,6 +74,8 @@ impl SaleRecord {
             err_code_des: self.err_code_des.clone(),
             created_at: self.created_at.rfc3339(),
             updated_at: self.updated_at.rfc3339(),
+            needs_review: self.needs_review,
+            late: self.late,
         }
     }
 

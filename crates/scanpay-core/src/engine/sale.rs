@@ -72,4 +72,11 @@ pub struct SaleView {
     pub created_at: String,
     /// RFC 3339, UTC.
     pub updated_at: String,
+    /// Reconciliation gave up: a person must look the sale up in the gateway's statements.
+    #[serde(default)]
+    pub needs_review: bool,
+    /// The result came after the sale had ended (e.g. paid after it was reported failed or
+    /// unresolved): the register must act on the change.
+    #[serde(default)]
+    pub late: bool,
 }
