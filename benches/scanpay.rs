@@ -482,6 +482,7 @@ fn bulk_journal(count: u64, dest: &Path) {
                 qr_url: None,
                 salvaged: false,
                 late: false,
+                not_found: Default::default(),
             };
             journal.put(&record).expect("journal a bulk sale");
         }

@@ -101,6 +101,7 @@ fn a_valid_config_prints_the_effective_config_masked_and_exits_0() {
         max_query_interval_ms = 15000
         deadline_s = 60
         duplicate_window_s = 10
+        not_found_final_s = 300
         default_subject = "scanpay"
         order_prefix = "SHOP1T2"
 

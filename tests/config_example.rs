@@ -84,6 +84,7 @@ fn documented_defaults_are_the_real_defaults() {
         "#max_query_interval_ms = 15000",
         "#deadline_s = 60",
         "#duplicate_window_s = 10",
+        "#not_found_final_s = 300",
         "#fast_every_s = 30",
         "#fast_for_s = 900",
         "#slow_every_s = 300",

@@ -108,6 +108,7 @@ fn minimal_config_gets_the_designs_defaults() {
         }
     );
     assert_eq!(p.duplicate_window, Duration::from_secs(10));
+    assert_eq!(p.not_found_final, Duration::from_secs(300));
     assert_eq!(p.default_subject, "scanpay");
     assert_eq!(p.order_prefix, "SP0A1B2C");
     assert_eq!(config.offline.pay_max_age, Duration::from_secs(30));
@@ -157,6 +158,7 @@ query_interval_ms = 100
 max_query_interval_ms = 400
 deadline_s = 5
 duplicate_window_s = 0
+not_found_final_s = 120
 default_subject = "咖啡店"
 order_prefix = "SHOP1T2"
 
@@ -202,6 +204,7 @@ path = "journal"
     assert!(!config.gateway.sign_rules.lowercase_values);
     assert_eq!(config.payment.query_interval, Duration::from_millis(100));
     assert_eq!(config.payment.reconcile.slow_for, Duration::from_secs(20));
+    assert_eq!(config.payment.not_found_final, Duration::from_secs(120));
     assert_eq!(config.payment.order_prefix, "SHOP1T2");
     assert_eq!(config.payment.default_subject, "咖啡店");
     assert_eq!(config.offline.pay_max_age, Duration::ZERO);
@@ -359,6 +362,27 @@ fn key_file_readable_by_others_is_refused_with_path_mode_and_fix() {
         [gateway] key_file: cannot read $DIR/merchant.key: No such file or directory (os error 2); create it with the secret on one line (install -m 600 ...)
     "#]]
     .assert_eq(&setup.problems(MINIMAL));
+}
+
+#[test]
+fn the_not_found_window_is_never_shorter_than_a_payment_code_lives() {
+    check_problems(
+        "[payment]\nnot_found_final_s = 59\n",
+        expect![[r#"
+            [payment] not_found_final_s: 59 is out of range; expected 60 to 3600 (seconds after the last pay attempt before a sale the gateway never received ends failed; payment codes live about 60 s and a delayed pay could charge until then)
+        "#]],
+    );
+    check_problems(
+        "[payment]\nnot_found_final_s = 3601\n",
+        expect![[r#"
+            [payment] not_found_final_s: 3601 is out of range; expected 60 to 3600 (seconds after the last pay attempt before a sale the gateway never received ends failed; payment codes live about 60 s and a delayed pay could charge until then)
+        "#]],
+    );
+    let setup = Setup::new();
+    let config = setup
+        .load(&with("[payment]\nnot_found_final_s = 60\n"))
+        .expect("the code's lifetime itself is allowed");
+    assert_eq!(config.payment.not_found_final, Duration::from_secs(60));
 }
 
 #[test]

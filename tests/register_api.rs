@@ -1198,6 +1198,7 @@ fn record(prefix: &str, seq: u64, state: SaleState) -> SaleRecord {
         qr_url: None,
         salvaged: false,
         late: false,
+        not_found: Default::default(),
     }
 }
 

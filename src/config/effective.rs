@@ -31,6 +31,7 @@ pub fn masked(config: &Config) -> RawConfig {
             max_query_interval_ms: Some(ms(p.max_query_interval)),
             deadline_s: Some(p.deadline.as_secs()),
             duplicate_window_s: Some(p.duplicate_window.as_secs()),
+            not_found_final_s: Some(p.not_found_final.as_secs()),
             default_subject: Some(p.default_subject.clone()),
             order_prefix: Some(p.order_prefix.clone()),
             reconcile: Some(RawReconcile {

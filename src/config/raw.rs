@@ -63,6 +63,8 @@ pub struct RawPayment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate_window_s: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_found_final_s: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_subject: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_prefix: Option<String>,

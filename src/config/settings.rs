@@ -56,6 +56,9 @@ pub struct PaymentSettings {
     /// How long the cashier waits on one sale before it becomes unresolved.
     pub deadline: Duration,
     pub reconcile: ReconcileSchedule,
+    /// A pay whose answer was lost ends failed once every query since its last attempt
+    /// said ORDER_NOTFOUND for this long (`EnginePolicy::not_found_final`).
+    pub not_found_final: Duration,
     /// A second scan of the same code within this window is ignored.
     pub duplicate_window: Duration,
     pub default_subject: String,

@@ -404,6 +404,7 @@ fn payment(check: &mut Checker, raw: RawPayment) -> Option<PaymentSettings> {
         "seconds the cashier waits on one sale",
     );
     let reconcile = reconcile(check, raw.reconcile.unwrap_or_default());
+    let not_found_final = not_found_final(check, raw.not_found_final_s);
     let duplicate_window = check.secs(
         S,
         "duplicate_window_s",
@@ -451,10 +452,33 @@ fn payment(check: &mut Checker, raw: RawPayment) -> Option<PaymentSettings> {
         max_query_interval: max_query_interval?,
         deadline: deadline?,
         reconcile: reconcile?,
+        not_found_final: not_found_final?,
         duplicate_window: duplicate_window?,
         default_subject: default_subject?,
         order_prefix: order_prefix?,
     })
+}
+
+/// The payment codes' lifetime: WeChat Pay and Alipay codes are valid for about a minute
+/// from when the phone shows them (before the scan, so before any pay attempt). Past it, a
+/// pay request still held up in the network cannot charge when it arrives.
+const PAYMENT_CODE_LIFETIME_S: u64 = 60;
+
+/// `[payment] not_found_final_s`: how long after the last pay attempt a sale whose every
+/// query says ORDER_NOTFOUND ends failed (the rule: `engine::answers`). Never below the
+/// codes' lifetime, where a delayed request could still charge a sale already called
+/// failed; the default, 300 s, adds room for a gateway whose records lag its processing
+/// (Alipay closes unpaid orders after 3 minutes, aggregators after 4 to 6). A reconciliation
+/// window that ends sooner is allowed: the sale then needs review first, as before the rule.
+fn not_found_final(check: &mut Checker, raw: Option<u64>) -> Option<Duration> {
+    check.secs(
+        "payment",
+        "not_found_final_s",
+        raw,
+        300,
+        PAYMENT_CODE_LIFETIME_S..=3600,
+        "seconds after the last pay attempt before a sale the gateway never received ends failed; payment codes live about 60 s and a delayed pay could charge until then",
+    )
 }
 
 fn reconcile(check: &mut Checker, raw: RawReconcile) -> Option<ReconcileSchedule> {

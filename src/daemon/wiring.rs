@@ -28,6 +28,7 @@ pub fn engine_policy(config: &Config) -> EnginePolicy {
         reconcile_fast_for: payment.reconcile.fast_for,
         reconcile_slow_interval: payment.reconcile.slow_every,
         reconcile_slow_for: payment.reconcile.slow_for,
+        not_found_final: payment.not_found_final,
         pay_max_age: config.offline.pay_max_age,
         duplicate_window: payment.duplicate_window,
         // Not configurable; the engine keeps it below `pay_max_age` (`probe_every`).

@@ -1,6 +1,46 @@
 //! What comes back from the gateway: replies to the engine's requests (or why none came),
 //! and verified callbacks. An answer is acted on as the protocol's `read_outcome` reads it,
 //! with an exhaustive match: a new `Outcome` is a compile error here, never ignored.
+//!
+//! # A pay the gateway never received (the not-found rule)
+//!
+//! The gateway has no cancel endpoint, so a pay whose answer was lost can only be settled by
+//! what queries say. It ends `failed` (err_code ORDER_NOTFOUND: the gateway never received
+//! it, nothing was charged) on an ORDER_NOTFOUND answer to a query that comes at least
+//! `EnginePolicy::not_found_final` after the last pay attempt, provided no verified answer
+//! other than ORDER_NOTFOUND came since that attempt (`NotFoundWatch`, journaled with the
+//! record, so the window and what was heard survive a restart). Why that is safe:
+//!
+//! - A pay can charge only while its payment code is valid. WeChat and Alipay codes are
+//!   valid for about a minute from when the phone shows them, which is before the scan, and
+//!   every pay attempt comes after the scan. So once `not_found_final` (at least that minute,
+//!   config validation's bound; 300 s by default, the margin for a gateway whose records lag
+//!   its processing) has passed since the last attempt, a request still held up in the
+//!   network carries a dead code and cannot charge when it arrives; and a request that did
+//!   arrive in time and charged would be recorded, so the query would not say ORDER_NOTFOUND.
+//! - Any other verified answer since the last attempt rules the rule out for good:
+//!   USERPAYING, a status, ORDERPAID, even FREQUENTLY or an answer not trusted means the
+//!   gateway has (or may have) the order or could not tell; such a sale goes on as before
+//!   (unresolved, checked for the reconciliation window, then needs review).
+//! - A transport failure (no answer, a page, a bad signature) neither counts nor rules out.
+//!   Failed queries create nothing at the gateway, and what a lost query answer would have
+//!   said is said again by the next query: a paid order stays paid. The decision is only
+//!   ever taken on an ORDER_NOTFOUND that did arrive, after the window.
+//! - A new pay attempt (a queued pay sent again) starts the window again.
+//! - A QR sale sends no pay request (ORDER_NOTFOUND means "not paid yet"): never ended so.
+//!
+//! Even so the rule is a judgement, not the gateway's word: after it the sale is still
+//! checked at the slow pace until the reconciliation window ends (`NotFoundWatch::checking`),
+//! and a success found meanwhile (a query or a callback) turns it `paid` with `late` set.
+//!
+//! # Late results
+//!
+//! A change that comes after the sale had ended (`SaleRecord::has_ended`: a final state, or
+//! unresolved with `needs_review`) sets `late`: a paid after failed or after needs review, a
+//! callback after failed, a USERPAYING for a sale ended by the not-found rule. The register
+//! hears it as any change (a `Report`).
+
+use std::time::Duration;
 
 use super::machine::{millis, Engine};
 use super::output::{IgnoredCallback, Output, SendFailure};
@@ -8,7 +48,7 @@ use super::policy::EnginePolicy;
 use super::record::SaleRecord;
 use super::sale::SaleState;
 use super::time::Timestamp;
-use crate::protocol::{AnswerTo, Call, Expected, Outcome, TradeAnswer};
+use crate::protocol::{AnswerTo, Call, ErrCode, Expected, Outcome, TradeAnswer};
 
 impl Engine {
     /// The reply to a `Request::Pay` for `sale_id`.
@@ -164,7 +204,8 @@ impl Engine {
 
     /// A verified answer about a sale, acted on as the protocol reads it (`read_outcome`,
     /// given this sale's order and amount): nothing about the answer is decided here again.
-    /// The answer's own fields are only copied into the record (trade number, codes).
+    /// The answer's own fields are only copied into the record (trade number, codes, the
+    /// wallet it names).
     fn apply_answer(&mut self, sale_id: &str, answer: &TradeAnswer, to: AnswerTo, now: Timestamp) {
         let Some(sale) = self.sales.get(sale_id) else {
             return;
@@ -177,21 +218,37 @@ impl Engine {
                 total_amount: record.amount,
             },
         );
+        // The not-found rule: any verified answer but a query's ORDER_NOTFOUND rules it out
+        // (see the module's docs). Journaled further down when nothing else journals it.
+        let rules_out_not_found = !(outcome == Outcome::NotFound && to == AnswerTo::Query);
+        let newly_ruled_out = rules_out_not_found && !record.not_found.other_answer;
+        let ended = record.has_ended();
+        let pay_attempts = record.pay_attempts;
+        let order = record.out_trade_no.clone();
+        if rules_out_not_found {
+            self.update_unjournaled(sale_id, |r| r.not_found.other_answer = true);
+        }
         let trade_no = answer.trade_no.clone();
+        let wallet = answer.payway();
+        // What every answer that settles the sale does to its record.
+        let settle = |r: &mut SaleRecord, state: SaleState| {
+            r.state = state;
+            r.auth_code = None;
+            r.next_poll_at = None;
+            r.not_found.checking = false;
+            r.late |= ended;
+        };
         match outcome {
             Outcome::Paid => self.update_journaled(sale_id, now, |r| {
-                r.state = SaleState::Paid;
-                r.auth_code = None;
-                r.next_poll_at = None;
+                settle(r, SaleState::Paid);
                 r.trade_no = trade_no.or(r.trade_no.take());
+                r.payway = wallet.or(r.payway);
                 r.err_code = None;
                 r.err_code_des = None;
                 r.needs_review = false;
             }),
             Outcome::NotPaid { err_code, reason } => self.update_journaled(sale_id, now, |r| {
-                r.state = SaleState::Failed;
-                r.auth_code = None;
-                r.next_poll_at = None;
+                settle(r, SaleState::Failed);
                 r.trade_no = trade_no.or(r.trade_no.take());
                 r.err_code = err_code.map(|c| c.to_string());
                 r.err_code_des = Some(reason);
@@ -200,9 +257,7 @@ impl Engine {
             Outcome::Refunded { in_doubt } => {
                 let status = answer.trade_status.as_ref().map(|s| s.to_string());
                 self.update_journaled(sale_id, now, |r| {
-                    r.state = SaleState::Failed;
-                    r.auth_code = None;
-                    r.next_poll_at = None;
+                    settle(r, SaleState::Failed);
                     r.trade_no = trade_no.or(r.trade_no.take());
                     r.err_code = status;
                     r.err_code_des = Some(if in_doubt {
@@ -216,9 +271,7 @@ impl Engine {
             }
             Outcome::ConfigProblem { err_code, reason } => match to {
                 AnswerTo::Pay => self.update_journaled(sale_id, now, |r| {
-                    r.state = SaleState::Failed;
-                    r.auth_code = None;
-                    r.next_poll_at = None;
+                    settle(r, SaleState::Failed);
                     r.err_code = Some(err_code.to_string());
                     r.err_code_des = Some(format!(
                         "the gateway refused the merchant setup ({reason}); check app_id and key"
@@ -236,13 +289,10 @@ impl Engine {
             // before (this is its first pay): it belongs to another order (a lost journal, a
             // prefix shared with another terminal). Its status is not this sale's outcome,
             // and this request charged nobody: the gateway refused it.
-            Outcome::OrderExists if to == AnswerTo::Pay && record.pay_attempts <= 1 => {
+            Outcome::OrderExists if to == AnswerTo::Pay && pay_attempts <= 1 => {
                 let code = answer.err_code.as_ref().map(|c| c.to_string());
-                let order = record.out_trade_no.clone();
                 self.update_journaled(sale_id, now, |r| {
-                    r.state = SaleState::Failed;
-                    r.auth_code = None;
-                    r.next_poll_at = None;
+                    settle(r, SaleState::Failed);
                     r.err_code = code.clone();
                     let told = format!(
                         "order {order} exists at the gateway but this terminal never sent it ({}): this customer was not charged; order numbers collide, check [payment] order_prefix",
@@ -273,10 +323,53 @@ impl Engine {
                 AnswerTo::Notify => {}
             },
             Outcome::NotFound => match to {
-                AnswerTo::Query => self.schedule_next_query(sale_id, false, false, now),
+                AnswerTo::Query => self.not_found(sale_id, now),
                 AnswerTo::Pay | AnswerTo::Notify => {}
             },
         }
+        // A pay's answers journal the record whatever they are; a query's or a callback's
+        // that settle nothing may not, and a restart must not forget that the rule is out.
+        if newly_ruled_out && to != AnswerTo::Pay {
+            self.update_journaled(sale_id, now, |_| {});
+        }
+    }
+
+    /// ORDER_NOTFOUND on a query: the not-found rule (see the module's docs) ends the sale
+    /// failed once its window has passed with nothing else heard; otherwise ask again.
+    fn not_found(&mut self, sale_id: &str, now: Timestamp) {
+        let Some(sale) = self.sales.get(sale_id) else {
+            return;
+        };
+        let watch = &sale.record.not_found;
+        let window = self.policy.not_found_final;
+        let conclusive = !watch.checking
+            && !watch.other_answer
+            && watch.last_pay_at.is_some_and(|at| now >= at.plus(window));
+        if !conclusive {
+            return self.schedule_next_query(sale_id, false, false, now);
+        }
+        let policy = self.policy.clone();
+        self.update_journaled(sale_id, now, |r| {
+            let late = r.has_ended();
+            r.state = SaleState::Failed;
+            r.auth_code = None;
+            r.err_code = Some(ErrCode::OrderNotFound.to_string());
+            r.err_code_des = Some(format!(
+                "the gateway never received this payment (order not found {} s after the last attempt): nothing was charged",
+                window.as_secs()
+            ));
+            r.note = Some(
+                "ended by the not-found rule; still checked in the background until the reconciliation window ends"
+                    .into(),
+            );
+            r.needs_review = false;
+            r.late |= late;
+            r.not_found.checking = true;
+            // The reconciliation window counts from when it became unresolved; a sale still at
+            // the counter (a cashier's deadline longer than the window) counts from now.
+            r.unresolved_at.get_or_insert(now);
+            plan_query(&policy, r, false, false, now);
+        });
     }
 
     /// USERPAYING / WAIT_BUYER_PAY on a pay or a query: ask again, as unresolved once the
@@ -287,7 +380,10 @@ impl Engine {
             return;
         };
         let record = &sale.record;
-        let unresolved = self.past_deadline(sale_id, now);
+        // A sale ended by the not-found rule that the gateway turns out to have: it is
+        // followed again as unresolved, and the change is late (it had ended).
+        let revived = record.not_found.checking;
+        let unresolved = revived || self.past_deadline(sale_id, now);
         let state = if unresolved {
             SaleState::Unresolved
         } else {
@@ -298,6 +394,12 @@ impl Engine {
         let plan = |r: &mut SaleRecord| {
             r.state = state;
             r.auth_code = None;
+            if revived {
+                r.late = true;
+                r.not_found.checking = false;
+                r.err_code = None;
+                r.err_code_des = None;
+            }
             if unresolved {
                 r.unresolved_at.get_or_insert(now);
             }
@@ -358,8 +460,15 @@ pub(super) fn plan_query(
     } else {
         base
     };
-    let interval = std::time::Duration::from_millis(r.poll_interval_ms);
-    let wait = if r.state == SaleState::Unresolved {
+    let interval = Duration::from_millis(r.poll_interval_ms);
+    let wait = if r.not_found.checking {
+        // Ended by the not-found rule: only a late success is still looked for.
+        policy.reconcile_slow_interval.max(if rate_limited {
+            interval
+        } else {
+            Duration::ZERO
+        })
+    } else if r.state == SaleState::Unresolved {
         let since = now.since(r.unresolved_at.unwrap_or(now));
         let phase = if since < policy.reconcile_fast_for {
             policy.reconcile_fast_interval

@@ -188,6 +188,7 @@ impl Engine {
             qr_url: None,
             salvaged: false,
             late: false,
+            not_found: Default::default(),
         })
     }
 

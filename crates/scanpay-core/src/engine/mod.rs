@@ -67,7 +67,7 @@ pub use output::{
     ArmRefusal, DisarmRefusal, IgnoredCallback, Output, Request, SendFailure, WireRequest,
 };
 pub use policy::{EnginePolicy, PolicyError};
-pub use record::{OrderEpoch, SaleRecord, MAX_ORDER_PREFIX};
+pub use record::{NotFoundWatch, OrderEpoch, SaleRecord, MAX_ORDER_PREFIX};
 pub use sale::{SaleState, SaleView};
 pub use screen::Screen;
 pub use time::Timestamp;

@@ -34,6 +34,11 @@ pub struct EnginePolicy {
     pub offline_retry: Duration,
     /// How long a used payment code is remembered, to refuse it if scanned again.
     pub used_code_memory: Duration,
+    /// A pay whose answer was lost ends `failed` (ORDER_NOTFOUND) when every answer since its
+    /// last attempt was ORDER_NOTFOUND and this long has passed since that attempt (the rule
+    /// and its argument: `engine::answers`). Config `[payment] not_found_final_s`, whose
+    /// validation holds the lower bound (the payment codes' lifetime).
+    pub not_found_final: Duration,
 }
 
 impl Default for EnginePolicy {
@@ -53,6 +58,7 @@ impl Default for EnginePolicy {
             duplicate_window: Duration::from_secs(10),
             offline_retry: Duration::from_secs(5),
             used_code_memory: Duration::from_secs(24 * 3600),
+            not_found_final: Duration::from_secs(300),
         }
     }
 }

@@ -54,12 +54,64 @@ pub struct SaleRecord {
     /// not to be trusted (see `Engine::recover`). Set by the journal, a fact, not a rule.
     #[serde(default)]
     pub salvaged: bool,
-    /// Its result came after the sale had ended (see `SaleView::late`).
+    /// It changed after it had ended (see [`SaleRecord::has_ended`] and `SaleView::late`).
     #[serde(default)]
     pub late: bool,
+    /// What the not-found rule needs to survive a restart (see `engine::answers`).
+    #[serde(default)]
+    pub not_found: NotFoundWatch,
+}
+
+/// The not-found rule's memory of one sale: a pay whose answer was lost ends `failed`
+/// (ORDER_NOTFOUND) once the gateway has said nothing but ORDER_NOTFOUND for
+/// `EnginePolicy::not_found_final` after the last pay attempt. Journaled with the record, so
+/// a restart neither restarts the window nor forgets an answer that rules the rule out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotFoundWatch {
+    /// When the last pay request was handed out for sending: the window counts from here.
+    /// None: no pay request was ever sent (a QR sale, or a record from before this field),
+    /// and the rule never applies.
+    #[serde(default)]
+    pub last_pay_at: Option<Timestamp>,
+    /// Since the last pay attempt, the gateway gave a verified answer about the order other
+    /// than ORDER_NOTFOUND (USERPAYING, a status, an answer not trusted, FREQUENTLY, …): it
+    /// has, or may have, the order, so the rule no longer applies.
+    #[serde(default)]
+    pub other_answer: bool,
+    /// Ended failed by the rule, and still checked at the slow pace until the reconciliation
+    /// window ends, so a late success is found. The engine keeps following the sale meanwhile.
+    #[serde(default)]
+    pub checking: bool,
+}
+
+impl NotFoundWatch {
+    /// A pay request is handed out for sending (journaled before it leaves): the window
+    /// starts again, and only answers from now on count.
+    pub(super) fn pay_attempted(&mut self, now: Timestamp) {
+        *self = NotFoundWatch {
+            last_pay_at: Some(now),
+            other_answer: false,
+            checking: false,
+        };
+    }
 }
 
 impl SaleRecord {
+    /// The sale has ended: the register was told something the engine will not change by
+    /// itself. A final state (paid, failed, expired, disarmed), or unresolved with
+    /// `needs_review` (reconciliation gave up). A plain unresolved sale has not ended: it is
+    /// still being checked, and its outcome is what the register is waiting for. A change
+    /// after the end (a late paid, a callback after failed) is `late`.
+    pub fn has_ended(&self) -> bool {
+        self.state.is_final() || self.needs_review
+    }
+
+    /// The engine still follows the sale: it is not final, or it ended failed by the
+    /// not-found rule and is still checked in the background.
+    pub fn followed(&self) -> bool {
+        !self.state.is_final() || self.not_found.checking
+    }
+
     /// The register's view: no payment code.
     pub fn view(&self) -> SaleView {
         SaleView {

@@ -21,6 +21,9 @@ impl Engine {
     /// - a journal written later than `now` (the clock is behind): nothing is young or inside
     ///   its deadline, since the time spent down is unknown: queued → expired, in progress →
     ///   unresolved.
+    /// - failed by the not-found rule and still checked (`NotFoundWatch::checking`): asked
+    ///   at once, then on the slow schedule until the reconciliation window ends; the window
+    ///   and what was heard come from the journal, so a restart changes neither;
     /// - a record salvaged from a damaged journal (`salvaged`): later versions of it may be
     ///   lost, so whatever it says short of final may be out of date (an armed sale may have
     ///   been paid since): it is never sent, only looked up, as unresolved.
@@ -41,7 +44,7 @@ impl Engine {
             .max(records.iter().map(|r| r.seq).max().unwrap_or(0));
         let mut records: Vec<_> = records
             .into_iter()
-            .filter(|r| !r.state.is_final() && !self.sales.contains_key(&r.sale_id))
+            .filter(|r| r.followed() && !self.sales.contains_key(&r.sale_id))
             .collect();
         // Newest last, so the newest sale still inside its deadline takes the counter.
         records.sort_by_key(|r| (r.created_at, r.seq));
@@ -74,7 +77,9 @@ impl Engine {
                     .insert(code.clone(), (record.scanned_at.unwrap_or(now), id.clone()));
             }
             let state = record.state;
-            let salvaged = record.salvaged;
+            // A sale ended by the not-found rule keeps its state: it was failed before the
+            // damage too (only a later success could change it, which the checks look for).
+            let salvaged = record.salvaged && !record.not_found.checking;
             let is_counter = counter_candidate.as_deref() == Some(id.as_str());
             self.sales.insert(
                 id.clone(),
@@ -151,7 +156,12 @@ impl Engine {
                         r.next_poll_at = Some(now);
                     }
                 }),
-                SaleState::Paid | SaleState::Failed | SaleState::Expired | SaleState::Disarmed => {}
+                // Followed only while the not-found rule's checks go on: asked at once.
+                SaleState::Failed => self.update_unjournaled(&id, |r| {
+                    r.salvaged = false;
+                    r.next_poll_at = Some(now);
+                }),
+                SaleState::Paid | SaleState::Expired | SaleState::Disarmed => {}
             }
         }
         self.pump(now);

@@ -60,6 +60,7 @@ impl Engine {
             if reachable {
                 r.state = SaleState::Submitting;
                 r.pay_attempts = r.pay_attempts.saturating_add(1);
+                r.not_found.pay_attempted(now);
             } else {
                 r.state = SaleState::Queued;
                 r.note = Some("gateway unreachable: queued".into());

@@ -77,11 +77,12 @@ impl Engine {
                         id,
                     );
                 }
-                state if polled(state) => {
+                // A sale ended failed by the not-found rule is still checked (answers.rs).
+                state if polled(state) || r.not_found.checking => {
                     if let Some(poll) = r.next_poll_at {
-                        if let (SaleState::Unresolved, false, Some(since)) =
-                            (state, r.needs_review, r.unresolved_at)
-                        {
+                        let windowed = (state == SaleState::Unresolved && !r.needs_review)
+                            || r.not_found.checking;
+                        if let (true, Some(since)) = (windowed, r.unresolved_at) {
                             let window_end = since.plus(self.policy.reconcile_until());
                             due(poll.max(window_end), Timer::Review, id);
                         }
@@ -160,6 +161,15 @@ impl Engine {
             let id = due.sale_id.as_deref().unwrap_or_default();
             match due.timer {
                 Timer::Expiry => self.expire(id, now),
+                // Ended by the not-found rule: its checks end with the window, quietly (it
+                // stays failed, which the register already knows).
+                Timer::Review if self.sales.get(id).is_some_and(|s| s.record.not_found.checking) => {
+                    self.update_journaled(id, now, |r| {
+                        r.not_found.checking = false;
+                        r.next_poll_at = None;
+                        r.note = Some("never found at the gateway for the whole reconciliation window".into());
+                    })
+                }
                 // Told to the register (a report, with the advice in err_code_des): polling
                 // stops here, so without it nobody would hear that a person must look.
                 Timer::Review => self.update_journaled(id, now, |r| {
@@ -235,6 +245,7 @@ impl Engine {
                 self.update_journaled(sale_id, now, |r| {
                     r.state = SaleState::Submitting;
                     r.pay_attempts = r.pay_attempts.saturating_add(1);
+                    r.not_found.pay_attempted(now);
                 });
                 self.send_pay(sale_id);
             }

@@ -20,7 +20,8 @@ impl Engine {
 
     /// Changes a record and journals it (an `Output::Journal`, durable before any later
     /// output: invariant 3); reports a state change (or a sale newly needing review);
-    /// updates the counter's screen; forgets the sale once final (the journal keeps it).
+    /// updates the counter's screen; forgets the sale once no longer followed (final, and not
+    /// checked by the not-found rule; the journal keeps it).
     /// Every change of state, of the code or of what the register is told goes here.
     pub(super) fn update_journaled(
         &mut self,
@@ -33,13 +34,18 @@ impl Engine {
         };
         let before = sale.record.state;
         let review_before = sale.record.needs_review;
+        let late_before = sale.record.late;
         f(&mut sale.record);
         bound_texts(&mut sale.record);
         sale.record.updated_at = now;
         let record = sale.record.clone();
         let at_counter = self.counter.as_deref() == Some(sale_id);
         self.outputs.push_back(Output::Journal(record.clone()));
-        if record.state != before || (record.needs_review && !review_before) {
+        let newly = |now: bool, before: bool| now && !before;
+        if record.state != before
+            || newly(record.needs_review, review_before)
+            || newly(record.late, late_before)
+        {
             self.outputs.push_back(Output::Report(record.view()));
         }
         if record.state != before && at_counter {
@@ -49,7 +55,7 @@ impl Engine {
         if at_counter && !holds_counter(record.state) {
             self.counter = None;
         }
-        if record.state.is_final() {
+        if !record.followed() {
             self.sales.remove(sale_id);
         }
     }

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use super::requests::Merchant;
 use crate::protocol::codes::{wire_enum, ErrCode, ResultCode, TradeStatus};
 use crate::protocol::money::{Fen, MoneyError};
+use crate::protocol::payment_code::Payway;
 use crate::protocol::signing::{self, VerifyError};
 
 /// A verified answer whose fields are not what the protocol says.
@@ -83,6 +84,14 @@ impl TradeAnswer {
             paytype: text_field(map, "paytype")?,
             pay_date: text_field(map, "pay_date")?,
         })
+    }
+
+    /// The wallet the answer's `paytype` names, in the numbers of the pay request's
+    /// `payway` (`1` Alipay, `3` WeChat Pay, …). None when absent or a number this version
+    /// does not know: it only fills in the sale's wallet and decides nothing.
+    pub fn payway(&self) -> Option<Payway> {
+        let code = self.paytype.as_deref()?.trim().parse::<u8>().ok()?;
+        Payway::from_code(code)
     }
 }
 
