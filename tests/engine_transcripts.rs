@@ -789,7 +789,7 @@ fn orderpaid_on_a_number_never_sent_before_is_reported_not_taken_as_paid() {
                        (next timeout 60.000)
             [   0.000] pay reply #1 40004 ORDERPAID -
                        journal #1 failed pays=1 queries=0 NEEDS_REVIEW note="order POS1-20261125-000001 exists at the gateway but this terminal never sent it (ORDERPAID): this customer was not charged; order numbers collide, check [payment] order_prefix; look the other order up with `scanpay query POS1-20261125-000001`"
-                       report #1 failed err=ORDERPAID des="order POS1-20261125-000001 exists at the gateway but this terminal never sent it (ORDERPAID): this customer was not charged; order numbers collide, check [payment] order_prefix"
+                       report #1 failed err=ORDERPAID des="order POS1-20261125-000001 exists at the gateway but this terminal never sent it (ORDERPAID): this customer was not charged; order numbers collide, check [payment] order_prefix" needs_review
                        show Failed { amount: Fen(1250), err_code: Some("ORDERPAID"), reason: "order POS1-20261125-000001 exists at the gateway but this terminal never sent it (ORDERPAID): this customer was not charged; order numbers collide, check [payment] order_prefix" }
             [   0.000] arm ¥12.50
                        -> ok POS1-20261125-000002
@@ -1211,6 +1211,7 @@ fn configuration_problem_on_pay_fails_but_on_query_keeps_asking() {
                        send query #2
                        (next timeout 71.000)
             [  13.000] query reply #2 40004 APPID_NOT_EXIST -
+                       journal #2 unknown pays=1 queries=1 next_poll=16.000 note="pay outcome unknown: timed out after 10 s"
                        (next timeout 16.000)
             [  16.000] timeout
                        send query #2
@@ -1419,6 +1420,7 @@ fn restart_while_submitting_past_the_deadline_reconciles() {
                        report #1 unresolved
                        send query #1
             [ 120.000] query reply #1 10000 - WAIT_BUYER_PAY
+                       journal #1 unresolved pays=1 queries=1 next_poll=150.000 note="restarted while the pay request was in flight"
                        (next timeout 150.000)
             [ 120.000] arm ¥3.00
                        -> ok POS1-20261125-000002
@@ -1771,12 +1773,14 @@ fn reconciliation_schedule_ends_in_needs_review_and_a_callback_still_counts() {
             Arm(1250),
             Scan(WECHAT),
             Reply(Answer::Unknown),
+            // The gateway answers but cannot tell (20000), so the not-found rule never
+            // applies (a_pay_the_gateway_never_received_ends_failed_after_the_window).
             // 20 queries while the cashier waits (2 s, then every 3 s up to 60 s).
-            RunFor(60_000, not_found()),
+            RunFor(60_000, gw("20000", None, None)),
             // 15 min at 30 s: 30 queries.
-            RunFor(15 * 60_000, not_found()),
+            RunFor(15 * 60_000, gw("20000", None, None)),
             // Up to 24 h after the deadline at 5 min: 284 more.
-            RunFor(24 * 3_600_000 - 15 * 60_000 - 1_000, not_found()),
+            RunFor(24 * 3_600_000 - 15 * 60_000 - 1_000, gw("20000", None, None)),
             // Then no more polling: flagged for a person.
             Wait,
             Wait,
@@ -1801,19 +1805,19 @@ fn reconciliation_schedule_ends_in_needs_review_and_a_callback_still_counts() {
                        report #1 unknown
                        show Checking { amount: Fen(1250) }
                        (next timeout 2.000)
-            [  60.000] (ran 60.000 s answering 40004 ORDER_NOTFOUND -: 20 requests sent)
+            [  60.000] (ran 60.000 s answering 20000 - -: 20 requests sent)
                        (next timeout 90.000)
-            [ 960.000] (ran 900.000 s answering 40004 ORDER_NOTFOUND -: 30 requests sent)
+            [ 960.000] (ran 900.000 s answering 20000 - -: 30 requests sent)
                        (next timeout 1260.000)
-            [86459.000] (ran 85499.000 s answering 40004 ORDER_NOTFOUND -: 284 requests sent)
+            [86459.000] (ran 85499.000 s answering 20000 - -: 284 requests sent)
                        (next timeout 86460.000)
             [86460.000] timeout
                        journal #1 unresolved pays=1 queries=334 NEEDS_REVIEW note="no outcome after the reconciliation window: look it up in the gateway's statements"
-                       report #1 unresolved des="no outcome after the reconciliation window: look it up in the gateway's statements"
+                       report #1 unresolved des="no outcome after the reconciliation window: look it up in the gateway's statements" needs_review
             [86460.000] wait: nothing scheduled
             [86460.000] notify #1 10000 SUCCESS TRADE_SUCCESS
-                       journal #1 paid pays=1 queries=334 note="no outcome after the reconciliation window: look it up in the gateway's statements"
-                       report #1 paid trade_no=2026112522001400001234
+                       journal #1 paid pays=1 queries=334 LATE note="no outcome after the reconciliation window: look it up in the gateway's statements"
+                       report #1 paid trade_no=2026112522001400001234 late
         "#]],
     );
 }
@@ -1851,6 +1855,7 @@ fn a_callback_settles_only_what_it_can() {
                        show Checking { amount: Fen(1250) }
                        (next timeout 2.000)
             [   0.000] notify #1 10000 - WAIT_BUYER_PAY
+                       journal #1 unknown pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
                        (next timeout 2.000)
             [   0.000] notify #1 40004 INSUFFICIENT TRADE_FAIL
                        journal #1 failed pays=1 queries=0 note="pay outcome unknown: timed out after 10 s"
@@ -2293,5 +2298,324 @@ fn a_kiosk_that_cannot_arm_its_sale_tries_again_on_its_timer() {
                    kiosk not armed: amount ¥0.00 is zero; a sale needs at least ¥0.01
                    (next timeout 15.000)
     "#]],
+    );
+}
+
+/// The not-found rule (engine/answers.rs): the pay's answer was lost, every query since says
+/// ORDER_NOTFOUND (a query lost on the way neither counts nor rules out); the first such
+/// answer 300 s after the pay ends the sale failed. It is still checked at the slow pace,
+/// and a success found then is paid, late, with the wallet the answer names.
+#[test]
+fn a_pay_the_gateway_never_received_ends_failed_after_the_window() {
+    check(
+        &[
+            Arm(1250),
+            Scan(OTHER),
+            Reply(Answer::Unknown),
+            Wait,
+            Reply(Answer::Unknown),
+            // The cashier's 60 s, then the first 240 s of background checks.
+            RunFor(293_000, not_found()),
+            Wait,
+            Reply(not_found()),
+            Wait,
+            Reply(not_found()),
+            // The slow pace: 5 min.
+            Wait,
+            Reply(not_found()),
+            Wait,
+            Reply(Answer::PaidVia("1")),
+        ],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm ¥12.50
+                       -> ok POS1-20261125-000001
+                       journal #1 armed pays=0 queries=0
+                       report #1 armed
+                       show Armed { amount: Fen(1250), subject: "Coffee" }
+            [   0.000] scan 6212…8901
+                       journal #1 submitting code=6212…8901 pays=1 queries=0
+                       report #1 submitting
+                       show Processing { amount: Fen(1250) }
+                       send pay #1 POS1-20261125-000001 code=6212…8901 ¥12.50 None
+                       (next timeout 60.000)
+            [   0.000] pay reply #1 Unknown
+                       journal #1 unknown pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
+                       report #1 unknown
+                       show Checking { amount: Fen(1250) }
+                       (next timeout 2.000)
+            [   2.000] timeout
+                       send query #1
+                       (next timeout 60.000)
+            [   2.000] query reply #1 Unknown
+                       (next timeout 5.000)
+            [ 295.000] (ran 293.000 s answering 40004 ORDER_NOTFOUND -: 26 requests sent)
+                       (next timeout 300.000)
+            [ 300.000] timeout
+                       send query #1
+            [ 300.000] query reply #1 40004 ORDER_NOTFOUND -
+                       journal #1 failed pays=1 queries=28 next_poll=600.000 CHECKING note="ended by the not-found rule; still checked in the background until the reconciliation window ends"
+                       report #1 failed err=ORDER_NOTFOUND des="the gateway never received this payment (order not found 300 s after the last attempt): nothing was charged"
+                       (next timeout 600.000)
+            [ 600.000] timeout
+                       send query #1
+            [ 600.000] query reply #1 40004 ORDER_NOTFOUND -
+                       (next timeout 900.000)
+            [ 900.000] timeout
+                       send query #1
+            [ 900.000] query reply #1 40004 ORDER_NOTFOUND -
+                       (next timeout 1200.000)
+            [1200.000] timeout
+                       send query #1
+            [1200.000] query reply #1 paid paytype=1
+                       journal #1 paid pays=1 queries=31 LATE note="the gateway's own answer came after the not-found rule"
+                       report #1 paid trade_no=2026112522001400001234 late
+        "#]],
+    );
+}
+
+#[test]
+fn any_other_answer_since_the_pay_rules_the_not_found_rule_out() {
+    check(
+        &[
+            Arm(1250),
+            Scan(WECHAT),
+            Reply(Answer::Unknown),
+            Wait,
+            // The gateway has the order: its later ORDER_NOTFOUND cannot be believed.
+            Reply(userpaying()),
+            RunFor(600_000, not_found()),
+            Wait,
+            Reply(not_found()),
+            // FREQUENTLY: the gateway could not tell; the rule is out too.
+            Arm(900),
+            Scan(ALIPAY),
+            Reply(Answer::Unknown),
+            Wait,
+            Reply(frequently()),
+            RunFor(400_000, not_found()),
+            Wait,
+            Reply(not_found()),
+        ],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm ¥12.50
+                       -> ok POS1-20261125-000001
+                       journal #1 armed pays=0 queries=0
+                       report #1 armed
+                       show Armed { amount: Fen(1250), subject: "Coffee" }
+            [   0.000] scan 1345…2101
+                       journal #1 submitting code=1345…2101 pays=1 queries=0
+                       report #1 submitting
+                       show Processing { amount: Fen(1250) }
+                       send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
+                       (next timeout 60.000)
+            [   0.000] pay reply #1 Unknown
+                       journal #1 unknown pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
+                       report #1 unknown
+                       show Checking { amount: Fen(1250) }
+                       (next timeout 2.000)
+            [   2.000] timeout
+                       send query #1
+                       (next timeout 60.000)
+            [   2.000] query reply #1 40004 USERPAYING -
+                       journal #1 waiting_customer pays=1 queries=1 next_poll=5.000 note="pay outcome unknown: timed out after 10 s"
+                       report #1 waiting_customer
+                       show WaitingCustomer { amount: Fen(1250), seconds_left: 58 }
+                       (next timeout 5.000)
+            [ 602.000] (ran 600.000 s answering 40004 ORDER_NOTFOUND -: 37 requests sent)
+                       (next timeout 630.000)
+            [ 630.000] timeout
+                       send query #1
+            [ 630.000] query reply #1 40004 ORDER_NOTFOUND -
+                       (next timeout 660.000)
+            [ 630.000] arm ¥9.00
+                       -> ok POS1-20261125-000002
+                       journal #2 armed pays=0 queries=0
+                       report #2 armed
+                       show Armed { amount: Fen(900), subject: "Coffee" }
+                       (next timeout 660.000)
+            [ 630.000] scan 2845…2101
+                       journal #2 submitting code=2845…2101 pays=1 queries=0
+                       report #2 submitting
+                       show Processing { amount: Fen(900) }
+                       send pay #2 POS1-20261125-000002 code=2845…2101 ¥9.00 Some(Alipay)
+                       (next timeout 660.000)
+            [ 630.000] pay reply #2 Unknown
+                       journal #2 unknown pays=1 queries=0 next_poll=632.000 note="pay outcome unknown: timed out after 10 s"
+                       report #2 unknown
+                       show Checking { amount: Fen(900) }
+                       (next timeout 632.000)
+            [ 632.000] timeout
+                       send query #2
+                       (next timeout 660.000)
+            [ 632.000] query reply #2 40004 FREQUENTLY -
+                       journal #2 unknown pays=1 queries=1 next_poll=638.000 note="FREQUENTLY"
+                       (next timeout 638.000)
+            [1032.000] (ran 400.000 s answering 40004 ORDER_NOTFOUND -: 40 requests sent)
+                       (next timeout 1050.000)
+            [1050.000] timeout
+                       send query #2
+                       (next timeout 1260.000)
+            [1050.000] query reply #2 40004 ORDER_NOTFOUND -
+                       (next timeout 1080.000)
+        "#]],
+    );
+}
+
+#[test]
+fn the_not_found_window_and_its_checks_survive_a_restart() {
+    check(
+        &[
+            Arm(1250),
+            Scan(WECHAT),
+            Reply(Answer::Unknown),
+            RunFor(200_000, not_found()),
+            // Down for 50 s: the window still counts from the pay, not from the restart.
+            Restart(50_000),
+            RunFor(49_000, not_found()),
+            Wait,
+            Reply(not_found()),
+            Wait,
+            Reply(not_found()),
+            // Failed, checked in the background: a restart goes on checking it.
+            Restart(1_000),
+            Reply(not_found()),
+            // Until the reconciliation window (24 h from the cashier's deadline) ends; then
+            // the engine forgets it, and a callback finds nothing to settle.
+            RunFor(86_460_000 - 611_000 - 1_000, not_found()),
+            Wait,
+            Wait,
+            Notify(paid()),
+        ],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm ¥12.50
+                       -> ok POS1-20261125-000001
+                       journal #1 armed pays=0 queries=0
+                       report #1 armed
+                       show Armed { amount: Fen(1250), subject: "Coffee" }
+            [   0.000] scan 1345…2101
+                       journal #1 submitting code=1345…2101 pays=1 queries=0
+                       report #1 submitting
+                       show Processing { amount: Fen(1250) }
+                       send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
+                       (next timeout 60.000)
+            [   0.000] pay reply #1 Unknown
+                       journal #1 unknown pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
+                       report #1 unknown
+                       show Checking { amount: Fen(1250) }
+                       (next timeout 2.000)
+            [ 200.000] (ran 200.000 s answering 40004 ORDER_NOTFOUND -: 24 requests sent)
+                       (next timeout 210.000)
+            [ 200.000] crash
+            [ 250.000] restart (1 unfinished, last_seq 1)
+                       show Ready
+                       send query #1
+            [ 299.000] (ran 49.000 s answering 40004 ORDER_NOTFOUND -: 1 requests sent)
+                       (next timeout 310.000)
+            [ 310.000] timeout
+                       send query #1
+            [ 310.000] query reply #1 40004 ORDER_NOTFOUND -
+                       journal #1 failed pays=1 queries=23 next_poll=610.000 CHECKING note="ended by the not-found rule; still checked in the background until the reconciliation window ends"
+                       report #1 failed err=ORDER_NOTFOUND des="the gateway never received this payment (order not found 300 s after the last attempt): nothing was charged"
+                       (next timeout 610.000)
+            [ 610.000] timeout
+                       send query #1
+            [ 610.000] query reply #1 40004 ORDER_NOTFOUND -
+                       (next timeout 910.000)
+            [ 610.000] crash
+            [ 611.000] restart (1 unfinished, last_seq 1)
+                       show Ready
+                       send query #1
+            [ 611.000] query reply #1 40004 ORDER_NOTFOUND -
+                       (next timeout 911.000)
+            [86459.000] (ran 85848.000 s answering 40004 ORDER_NOTFOUND -: 286 requests sent)
+                       (next timeout 86711.000)
+            [86711.000] timeout
+                       journal #1 failed pays=1 queries=310 note="never found at the gateway for the whole reconciliation window"
+            [86711.000] wait: nothing scheduled
+            [86711.000] notify #1 10000 SUCCESS TRADE_SUCCESS
+                       -> error: callback for order POS1-20261125-000001, which this terminal is not resolving (finished long ago or another terminal's); ignored
+        "#]],
+    );
+}
+
+#[test]
+fn a_callback_after_the_not_found_rule_is_taken_late() {
+    check(
+        &[
+            Arm(1250),
+            Scan(WECHAT),
+            Reply(Answer::Unknown),
+            RunFor(300_000, not_found()),
+            Wait,
+            Reply(not_found()),
+            Notify(paid()),
+        ],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm ¥12.50
+                       -> ok POS1-20261125-000001
+                       journal #1 armed pays=0 queries=0
+                       report #1 armed
+                       show Armed { amount: Fen(1250), subject: "Coffee" }
+            [   0.000] scan 1345…2101
+                       journal #1 submitting code=1345…2101 pays=1 queries=0
+                       report #1 submitting
+                       show Processing { amount: Fen(1250) }
+                       send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
+                       (next timeout 60.000)
+            [   0.000] pay reply #1 Unknown
+                       journal #1 unknown pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
+                       report #1 unknown
+                       show Checking { amount: Fen(1250) }
+                       (next timeout 2.000)
+            [ 300.000] (ran 300.000 s answering 40004 ORDER_NOTFOUND -: 28 requests sent)
+                       (next timeout 600.000)
+            [ 600.000] timeout
+                       send query #1
+            [ 600.000] query reply #1 40004 ORDER_NOTFOUND -
+                       (next timeout 900.000)
+            [ 600.000] notify #1 10000 SUCCESS TRADE_SUCCESS
+                       journal #1 paid pays=1 queries=29 LATE note="the gateway's own answer came after the not-found rule"
+                       report #1 paid trade_no=2026112522001400001234 late
+        "#]],
+    );
+}
+
+/// A QR sale sends no pay: ORDER_NOTFOUND is "not paid yet" however long it lasts, and the
+/// wallet of a sale paid on the page comes from the answer's `paytype`.
+#[test]
+fn qr_sale_is_never_ended_by_the_not_found_rule_and_shows_the_wallet_it_was_paid_with() {
+    check_qr(
+        Ok(PAY_PAGE),
+        &[
+            RunFor(400_000, not_found()),
+            Wait,
+            Reply(Answer::PaidVia("3")),
+        ],
+        expect![[r#"
+            [   0.000] start
+                       show Ready
+            [   0.000] arm qr ¥12.50
+                       -> page asked for Some("POS1-20261125-000001")
+                       -> ok POS1-20261125-000001
+                       journal #1 waiting_customer pays=0 queries=0 next_poll=2.000
+                       report #1 waiting_customer
+                       show PayQr { amount: Fen(1250), url: "http://gw.example/getway/?out_trade_no=POS1-20261125-000001" }
+                       (next timeout 2.000)
+            [ 400.000] (ran 400.000 s answering 40004 ORDER_NOTFOUND -: 31 requests sent)
+                       (next timeout 420.000)
+            [ 420.000] timeout
+                       send query #1
+            [ 420.000] query reply #1 paid paytype=3
+                       journal #1 paid pays=0 queries=32
+                       report #1 paid trade_no=2026112522001400001234
+        "#]],
     );
 }

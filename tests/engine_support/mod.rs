@@ -47,6 +47,8 @@ pub enum Answer {
         out_trade_no: bool,
         total_amount: bool,
     },
+    /// TRADE_SUCCESS naming the wallet in `paytype` (the gateway's number for it).
+    PaidVia(&'static str),
     Offline,
     Unknown,
     Invalid,
@@ -213,6 +215,12 @@ impl Sim {
                     if r.needs_review {
                         text.push_str(" NEEDS_REVIEW");
                     }
+                    if r.late {
+                        text.push_str(" LATE");
+                    }
+                    if r.not_found.checking {
+                        text.push_str(" CHECKING");
+                    }
                     if let Some(note) = &r.note {
                         write!(text, " note={note:?}").unwrap();
                     }
@@ -262,6 +270,12 @@ impl Sim {
                     if let Some(d) = &v.err_code_des {
                         write!(text, " des={d:?}").unwrap();
                     }
+                    if v.needs_review {
+                        text.push_str(" needs_review");
+                    }
+                    if v.late {
+                        text.push_str(" late");
+                    }
                     self.out(text);
                 }
                 Output::ScanRefused { reason } => self.out(format!("refused: {reason}")),
@@ -287,6 +301,11 @@ impl Sim {
             Answer::PaidAmount(fen) => {
                 let mut answer = self.trade_answer(&paid(), out_trade_no)?;
                 answer.total_amount = Some(Fen(*fen));
+                Ok(answer)
+            }
+            Answer::PaidVia(paytype) => {
+                let mut answer = self.trade_answer(&paid(), out_trade_no)?;
+                answer.paytype = Some(paytype.to_string());
                 Ok(answer)
             }
             Answer::PaidWithout {
@@ -462,7 +481,7 @@ impl Sim {
         let unfinished: Vec<SaleRecord> = self
             .journal
             .values()
-            .filter(|r| !r.state.is_final())
+            .filter(|r| r.followed())
             .cloned()
             .collect();
         self.line(&format!(
@@ -492,6 +511,7 @@ fn describe(answer: &Answer) -> String {
             ..
         } => format!("{result} {} {}", err.unwrap_or("-"), status.unwrap_or("-")),
         Answer::PaidAmount(fen) => format!("paid {}", Fen(*fen)),
+        Answer::PaidVia(paytype) => format!("paid paytype={paytype}"),
         Answer::PaidWithout {
             out_trade_no,
             total_amount,

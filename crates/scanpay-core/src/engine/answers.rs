@@ -221,11 +221,14 @@ impl Engine {
         // The not-found rule: any verified answer but a query's ORDER_NOTFOUND rules it out
         // (see the module's docs). Journaled further down when nothing else journals it.
         let rules_out_not_found = !(outcome == Outcome::NotFound && to == AnswerTo::Query);
-        let newly_ruled_out = rules_out_not_found && !record.not_found.other_answer;
+        // (Only where the rule could apply: a QR sale sent no pay.)
+        let newly_ruled_out = rules_out_not_found
+            && !record.not_found.other_answer
+            && record.not_found.last_pay_at.is_some();
         let ended = record.has_ended();
         let pay_attempts = record.pay_attempts;
         let order = record.out_trade_no.clone();
-        if rules_out_not_found {
+        if newly_ruled_out {
             self.update_unjournaled(sale_id, |r| r.not_found.other_answer = true);
         }
         let trade_no = answer.trade_no.clone();
@@ -235,7 +238,9 @@ impl Engine {
             r.state = state;
             r.auth_code = None;
             r.next_poll_at = None;
-            r.not_found.checking = false;
+            if std::mem::take(&mut r.not_found.checking) {
+                r.note = Some("the gateway's own answer came after the not-found rule".into());
+            }
             r.late |= ended;
         };
         match outcome {
@@ -327,11 +332,27 @@ impl Engine {
                 AnswerTo::Pay | AnswerTo::Notify => {}
             },
         }
-        // A pay's answers journal the record whatever they are; a query's or a callback's
-        // that settle nothing may not, and a restart must not forget that the rule is out.
-        if newly_ruled_out && to != AnswerTo::Pay {
+        // An answer that settles nothing may not have journaled the record, and a restart
+        // must not forget that the rule is out.
+        if newly_ruled_out && !self.journaled_ruled_out(sale_id) {
             self.update_journaled(sale_id, now, |_| {});
         }
+    }
+
+    /// Whether the record's latest journaled version (this input's, not yet carried out)
+    /// already says the not-found rule is out; true for a sale no longer followed.
+    fn journaled_ruled_out(&self, sale_id: &str) -> bool {
+        if !self.sales.contains_key(sale_id) {
+            return true;
+        }
+        self.outputs.iter().rev().any(|o| match o {
+            Output::Journal(r) => r.sale_id == sale_id && r.not_found.other_answer,
+            Output::Report(_)
+            | Output::Send(_)
+            | Output::Show(_)
+            | Output::ScanRefused { .. }
+            | Output::KioskNotArmed { .. } => false,
+        })
     }
 
     /// ORDER_NOTFOUND on a query: the not-found rule (see the module's docs) ends the sale
