@@ -186,7 +186,7 @@ struct RunFigures {
 fn run(seed: u64, policy: EnginePolicy, not_found_bias: u64) -> RunFigures {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut sim = Sim::new(policy);
-    let mut random_answer = |rng: &mut Rng| {
+    let random_answer = |rng: &mut Rng| {
         if rng.below(14 + not_found_bias) >= 14 {
             not_found()
         } else {

@@ -1780,7 +1780,10 @@ fn reconciliation_schedule_ends_in_needs_review_and_a_callback_still_counts() {
             // 15 min at 30 s: 30 queries.
             RunFor(15 * 60_000, gw("20000", None, None)),
             // Up to 24 h after the deadline at 5 min: 284 more.
-            RunFor(24 * 3_600_000 - 15 * 60_000 - 1_000, gw("20000", None, None)),
+            RunFor(
+                24 * 3_600_000 - 15 * 60_000 - 1_000,
+                gw("20000", None, None),
+            ),
             // Then no more polling: flagged for a person.
             Wait,
             Wait,

@@ -166,6 +166,8 @@ pub struct MetricsSnapshot {
     pub gateway_errors: u64,
     /// Scans refused before reaching the gateway (not a payment code, duplicate, no sale armed).
     pub scans_refused: u64,
+    /// Sales whose result came after they had ended (`SaleView::late` newly set).
+    pub late_results: u64,
     pub status: StatusView,
 }
 

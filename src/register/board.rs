@@ -124,6 +124,8 @@ struct Inner {
     entered: [u64; ALL_STATES.len()],
     gateway_errors: u64,
     scans_refused: u64,
+    /// Sales published with `late` newly set: a result after the sale had ended.
+    late_results: u64,
 }
 
 /// The key a sale id is held under: order numbers are equal ignoring ASCII case.
@@ -153,6 +155,7 @@ impl SaleBoard {
                 entered: [0; ALL_STATES.len()],
                 gateway_errors: 0,
                 scans_refused: 0,
+                late_results: 0,
             }),
             journal,
             changes,
@@ -184,13 +187,16 @@ impl SaleBoard {
     /// whether anything changed.
     pub fn publish(&self, view: SaleView) -> bool {
         let mut inner = self.lock();
-        let previous_state = match inner.sales.get(&lookup_key(&view.sale_id)) {
+        let (previous_state, was_late) = match inner.sales.get(&lookup_key(&view.sale_id)) {
             Some(held) if *held == view => return false,
-            Some(held) => Some(held.state),
-            None => None,
+            Some(held) => (Some(held.state), held.late),
+            None => (None, false),
         };
         if previous_state != Some(view.state) {
             inner.entered[state_index(view.state)] += 1;
+        }
+        if view.late && !was_late {
+            inner.late_results += 1;
         }
         inner.learn_prefix(&view.sale_id);
         inner.remember(view.clone());
@@ -423,6 +429,7 @@ impl RegisterBackend for SaleBoard {
             sales_entered: ALL_STATES.iter().copied().zip(inner.entered).collect(),
             gateway_errors: inner.gateway_errors,
             scans_refused: inner.scans_refused,
+            late_results: inner.late_results,
             status: inner.status.clone(),
         }
     }

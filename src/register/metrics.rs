@@ -39,6 +39,12 @@ pub fn render(m: &MetricsSnapshot) -> String {
         "Scans refused before reaching the gateway.",
         m.scans_refused,
     );
+    counter(
+        &mut out,
+        "scanpay_late_results_total",
+        "Sales whose result came after they had ended (late: e.g. paid after failed or after needs review); the register must act on each.",
+        m.late_results,
+    );
     gauge(
         &mut out,
         "scanpay_queue_depth",
@@ -128,6 +134,7 @@ mod tests {
                 .collect(),
             gateway_errors: 2,
             scans_refused: 1,
+            late_results: 5,
             status: StatusView {
                 version: "1.2.3-\"x\"".to_string(),
                 scanner: Health::up("serial"),
@@ -138,7 +145,7 @@ mod tests {
                 journal_damage: vec!["damaged journal kept at /x".into()],
             },
         };
-        expect_test::expect![[r#"
+        expect_test::expect![[r##"
             # HELP scanpay_sales_total Sales that entered each state since the daemon started.
             # TYPE scanpay_sales_total counter
             scanpay_sales_total{state="armed"} 0
@@ -157,6 +164,9 @@ mod tests {
             # HELP scanpay_scans_refused_total Scans refused before reaching the gateway.
             # TYPE scanpay_scans_refused_total counter
             scanpay_scans_refused_total 1
+            # HELP scanpay_late_results_total Sales whose result came after they had ended (late: e.g. paid after failed or after needs review); the register must act on each.
+            # TYPE scanpay_late_results_total counter
+            scanpay_late_results_total 5
             # HELP scanpay_queue_depth Requests waiting for the gateway to answer again.
             # TYPE scanpay_queue_depth gauge
             scanpay_queue_depth 4
@@ -178,7 +188,7 @@ mod tests {
             # HELP scanpay_build_info The running scanpay version.
             # TYPE scanpay_build_info gauge
             scanpay_build_info{version="1.2.3-\"x\""} 1
-        "#]]
+        "##]]
         .assert_eq(&render(&snapshot));
     }
 }

@@ -4,6 +4,7 @@
 //! ```json
 //! {"latency_ms": 200, "fault": "drop_after_record", "count": 1, "endpoints": ["codepay"]}
 //! {"fault": {"http_status": 503}}
+//! {"fault": {"delayed_delivery": 70000}, "count": 1, "endpoints": ["codepay"]}
 //! {"down_ms": 2000}
 //! ```
 //! `count` absent means persistent; `endpoints` absent or empty means every gateway endpoint
@@ -32,6 +33,11 @@ pub enum Fault {
     WrongSign,
     /// FREQUENTLY (20000) before anything is recorded.
     Frequently,
+    /// The connection closes before the gateway records anything, and the request itself
+    /// reaches the gateway this many ms later (held up in the network): it is recorded and
+    /// answered to nobody then. The simulator does not expire payment codes, so a pay so
+    /// delivered still charges: it stands for a success the terminal learns of late.
+    DelayedDelivery(u64),
 }
 
 /// The fault settings. `Default` is "no faults".
@@ -155,6 +161,9 @@ mod tests {
         assert_eq!(faults.latency_ms, 200);
         let faults: Faults = serde_json::from_str(r#"{"fault":"drop_after_record"}"#).unwrap();
         assert_eq!(faults.fault, Some(Fault::DropAfterRecord));
+        let faults: Faults =
+            serde_json::from_str(r#"{"fault":{"delayed_delivery":70000}}"#).unwrap();
+        assert_eq!(faults.fault, Some(Fault::DelayedDelivery(70_000)));
         assert!(serde_json::from_str::<Faults>(r#"{"fault":"explode"}"#).is_err());
         assert!(serde_json::from_str::<Faults>(r#"{"latncy_ms":1}"#).is_err());
         let typo = Faults::always(Fault::WrongSign).on(&["codepey"]);

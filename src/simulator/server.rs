@@ -166,6 +166,9 @@ async fn api_post(
         Ok(fault) => fault,
         Err(response) => return response,
     };
+    if let Some(Fault::DelayedDelivery(ms)) = fault {
+        return deliver_later(endpoint, shared, conn, &method, &headers, &body, ms);
+    }
     let answer = if method != Method::POST {
         answers::refusal(&GatewayRefusal::new(
             ResultCode::IllegalParameter,
@@ -183,6 +186,33 @@ async fn api_post(
     };
     shared.send_notifications();
     signed(&shared, answer, fault, &conn)
+}
+
+/// `Fault::DelayedDelivery`: the connection closes now, and the request (if it would have
+/// been accepted) is carried out `ms` later, its answer going nowhere.
+fn deliver_later(
+    endpoint: Endpoint,
+    shared: Arc<Shared>,
+    conn: Conn,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &Bytes,
+    ms: u64,
+) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if *method == Method::POST {
+        if let Ok(params) = requests::authenticate_post(body, authorization, &shared.merchant) {
+            tokio::spawn(async move {
+                // The delay is the fault itself, not a synchronisation.
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                handle(endpoint, &shared, params);
+                shared.send_notifications();
+            });
+        }
+    }
+    drop_connection(&conn, endpoint.name(), "before recording (delivered later)")
 }
 
 /// Carries out an authenticated request against the ledger.

@@ -64,6 +64,10 @@ pub struct RigOptions {
     /// `[storage] path` when the journal must live elsewhere than the rig's temp dir (the
     /// power-cut suite puts it on its simulated disk); None: `journal` in the temp dir.
     pub storage_path: Option<PathBuf>,
+    /// `[payment] not_found_final_s` (None: the default, 300 s).
+    pub not_found_final_s: Option<u64>,
+    /// `[payment.reconcile] slow_every_s` (None: the default, 300 s).
+    pub slow_every_s: Option<u64>,
 }
 
 impl Default for RigOptions {
@@ -74,6 +78,8 @@ impl Default for RigOptions {
             missing_panel: false,
             request_timeout_ms: 3000,
             storage_path: None,
+            not_found_final_s: None,
+            slow_every_s: None,
         }
     }
 }
@@ -495,10 +501,11 @@ max_query_interval_ms = 1000
 deadline_s = {deadline_s}
 order_prefix = "E2E"
 default_subject = "scanpay e2e"
-
+{not_found_final}
 [payment.reconcile]
 fast_every_s = 1
 fast_for_s = 120
+{slow_every}
 
 [offline]
 pay_max_age_s = {pay_max_age_s}
@@ -523,6 +530,12 @@ path = "{storage_path}"
         deadline_s = options.deadline_s,
         pay_max_age_s = options.pay_max_age_s,
         request_timeout_ms = options.request_timeout_ms,
+        not_found_final = options
+            .not_found_final_s
+            .map_or(String::new(), |s| format!("not_found_final_s = {s}\n")),
+        slow_every = options
+            .slow_every_s
+            .map_or(String::new(), |s| format!("slow_every_s = {s}\n")),
         storage_path = options
             .storage_path
             .as_deref()
