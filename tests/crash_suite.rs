@@ -28,15 +28,21 @@ const DEADLINE_S: u64 = 2;
 
 const SLOW_GATEWAY_MS: u64 = 400;
 
+/// `[payment] not_found_final_s`: its shortest (the payment codes' lifetime), so a sale the
+/// gateway never recorded ends failed within the run.
+const NOT_FOUND_FINAL_S: u64 = 60;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_sigkills_never_double_charge_lose_or_misreport_a_sale() {
     let size = RunSize::from_env("crash_suite", 90, 2000);
     let rig = Rig::start(RigOptions {
         deadline_s: DEADLINE_S,
+        not_found_final_s: Some(NOT_FOUND_FINAL_S),
         ..RigOptions::default()
     })
     .await;
     let mut run = Run::new(rig, &size);
+    run.not_found_window = Some(Duration::from_secs(NOT_FOUND_FINAL_S));
     for _ in 0..size.sales {
         let customer = Customer::draw(&mut run.rng);
         let sale = run.arm(customer).await;
@@ -59,7 +65,9 @@ async fn random_sigkills_never_double_charge_lose_or_misreport_a_sale() {
         }
         run.settle_one(sale).await;
     }
-    run.settle_all(Duration::from_secs(60)).await;
+    // Long enough for the last sale the gateway never recorded to end by the not-found rule.
+    run.settle_all(Duration::from_secs(NOT_FOUND_FINAL_S + 30))
+        .await;
     let audit = run.audit().await;
     assert_zeros("crash_suite", &size, &audit);
 }

@@ -65,16 +65,22 @@ fn draw_trouble(run: &mut Run, customer: Customer, long: bool) -> Trouble {
     }
 }
 
+/// `[payment] not_found_final_s`: its shortest (the payment codes' lifetime), so a sale the
+/// gateway never recorded ends failed within the run.
+const NOT_FOUND_FINAL_S: u64 = 60;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_faults_never_double_charge_lose_or_misreport_a_sale() {
     let size = RunSize::from_env("network_suite", 40, 1000);
     let rig = Rig::start(RigOptions {
         request_timeout_ms: REQUEST_TIMEOUT_MS,
         deadline_s: 2,
+        not_found_final_s: Some(NOT_FOUND_FINAL_S),
         ..RigOptions::default()
     })
     .await;
     let mut run = Run::new(rig, &size);
+    run.not_found_window = Some(Duration::from_secs(NOT_FOUND_FINAL_S));
     for _ in 0..size.sales {
         let customer = Customer::draw(&mut run.rng);
         let trouble = draw_trouble(&mut run, customer, size.long);
@@ -130,7 +136,9 @@ async fn gateway_faults_never_double_charge_lose_or_misreport_a_sale() {
         run.settle_one(sale).await;
         run.rig.sim.set_faults(Faults::default());
     }
-    run.settle_all(Duration::from_secs(60)).await;
+    // Long enough for the last sale the gateway never recorded to end by the not-found rule.
+    run.settle_all(Duration::from_secs(NOT_FOUND_FINAL_S + 30))
+        .await;
     let audit = run.audit().await;
     assert_zeros("network_suite", &size, &audit);
 }

@@ -186,20 +186,25 @@ pub struct Figures {
     /// reconciliation window, since a request in flight could still arrive. Nothing is
     /// charged; reported, not a failure.
     pub unresolved_never_recorded: usize,
+    /// Sales ended `failed` (ORDER_NOTFOUND) by the not-found rule whose order the gateway
+    /// indeed never recorded: consistent, nothing charged. One the gateway has paid counts
+    /// as lost.
+    pub failed_never_recorded: usize,
 }
 
 impl fmt::Display for Figures {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "sales={} kills={} double_charges={} lost={} mismatched={} unresolved={} (and {} unresolved that the gateway never recorded)",
+            "sales={} kills={} double_charges={} lost={} mismatched={} unresolved={} (and {} unresolved that the gateway never recorded; {} failed by the not-found rule, never recorded)",
             self.sales,
             self.kills,
             self.double_charges,
             self.lost,
             self.mismatched,
             self.unresolved,
-            self.unresolved_never_recorded
+            self.unresolved_never_recorded,
+            self.failed_never_recorded
         )
     }
 }
@@ -228,6 +233,9 @@ pub struct Run {
     pub rng: Rng,
     pub sales: Vec<Sale>,
     pub kills: usize,
+    /// `[payment] not_found_final_s` of the rig, if set: `settle_all` then waits for sales
+    /// the gateway never recorded to end failed instead of taking them unresolved.
+    pub not_found_window: Option<Duration>,
     next_code: u32,
 }
 
@@ -241,6 +249,7 @@ impl Run {
             rng: Rng::new(size.seed),
             sales: Vec::new(),
             kills: 0,
+            not_found_window: None,
             next_code: 1,
         }
     }
@@ -399,14 +408,17 @@ impl Run {
     /// Waits for every sale to become final, for at most `within` in all: `unresolved`
     /// sales are reconciled in the background and may still end. A sale the gateway never
     /// recorded is not waited for once it is `unresolved` (it stays so for the whole
-    /// reconciliation window).
+    /// reconciliation window), unless the rig has a not-found window (`not_found_window`):
+    /// then it is waited for, as it ends failed (unless an answer ruled the rule out).
     pub async fn settle_all(&self, within: Duration) {
         let deadline = Instant::now() + within;
+        let wait_for_the_rule = self.not_found_window.is_some();
         for (sale, known) in self.sales.iter().enumerate() {
             let left = deadline.saturating_duration_since(Instant::now());
             let never_recorded = || self.rig.ledger().order(&known.out_trade_no).is_none();
             self.wait_for(sale, left, |s| {
-                s.is_final() || (s == SaleState::Unresolved && never_recorded())
+                s.is_final()
+                    || (s == SaleState::Unresolved && !wait_for_the_rule && never_recorded())
             })
             .await;
         }
@@ -552,6 +564,11 @@ pub fn audit(
                     ));
                 }
             },
+            SaleState::Failed
+                if view.err_code.as_deref() == Some("ORDER_NOTFOUND") && order.is_none() =>
+            {
+                figures.failed_never_recorded += 1;
+            }
             SaleState::Failed | SaleState::Expired | SaleState::Disarmed => {
                 if gateway_paid {
                     figures.lost += 1;

@@ -38,6 +38,9 @@
 //!   end the sale stays unresolved with `needs_review` and is not polled any more (a late
 //!   callback still settles it); the register gets a report whose `err_code_des` says to look
 //!   it up in the gateway's statements.
+//! - A pay the gateway never received (every query since its last attempt says
+//!   ORDER_NOTFOUND for `not_found_final`) ends failed and is still checked at the slow pace
+//!   until the reconciliation window ends (the rule and why it is safe: `answers.rs`).
 //! - Texts kept from the gateway or the transport are cut to 256 characters (notes: 512), so a
 //!   record stays far below sled's blob threshold.
 //! - Armed sales are disarmed at restart (see `Engine::recover`).

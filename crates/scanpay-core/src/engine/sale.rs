@@ -31,8 +31,9 @@ pub enum SaleState {
 }
 
 impl SaleState {
-    /// No further change will happen (a late success after `Unresolved` is still possible,
-    /// so `Unresolved` is not final).
+    /// The sale's result is settled for the cashier (a late success after `Unresolved` is
+    /// still possible, so `Unresolved` is not final; a `Failed` ended by the not-found rule
+    /// is still checked and may turn `Paid`, with `late`).
     pub fn is_final(self) -> bool {
         matches!(
             self,
@@ -75,8 +76,9 @@ pub struct SaleView {
     /// Reconciliation gave up: a person must look the sale up in the gateway's statements.
     #[serde(default)]
     pub needs_review: bool,
-    /// The result came after the sale had ended (e.g. paid after it was reported failed or
-    /// unresolved): the register must act on the change.
+    /// The sale changed after it had ended (`SaleRecord::has_ended`: a final state or
+    /// `needs_review`; a plain unresolved sale has not ended), e.g. paid after it was
+    /// reported failed by the not-found rule: the register must act on the change.
     #[serde(default)]
     pub late: bool,
 }
