@@ -471,6 +471,22 @@ mod tests {
     }
 
     #[test]
+    fn a_late_result_is_counted_once() {
+        let (board, _commands) = SaleBoard::new(Arc::new(MemoryJournal::new()));
+        board.publish(sale("a", SaleState::Failed));
+        assert_eq!(board.metrics().late_results, 0);
+        let late = SaleView {
+            late: true,
+            ..sale("a", SaleState::Paid)
+        };
+        assert!(board.publish(late.clone()));
+        let mut with_trade_no = late;
+        with_trade_no.trade_no = Some("G1".to_string());
+        assert!(board.publish(with_trade_no));
+        assert_eq!(board.metrics().late_results, 1);
+    }
+
+    #[test]
     fn a_change_within_the_same_state_is_published_but_not_counted_again() {
         let (board, _commands) = SaleBoard::new(Arc::new(MemoryJournal::new()));
         board.publish(sale("a", SaleState::Paid));
