@@ -257,7 +257,7 @@ fn scan(file: &File, len: u64) -> Result<Scan, ScanError> {
         } else {
             reader.read_exact(&mut head).map_err(ScanError::Io)?;
             let n = u32::from_le_bytes(head[..4].try_into().expect("4 bytes"));
-            (n >= 1 && n <= MAX_FRAME && u64::from(n) <= len - at - FRAME_HEAD).then_some(n)
+            ((1..=MAX_FRAME).contains(&n) && u64::from(n) <= len - at - FRAME_HEAD).then_some(n)
         };
         let good = match frame_len {
             Some(n) => {
