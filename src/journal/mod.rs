@@ -8,6 +8,7 @@
 
 mod codes;
 mod export;
+mod log_store;
 mod memory;
 mod salvage;
 mod sled_store;
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 use crate::engine::{OrderEpoch, SaleRecord, Timestamp};
 
 pub use export::{export, ExportError, ExportFormat};
+pub use log_store::{LogJournal, DEFAULT_KEEP_DAYS, LOG_FILE, SEQ_BLOCK};
 pub use memory::MemoryJournal;
 pub use salvage::DamageNotice;
 pub use sled_store::SledJournal;
