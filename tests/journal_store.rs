@@ -37,6 +37,7 @@ fn record(seq: u64, state: SaleState) -> SaleRecord {
         qr_url: None,
         salvaged: false,
         late: false,
+        not_found: Default::default(),
     }
 }
 
