@@ -27,7 +27,10 @@ impl Engine {
 
     pub(super) fn screen_for(&self, r: &SaleRecord, now: Timestamp) -> Screen {
         let amount = r.amount;
-        let held = matches!(r.state, SaleState::Armed | SaleState::Queued | SaleState::Submitting);
+        let held = matches!(
+            r.state,
+            SaleState::Armed | SaleState::Queued | SaleState::Submitting
+        );
         if let Some(screen) = self.storage_screen(held.then_some(amount)) {
             return screen;
         }

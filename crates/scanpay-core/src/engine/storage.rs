@@ -221,7 +221,12 @@ mod tests {
         let outputs = drive(&mut e, true, T);
         assert_eq!(
             outputs,
-            ["journal FAILED paid", "report paid", "show paid", "show storage_fault None"]
+            [
+                "journal FAILED paid",
+                "report paid",
+                "show paid",
+                "show storage_fault None"
+            ]
         );
         // No sale is armed on top of it; a scan starts nothing and says why.
         assert!(matches!(
@@ -231,7 +236,10 @@ mod tests {
         e.handle_scan("134523198765432102", T);
         let outputs = drive(&mut e, true, T);
         assert_eq!(outputs.len(), 1, "{outputs:?}");
-        assert!(outputs[0].starts_with("refused: storage fault"), "{outputs:?}");
+        assert!(
+            outputs[0].starts_with("refused: storage fault"),
+            "{outputs:?}"
+        );
         // The retry writes the final record (the engine no longer follows the sale).
         let retry = T.plus(STORAGE_RETRY_EVERY);
         e.handle_timeout(retry);
