@@ -1461,12 +1461,14 @@ async fn a_queued_pay_the_gateway_could_take_while_stopping_stays_queued_for_the
     while daemon.queried.try_recv().is_ok() {}
     daemon.queried(&background.out_trade_no, 1).await;
     // A query is on the wire for a second and a half. The next pay cannot be recorded, so it is
-    // held back as never sent: queued.
+    // held back as never sent: queued (a storage fault: engine/storage.rs). The stop comes
+    // before the 2 s retry writes it, so the journal still has the sale armed.
+    let queued = daemon.arm().await;
     lock(&rig.witness).disk_full = true;
-    let queued = daemon.sell(&codes[1]).await;
+    daemon.scan(&codes[1]).await;
     daemon.until(&queued.sale_id, SaleState::Queued).await;
-    lock(&rig.witness).disk_full = false;
     daemon.stop(Stop::Shutdown).await;
+    lock(&rig.witness).disk_full = false;
     assert!(
         lock(&rig.witness)
             .pays
@@ -1476,11 +1478,12 @@ async fn a_queued_pay_the_gateway_could_take_while_stopping_stays_queued_for_the
     );
 
     rig.sim.set_faults(Faults::default());
+    // The pay whose record never reached the disk was never sent, and the next start does not
+    // take it for one that may have arrived: the sale is disarmed (armed at the restart).
     let mut daemon = rig.start(policy());
-    daemon.until(&queued.sale_id, SaleState::Paid).await;
+    daemon.until(&queued.sale_id, SaleState::Disarmed).await;
     daemon.stop(Stop::Shutdown).await;
-    rig.check_paid(&queued);
-    rig.check_books(&[(&background.out_trade_no, 1), (&queued.out_trade_no, 1)]);
+    rig.check_books(&[(&background.out_trade_no, 1)]);
     rig.finish().await;
 }
 

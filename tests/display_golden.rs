@@ -91,6 +91,14 @@ fn cases() -> Vec<(&'static str, Screen, StatusFlags)> {
         ("expired", Screen::Expired { amount }, ok),
         ("scanner-missing", Screen::ScannerMissing, ok),
         (
+            "storage-fault",
+            Screen::StorageFault {
+                amount: Some(amount),
+                detail: "writing sale POS1-000001 to the journal failed: No space left on device (os error 28)".into(),
+            },
+            ok,
+        ),
+        (
             "pay-qr",
             Screen::PayQr {
                 amount,

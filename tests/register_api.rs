@@ -578,6 +578,7 @@ async fn status_reports_what_the_daemon_set() {
             queue_depth: 0,
             clock_synchronized: true,
             journal_damage: Vec::new(),
+            storage: Health::down("storage fault: disk full"),
         });
         t.board.update_status(|s| s.queue_depth = 3);
         let reply = get(t.addr(), "/v1/status").await;
@@ -591,7 +592,8 @@ async fn status_reports_what_the_daemon_set() {
                 "gateway": {"ok": true, "detail": "answered 2 s ago"},
                 "queue_depth": 3,
                 "clock_synchronized": true,
-                "journal_damage": []
+                "journal_damage": [],
+                "storage": {"ok": false, "detail": "storage fault: disk full"}
             })
         );
         t.server.shutdown().await.unwrap();

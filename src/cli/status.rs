@@ -44,6 +44,7 @@ const FIELDS: &[(&str, &str, Judge)] = &[
     ("scanner", "scanner", Judge::Show),
     ("display", "display", Judge::Show),
     ("gateway", "gateway", Judge::Show),
+    ("storage", "storage", Judge::Show),
     ("queue_depth", "queue", Judge::Show),
     (
         "clock_synchronized",

@@ -80,6 +80,8 @@ struct LoopState {
     last_report: Option<String>,
     /// The engine's time: wall time that never steps back.
     clock: clock::LoopClock,
+    /// Whether storage was faulted after the last event (to log when it clears).
+    storage_was_faulted: bool,
 }
 
 impl<G: Gateway + 'static> Driver<G> {
@@ -101,6 +103,7 @@ impl<G: Gateway + 'static> Driver<G> {
             status_line: String::new(),
             last_report: None,
             clock: clock::LoopClock::new(),
+            storage_was_faulted: false,
         };
         self.check_journal_damage(&mut state);
         if let Some(amount) = self.defaults.fixed_amount {
@@ -178,7 +181,16 @@ impl<G: Gateway + 'static> Driver<G> {
                 Event::Callback(answer) => {
                     let says_paid = answer.outcome(AnswerTo::Notify) == Outcome::Paid;
                     let order = answer.out_trade_no.clone().unwrap_or_default();
+                    // A gateway repeats its callbacks: "paid" again for a sale already paid
+                    // is normal, not a charge to look into.
+                    let already_paid = self
+                        .board
+                        .held(&order)
+                        .is_some_and(|v| v.state == crate::engine::SaleState::Paid);
                     match self.engine.handle_notify(answer, now) {
+                        Err(error) if says_paid && already_paid => {
+                            tracing::debug!(%error, "repeated paid callback for a sale already paid; ignored")
+                        }
                         // A verified "paid" for a sale this terminal no longer follows (it
                         // ended failed or expired, or is another terminal's) may be a charge
                         // the merchant believes did not happen: the callback comes once, so
@@ -355,7 +367,8 @@ impl<G: Gateway + 'static> Driver<G> {
             Err(
                 refusal @ (ArmRefusal::ZeroAmount { .. }
                 | ArmRefusal::PayPage { .. }
-                | ArmRefusal::BadField { .. }),
+                | ArmRefusal::BadField { .. }
+                | ArmRefusal::StorageFault { .. }),
             ) => Err(register::QrError::Failed {
                 reason: refusal.to_string(),
             }),
@@ -389,9 +402,20 @@ impl<G: Gateway + 'static> Driver<G> {
         self.drain_outputs(state, true);
         let queue_depth = self.engine.queue_depth() as u64;
         let reachable = self.engine.is_gateway_reachable();
+        let storage = self.engine.storage_fault().map(str::to_string);
+        if storage.is_none() && state.storage_was_faulted {
+            tracing::info!(
+                "the journal takes writes again: storage fault cleared, held pays go out"
+            );
+        }
+        state.storage_was_faulted = storage.is_some();
         self.board.update_status(|s| {
             s.queue_depth = queue_depth;
             s.clock_synchronized = !state.flags.clock_unsynced;
+            s.storage = match &storage {
+                Some(detail) => Health::down(format!("storage fault: {detail}")),
+                None => Health::up("writing"),
+            };
             s.gateway = match (&state.gateway_problem, reachable) {
                 (_, false) => Health::down("unreachable; requests are queued"),
                 (Some(problem), true) => Health::down(format!("no trustworthy answer: {problem}")),
@@ -408,32 +432,33 @@ impl<G: Gateway + 'static> Driver<G> {
         self.screens.show(screen, state.flags);
     }
 
-    /// Carries out the engine's outputs in order. A journal write that fails holds back every
-    /// later request of the batch (it is reported to the engine as never sent), because a
-    /// request must not leave before the state it depends on is on disk. With `may_send`
-    /// false (stopping) every request is held back the same way.
+    /// Carries out the engine's outputs in order. Every journal write's result goes back to
+    /// the engine at once, before the next output: on a failure the engine takes back the
+    /// pays waiting behind it (a request must not leave before the state it depends on is on
+    /// disk) and faults storage until the record is written again (`engine/storage.rs`).
+    /// With `may_send` false (stopping) every request is held back (reported as never sent).
     fn drain_outputs(&mut self, state: &mut LoopState, may_send: bool) {
         loop {
             let mut held_back = Vec::new();
-            let mut journal_failed: Option<String> = None;
             while let Some(output) = self.engine.poll_output() {
                 match output {
                     Output::Journal(record) => {
-                        if let Err(error) = write_durably(self.journal.as_ref(), &record) {
-                            tracing::error!(%error, "journal write failed; holding back requests");
-                            journal_failed = Some(error.to_string());
+                        let now = state.clock.now();
+                        match write_durably(self.journal.as_ref(), &record) {
+                            Ok(()) => self.engine.journal_written(&record.sale_id, now),
+                            Err(error) => {
+                                if self.engine.storage_fault().is_none() {
+                                    tracing::error!(%error, "journal write failed: storage fault; pays are held and the record is written again every 2 s");
+                                } else {
+                                    tracing::debug!(%error, "journal write failed again");
+                                }
+                                let detail = error.to_string();
+                                self.engine.journal_failed(&record, &detail, now);
+                            }
                         }
                     }
                     Output::Send(request) => {
-                        if let Some(detail) = &journal_failed {
-                            held_back.push(Reply {
-                                to: request.call(),
-                                sale_id: request.sale_id().to_string(),
-                                result: Err(SendFailure::Offline(format!(
-                                    "not sent: the journal could not record it ({detail})"
-                                ))),
-                            });
-                        } else if !may_send {
+                        if !may_send {
                             // Stopping: the engine must hear that this request never left, so
                             // the journal says so too (a pay stays queued and is sent at the
                             // next start, instead of being looked up as if it had arrived).
@@ -533,8 +558,13 @@ impl<G: Gateway + 'static> Driver<G> {
         } else {
             ""
         };
+        let storage = if self.engine.storage_fault().is_some() {
+            "; STORAGE FAULT: payments paused (see /v1/status)"
+        } else {
+            ""
+        };
         let line = format!(
-            "{counter}; gateway {gateway}; queue {}; scanner {scanner}{damaged}",
+            "{counter}; gateway {gateway}; queue {}; scanner {scanner}{damaged}{storage}",
             self.engine.queue_depth()
         );
         if line != state.status_line {
@@ -586,6 +616,9 @@ fn disarm_error(refusal: DisarmRefusal) -> register::DisarmError {
 fn arm_error(refusal: ArmRefusal) -> register::ArmError {
     match refusal {
         ArmRefusal::CounterBusy { sale_id, state } => register::ArmError::Busy { sale_id, state },
+        ArmRefusal::StorageFault { .. } => register::ArmError::StorageFault {
+            reason: refusal.to_string(),
+        },
         ArmRefusal::ZeroAmount { .. }
         | ArmRefusal::PayPage { .. }
         | ArmRefusal::BadField { .. } => register::ArmError::Refused {

@@ -153,6 +153,16 @@ pub fn wording(screen: &Screen, lang: Language) -> Wording {
             )),
             None,
         ),
+        Screen::StorageFault { amount, detail } => w(
+            Role::Bad,
+            pick("存储故障", "STORAGE FAULT"),
+            *amount,
+            Some(pick(
+                "暂停收款，未扣款；请用其他方式付款或稍候，恢复后自动继续",
+                "Payments paused, nothing charged. Take another method or wait: resumes by itself",
+            )),
+            non_empty(detail),
+        ),
         Screen::ScannerMissing => w(
             Role::Bad,
             pick("扫码枪未连接", "NO SCANNER"),

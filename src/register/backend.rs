@@ -56,6 +56,9 @@ pub enum ArmError {
     /// The daemon is not taking commands (shutting down or stopped).
     #[error("the payment daemon is not accepting sales right now (shutting down?); retry shortly")]
     Unavailable,
+    /// The journal cannot write: no sale is armed until it can (it resumes by itself).
+    #[error("{reason}")]
+    StorageFault { reason: String },
 }
 
 /// Why a sale could not be disarmed.
@@ -139,6 +142,14 @@ pub struct StatusView {
     /// each (where it is kept, what was salvaged, how to clear it); empty when all is well.
     #[serde(default)]
     pub journal_damage: Vec<String>,
+    /// Whether the journal takes writes: down ("storage fault: …") from a failed write until
+    /// every record is written again; meanwhile no payment is taken.
+    #[serde(default = "storage_up")]
+    pub storage: Health,
+}
+
+fn storage_up() -> Health {
+    Health::up("writing")
 }
 
 impl StatusView {
@@ -152,6 +163,7 @@ impl StatusView {
             queue_depth: 0,
             clock_synchronized: false,
             journal_damage: Vec::new(),
+            storage: storage_up(),
         }
     }
 }

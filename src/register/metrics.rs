@@ -81,6 +81,12 @@ pub fn render(m: &MetricsSnapshot) -> String {
         "Damaged journals moved aside and not yet acknowledged (see /v1/status).",
         m.status.journal_damage.len() as u64,
     );
+    gauge(
+        &mut out,
+        "scanpay_storage_up",
+        "1 while the journal takes writes; 0 during a storage fault (no payment is taken).",
+        u64::from(m.status.storage.ok),
+    );
     header(
         &mut out,
         "scanpay_build_info",
@@ -143,6 +149,7 @@ mod tests {
                 queue_depth: 4,
                 clock_synchronized: true,
                 journal_damage: vec!["damaged journal kept at /x".into()],
+                storage: Health::down("storage fault: disk full"),
             },
         };
         expect_test::expect![[r##"
@@ -185,6 +192,9 @@ mod tests {
             # HELP scanpay_journal_damaged Damaged journals moved aside and not yet acknowledged (see /v1/status).
             # TYPE scanpay_journal_damaged gauge
             scanpay_journal_damaged 1
+            # HELP scanpay_storage_up 1 while the journal takes writes; 0 during a storage fault (no payment is taken).
+            # TYPE scanpay_storage_up gauge
+            scanpay_storage_up 0
             # HELP scanpay_build_info The running scanpay version.
             # TYPE scanpay_build_info gauge
             scanpay_build_info{version="1.2.3-\"x\""} 1

@@ -231,7 +231,9 @@ impl From<ArmError> for ApiError {
     fn from(e: ArmError) -> ApiError {
         let status = match e {
             ArmError::Busy { .. } | ArmError::Refused { .. } => StatusCode::CONFLICT,
-            ArmError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ArmError::Unavailable | ArmError::StorageFault { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         };
         ApiError::new(status, e)
     }

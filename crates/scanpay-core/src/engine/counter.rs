@@ -148,6 +148,11 @@ impl Engine {
                 });
             }
         }
+        if let Some(detail) = self.storage_fault() {
+            return Err(ArmRefusal::StorageFault {
+                detail: detail.to_string(),
+            });
+        }
         if let Some(busy) = self.counter_sale() {
             return Err(ArmRefusal::CounterBusy {
                 sale_id: busy.sale_id,

@@ -6,18 +6,34 @@ use super::record::SaleRecord;
 use super::sale::SaleState;
 use super::screen::Screen;
 use super::time::Timestamp;
+use crate::protocol::Fen;
 
 impl Engine {
     pub(super) fn show_counter(&mut self) {
         let screen = match self.counter.as_ref().and_then(|id| self.sales.get(id)) {
             Some(sale) => self.screen_for(&sale.record, self.now),
-            None => Screen::Ready,
+            None => self.storage_screen(None).unwrap_or(Screen::Ready),
         };
         self.outputs.push_back(Output::Show(screen));
     }
 
+    /// While storage fails, the counter says so whatever the sale's state.
+    fn storage_screen(&self, amount: Option<Fen>) -> Option<Screen> {
+        self.storage_fault().map(|detail| Screen::StorageFault {
+            amount,
+            detail: detail.to_string(),
+        })
+    }
+
     pub(super) fn screen_for(&self, r: &SaleRecord, now: Timestamp) -> Screen {
         let amount = r.amount;
+        let held = matches!(
+            r.state,
+            SaleState::Armed | SaleState::Queued | SaleState::Submitting
+        );
+        if let Some(screen) = self.storage_screen(held.then_some(amount)) {
+            return screen;
+        }
         match r.state {
             SaleState::Armed => Screen::Armed {
                 amount,

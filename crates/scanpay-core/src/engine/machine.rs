@@ -8,7 +8,8 @@
 //! - `timers.rs`: the one table of what is due when (`poll_timeout`, `handle_timeout`,
 //!   `queue_depth` all read it) and sending what is due;
 //! - `counter_screen.rs`: what the counter's display shows;
-//! - `updates.rs`: the two ways a record changes, journaled or not.
+//! - `updates.rs`: the two ways a record changes, journaled or not;
+//! - `storage.rs`: what a failed journal write holds back, and resuming when writes work.
 //!
 //! Money rules kept in the engine (invariants 2, 4, 5 and 7, ARCHITECTURE.md):
 //! - a sale's `out_trade_no` is fixed at arm; nothing is ever sent under another number;
@@ -25,6 +26,7 @@ use super::policy::{EnginePolicy, PolicyError};
 use super::record::{OrderEpoch, SaleRecord};
 use super::sale::{SaleState, SaleView};
 use super::screen::Screen;
+use super::storage::StorageFault;
 use super::time::Timestamp;
 use crate::protocol::{Call, PaymentCode};
 
@@ -80,6 +82,8 @@ pub struct Engine {
     pub(super) used_codes: HashMap<PaymentCode, (Timestamp, String)>,
     /// Kiosk mode: the sale armed whenever the counter is free, and when next.
     pub(super) kiosk: Option<Kiosk>,
+    /// Set while journal writes fail (see `storage.rs`).
+    pub(super) storage: Option<StorageFault>,
     pub(super) outputs: VecDeque<Output>,
 }
 
@@ -99,6 +103,7 @@ impl Engine {
             recent_scans: HashMap::new(),
             used_codes: HashMap::new(),
             kiosk: None,
+            storage: None,
             outputs: VecDeque::new(),
         };
         engine.outputs.push_back(Output::Show(Screen::Ready));

@@ -47,6 +47,9 @@
 //! - A restart whose wall clock is behind the journal (no real-time clock, no NTP yet) cannot
 //!   tell how long it was down: queued pays expire unsent and sales in progress become
 //!   unresolved (checked in the background) instead of holding the counter.
+//! - A journal write that failed faults storage until every unwritten record is written
+//!   again (retried on a timer): meanwhile no pay leaves, no sale is armed, no scan is
+//!   taken, and the counter says so (`storage.rs`).
 //! - Wall-clock time never goes backwards inside the engine (the latest time seen wins).
 
 mod answers;
@@ -60,6 +63,7 @@ mod recovery;
 pub mod sale;
 mod scan;
 pub mod screen;
+mod storage;
 mod time;
 mod timers;
 mod updates;
@@ -73,4 +77,5 @@ pub use policy::{EnginePolicy, PolicyError};
 pub use record::{NotFoundWatch, OrderEpoch, SaleRecord, MAX_ORDER_PREFIX};
 pub use sale::{SaleState, SaleView};
 pub use screen::Screen;
+pub use storage::STORAGE_RETRY_EVERY;
 pub use time::Timestamp;

@@ -134,6 +134,8 @@ pub enum ArmRefusal {
         value: String,
         rule: String,
     },
+    #[error("storage fault: the terminal cannot record payments ({detail}); no sale is armed until the disk takes writes again (it resumes by itself; free space or replace the SD card)")]
+    StorageFault { detail: String },
 }
 
 /// Why the engine refuses to disarm a sale (mapped by the driver onto the register API's

@@ -36,6 +36,11 @@ impl Engine {
                 "payment code {code} was already used for sale {sale_id}; ask the customer to show a fresh code"
             ));
         }
+        if let Some(detail) = self.storage_fault() {
+            return self.refuse(format!(
+                "storage fault: the terminal cannot record payments right now ({detail}); take another payment method or wait until it resumes by itself (code {code} not used)"
+            ));
+        }
         let Some(counter) = self.counter_sale() else {
             return self.refuse(format!(
                 "no sale is armed; enter the amount on the register first, then scan (code {code} not used)"

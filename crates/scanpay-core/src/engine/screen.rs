@@ -41,4 +41,9 @@ pub enum Screen {
     ScannerMissing,
     /// Customer scans the merchant (C scans B): a QR code of the h5 payment URL.
     PayQr { amount: Fen, url: String },
+    /// The journal cannot write (disk full, I/O error): no payment is taken until it can;
+    /// the cashier takes another payment method or waits, it resumes by itself. `amount` is
+    /// the sale at the counter, if any (a held pay goes out once its record is written);
+    /// `detail` is the journal's words, for whoever fixes the disk.
+    StorageFault { amount: Option<Fen>, detail: String },
 }

@@ -30,6 +30,9 @@ enum Timer {
     Send(Call),
     /// A kiosk arms its next sale.
     KioskRearm,
+    /// Storage is failing: records that did not reach the disk are written again
+    /// (`storage.rs`). Meanwhile `Send(Pay)` is held: no pay leaves before its record.
+    StorageRetry,
 }
 
 /// One entry of the table: what, when, and for which sale.
@@ -106,22 +109,30 @@ impl Engine {
         if let Some(at) = self.kiosk.as_ref().and_then(|k| k.rearm_at) {
             due(at, Timer::KioskRearm, None);
         }
+        if let Some(at) = self.storage_retry_at() {
+            due(at, Timer::StorageRetry, None);
+        }
         table
     }
 
     /// When the engine next needs `handle_timeout`, if ever.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         let probe_allowed = self.reachable || !self.anything_in_flight();
+        let storage_faulted = self.storage_fault().is_some();
         self.timers()
             .into_iter()
             .filter_map(|due| match due.timer {
+                // Held until the fault clears, which the retry timer (or a write) decides.
+                Timer::Send(Call::Pay) if storage_faulted => None,
                 // A review comes with the sale's next query, so it waits as the query does.
                 Timer::Send(_) | Timer::Review if self.reachable => Some(due.at),
                 Timer::Send(_) | Timer::Review if probe_allowed => {
                     Some(due.at.max(self.next_probe_at.unwrap_or(due.at)))
                 }
                 Timer::Send(_) | Timer::Review => None,
-                Timer::Deadline | Timer::Expiry | Timer::KioskRearm => Some(due.at),
+                Timer::Deadline | Timer::Expiry | Timer::KioskRearm | Timer::StorageRetry => {
+                    Some(due.at)
+                }
             })
             .min()
     }
@@ -140,11 +151,16 @@ impl Engine {
         self.pump(now);
     }
 
-    /// Does whatever the table says is due at `now`, in this order: the counter's deadline;
-    /// expiry and review; sending queued pays (oldest first) and due queries (earliest
+    /// Does whatever the table says is due at `now`, in this order: writing again what storage
+    /// did not take; the counter's deadline; expiry and review; sending queued pays (oldest first) and due queries (earliest
     /// first), or one probe while the gateway is unreachable; the kiosk's re-arm. Each step
     /// reads the table afresh, since the one before may have changed it.
     pub(super) fn pump(&mut self, now: Timestamp) {
+        // First, so a version written again always goes before any newer one made below.
+        if !self.due_now(now, |t| t == Timer::StorageRetry).is_empty() {
+            self.retry_storage(now);
+        }
+
         for due in self.due_now(now, |t| t == Timer::Deadline) {
             let policy = self.policy.clone();
             self.update_journaled(due.sale_id.as_deref().unwrap_or_default(), now, |r| {
@@ -179,11 +195,20 @@ impl Engine {
                     r.note = Some(advice.into());
                     r.err_code_des = Some(advice.into());
                 }),
-                Timer::Deadline | Timer::Send(_) | Timer::KioskRearm => {}
+                Timer::Deadline | Timer::Send(_) | Timer::KioskRearm | Timer::StorageRetry => {}
             }
         }
 
-        let mut ready = self.due_now(now, |t| matches!(t, Timer::Send(_)));
+        let storage_faulted = self.storage_fault().is_some();
+        let mut ready = self.due_now(now, |t| match t {
+            Timer::Send(Call::Pay) => !storage_faulted,
+            Timer::Send(Call::Query) => true,
+            Timer::Deadline
+            | Timer::Expiry
+            | Timer::Review
+            | Timer::KioskRearm
+            | Timer::StorageRetry => false,
+        });
         // Pays before queries, each oldest first.
         ready.sort_by_key(|due| {
             let query = due.timer == Timer::Send(Call::Query);
@@ -191,7 +216,11 @@ impl Engine {
         });
         let ready = ready.into_iter().filter_map(|due| match due.timer {
             Timer::Send(call) => due.sale_id.map(|id| (call, id)),
-            Timer::Deadline | Timer::Expiry | Timer::Review | Timer::KioskRearm => None,
+            Timer::Deadline
+            | Timer::Expiry
+            | Timer::Review
+            | Timer::KioskRearm
+            | Timer::StorageRetry => None,
         });
         if self.reachable {
             for (call, id) in ready {
