@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use crate::engine::{OrderEpoch, SaleRecord, Timestamp};
 
-pub use export::{export, ExportError, ExportFormat};
+pub use export::{export, parse_when, ExportError, ExportFormat, ExportPages, EXPORT_PAGE};
 pub use memory::MemoryJournal;
 pub use salvage::DamageNotice;
 pub use sled_store::SledJournal;

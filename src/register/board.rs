@@ -53,7 +53,7 @@ use super::backend::{
     ArmError, ArmRequest, DisarmError, LookupError, MetricsSnapshot, QrError, QrRequest, QrView,
     RegisterBackend, StatusView,
 };
-use crate::engine::{SaleRecord, SaleState, SaleView};
+use crate::engine::{SaleRecord, SaleState, SaleView, Timestamp};
 use crate::journal::{Journal, JournalError};
 
 /// Every state, in declaration order: the metric series and counter slots.
@@ -425,6 +425,16 @@ impl RegisterBackend for SaleBoard {
             scans_refused: inner.scans_refused,
             status: inner.status.clone(),
         }
+    }
+
+    fn journal_page(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<(Timestamp, u64)>,
+        limit: usize,
+    ) -> Result<Vec<SaleRecord>, JournalError> {
+        self.journal.list_page(from, to, after, limit)
     }
 }
 
