@@ -463,19 +463,19 @@ fn exports_csv_and_json_lines() {
     let n = export(&journal, from, to, ExportFormat::Csv, &mut csv).unwrap();
     assert_eq!(n, 3);
     expect![[r#"
-        sale_id,out_trade_no,amount_yuan,amount_fen,state,payway,trade_no,err_code,err_code_des,subject,operator_id,created_at,updated_at,needs_review␍
-        POS1-20261125-000001,POS1-20261125-000001,12.50,1250,paid,WeChat Pay,2026112522001400001234,,,Coffee,001,2026-11-25T20:01:00Z,2026-11-25T20:01:02.500Z,false␍
+        sale_id,out_trade_no,amount_yuan,amount_fen,state,payway,trade_no,err_code,err_code_des,subject,operator_id,created_at,updated_at,needs_review,late␍
+        POS1-20261125-000001,POS1-20261125-000001,12.50,1250,paid,WeChat Pay,2026112522001400001234,,,Coffee,001,2026-11-25T20:01:00Z,2026-11-25T20:01:02.500Z,false,false␍
         POS1-20261125-000002,POS1-20261125-000002,25.00,2500,failed,Alipay,,INSUFFICIENT,balance too low,"Latte, ""large""
-        to go",001,2026-11-25T20:02:00Z,2026-11-25T20:02:02.500Z,false␍
-        POS1-20261125-000003,POS1-20261125-000003,37.50,3750,unresolved,,,,,Coffee,001,2026-11-25T20:03:00Z,2026-11-25T20:03:02.500Z,true␍
+        to go",001,2026-11-25T20:02:00Z,2026-11-25T20:02:02.500Z,false,false␍
+        POS1-20261125-000003,POS1-20261125-000003,37.50,3750,unresolved,,,,,Coffee,001,2026-11-25T20:03:00Z,2026-11-25T20:03:02.500Z,true,false␍
     "#]]
     // Records end in CRLF (RFC 4180), shown as ␍; the bare line break is inside a quoted field.
     .assert_eq(&String::from_utf8(csv).unwrap().replace("\r\n", "␍\n"));
     let mut jsonl = Vec::new();
     export(&journal, from, to, ExportFormat::JsonLines, &mut jsonl).unwrap();
     expect![[r#"
-        {"sale_id":"POS1-20261125-000001","out_trade_no":"POS1-20261125-000001","amount_yuan":"12.50","amount_fen":1250,"state":"paid","payway":"WeChat Pay","trade_no":"2026112522001400001234","err_code":null,"err_code_des":null,"subject":"Coffee","operator_id":"001","created_at":"2026-11-25T20:01:00Z","updated_at":"2026-11-25T20:01:02.500Z","needs_review":false}
-        {"sale_id":"POS1-20261125-000002","out_trade_no":"POS1-20261125-000002","amount_yuan":"25.00","amount_fen":2500,"state":"failed","payway":"Alipay","trade_no":null,"err_code":"INSUFFICIENT","err_code_des":"balance too low","subject":"Latte, \"large\"\nto go","operator_id":"001","created_at":"2026-11-25T20:02:00Z","updated_at":"2026-11-25T20:02:02.500Z","needs_review":false}
-        {"sale_id":"POS1-20261125-000003","out_trade_no":"POS1-20261125-000003","amount_yuan":"37.50","amount_fen":3750,"state":"unresolved","payway":null,"trade_no":null,"err_code":null,"err_code_des":null,"subject":"Coffee","operator_id":"001","created_at":"2026-11-25T20:03:00Z","updated_at":"2026-11-25T20:03:02.500Z","needs_review":true}
+        {"sale_id":"POS1-20261125-000001","out_trade_no":"POS1-20261125-000001","amount_yuan":"12.50","amount_fen":1250,"state":"paid","payway":"WeChat Pay","trade_no":"2026112522001400001234","err_code":null,"err_code_des":null,"subject":"Coffee","operator_id":"001","created_at":"2026-11-25T20:01:00Z","updated_at":"2026-11-25T20:01:02.500Z","needs_review":false,"late":false}
+        {"sale_id":"POS1-20261125-000002","out_trade_no":"POS1-20261125-000002","amount_yuan":"25.00","amount_fen":2500,"state":"failed","payway":"Alipay","trade_no":null,"err_code":"INSUFFICIENT","err_code_des":"balance too low","subject":"Latte, \"large\"\nto go","operator_id":"001","created_at":"2026-11-25T20:02:00Z","updated_at":"2026-11-25T20:02:02.500Z","needs_review":false,"late":false}
+        {"sale_id":"POS1-20261125-000003","out_trade_no":"POS1-20261125-000003","amount_yuan":"37.50","amount_fen":3750,"state":"unresolved","payway":null,"trade_no":null,"err_code":null,"err_code_des":null,"subject":"Coffee","operator_id":"001","created_at":"2026-11-25T20:03:00Z","updated_at":"2026-11-25T20:03:02.500Z","needs_review":true,"late":false}
     "#]].assert_eq(&String::from_utf8(jsonl).unwrap());
 }

@@ -572,6 +572,23 @@ async fn every_route_answers_as_the_document_says() {
     assert_eq!(list["sales"][0]["state"], "paid");
     checker.check("GET", "/v1/status", &get("/v1/status").await);
 
+    // The journal, live, in both formats; a bad bound or format is a 400.
+    let csv = checker.check("GET", "/v1/journal", &get("/v1/journal").await);
+    assert_eq!(
+        csv.as_str().unwrap().lines().count(),
+        3,
+        "header and 2 sales"
+    );
+    let jsonl = get("/v1/journal?format=jsonl&from=2000-01-01").await;
+    assert!(jsonl.content_type.starts_with("application/x-ndjson"));
+    checker.check("GET", "/v1/journal", &jsonl);
+    checker.check(
+        "GET",
+        "/v1/journal",
+        &get("/v1/journal?from=yesterday").await,
+    );
+    checker.check("GET", "/v1/journal", &get("/v1/journal?format=xls").await);
+
     // The customer scans the merchant's QR code.
     let qr = checker.check(
         "POST",
@@ -659,12 +676,15 @@ async fn every_route_answers_as_the_document_says() {
     open.shutdown().await.unwrap();
 
     // Every status code the document lists was answered, but for the ones that need a
-    // stopping daemon (503) or a gateway that cannot make a pay page (502).
+    // stopping daemon (503), a failing journal (503) or a gateway that cannot make a pay
+    // page (502).
     let not_driven_here = [
         ("POST", "/v1/sales", 503),
         ("DELETE", "/v1/sales/{sale_id}", 503),
         ("POST", "/v1/qr", 502),
         ("POST", "/v1/qr", 503),
+        // A journal that cannot be read.
+        ("GET", "/v1/journal", 503),
     ];
     for (path, item) in checker.doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {

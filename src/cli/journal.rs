@@ -1,15 +1,18 @@
 //! `scanpay journal`: exports sales for reconciliation against the gateway's statements,
-//! as CSV or JSON lines, for a time range.
+//! as CSV or JSON lines, for a time range: from the running daemon (`GET /v1/journal`), or
+//! from the store itself when no daemon runs.
 
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
-use chrono::{DateTime, NaiveDate, Utc};
 
+use super::charge::register_endpoint;
+use super::gateway_cmds::block_on;
 use crate::config::Config;
 use crate::engine::Timestamp;
-use crate::journal::{export, ExportFormat, Journal as _, SledJournal};
+use crate::journal::{export, parse_when, ExportFormat, Journal as _, SledJournal};
+use crate::register::RegisterClient;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct JournalArgs {
@@ -29,6 +32,47 @@ pub struct JournalArgs {
 
 pub fn run(config_path: &Path, args: &JournalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
+    let format = if args.json || args.format == "jsonl" {
+        ExportFormat::JsonLines
+    } else {
+        ExportFormat::Csv
+    };
+    let from = args.from.unwrap_or(Timestamp::from_millis(0));
+    let to = args.to.unwrap_or(Timestamp::from_millis(u64::MAX));
+    // The running daemon holds the store: ask it. Only when none listens is the store ours.
+    let (listen, token) = register_endpoint(&config);
+    let client = RegisterClient::new(&listen, token.as_deref())?;
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("format", format.name());
+    if let Some(from) = args.from {
+        query.append_pair("from", &from.rfc3339());
+    }
+    if let Some(to) = args.to {
+        query.append_pair("to", &to.rfc3339());
+    }
+    let mut write = |chunk: &[u8]| out.write_all(chunk);
+    let served = block_on(client.export_journal(&query.finish(), &mut write))?.with_context(|| {
+        format!(
+            "the daemon's register API at {listen} did not give the journal; it seems to run, so the store is not opened here (check [register] token in {})",
+            config_path.display()
+        )
+    })?;
+    if served {
+        out.flush()?;
+        return Ok(());
+    }
+    export_from_the_store(config_path, &config, from, to, format, out)
+}
+
+/// No daemon runs: the export reads the store itself.
+fn export_from_the_store(
+    config_path: &Path,
+    config: &Config,
+    from: Timestamp,
+    to: Timestamp,
+    format: ExportFormat,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let journal_dir = config.storage.journal_dir();
     // Opening would create an empty store there, and the export would say "no sales".
     if !journal_dir.is_dir() {
@@ -47,49 +91,7 @@ pub fn run(config_path: &Path, args: &JournalArgs, out: &mut dyn Write) -> anyho
     for notice in journal.damage() {
         tracing::warn!("{notice}");
     }
-    let format = if args.json || args.format == "jsonl" {
-        ExportFormat::JsonLines
-    } else {
-        ExportFormat::Csv
-    };
-    let from = args.from.unwrap_or(Timestamp::from_millis(0));
-    let to = args.to.unwrap_or(Timestamp::from_millis(u64::MAX));
     let count = export(&journal, from, to, format, out).context("exporting the journal")?;
     tracing::info!(count, "sales exported");
     Ok(())
-}
-
-/// `2026-11-25` (midnight UTC) or an RFC 3339 instant.
-fn parse_when(text: &str) -> Result<Timestamp, String> {
-    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        let midnight = day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
-        return Ok(Timestamp::from_millis(
-            midnight.timestamp_millis().max(0) as u64
-        ));
-    }
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| Timestamp::from_millis(t.with_timezone(&Utc).timestamp_millis().max(0) as u64))
-        .map_err(|_| {
-            format!(
-                "{text:?} is not a date (2026-11-25) or an RFC 3339 time (2026-11-25T08:00:00Z)"
-            )
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_days_and_instants() {
-        assert_eq!(
-            parse_when("1970-01-02"),
-            Ok(Timestamp::from_millis(86_400_000))
-        );
-        assert_eq!(
-            parse_when("1970-01-01T00:00:01+00:00"),
-            Ok(Timestamp::from_millis(1000))
-        );
-        assert!(parse_when("yesterday").unwrap_err().contains("not a date"));
-    }
 }

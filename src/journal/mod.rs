@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use crate::engine::{OrderEpoch, SaleRecord, Timestamp};
 
-pub use export::{export, ExportError, ExportFormat};
+pub use export::{export, parse_when, ExportError, ExportFormat, ExportPages, EXPORT_PAGE};
 pub use log_store::{LogJournal, DEFAULT_KEEP_DAYS, LOG_FILE, SEQ_BLOCK};
 pub use memory::MemoryJournal;
 pub use salvage::DamageNotice;

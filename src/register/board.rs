@@ -53,7 +53,7 @@ use super::backend::{
     ArmError, ArmRequest, DisarmError, LookupError, MetricsSnapshot, QrError, QrRequest, QrView,
     RegisterBackend, StatusView,
 };
-use crate::engine::{SaleRecord, SaleState, SaleView};
+use crate::engine::{SaleRecord, SaleState, SaleView, Timestamp};
 use crate::journal::{Journal, JournalError};
 
 /// Every state, in declaration order: the metric series and counter slots.
@@ -432,6 +432,16 @@ impl RegisterBackend for SaleBoard {
             late_results: inner.late_results,
             status: inner.status.clone(),
         }
+    }
+
+    fn journal_page(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<(Timestamp, u64)>,
+        limit: usize,
+    ) -> Result<Vec<SaleRecord>, JournalError> {
+        self.journal.list_page(from, to, after, limit)
     }
 }
 

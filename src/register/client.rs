@@ -146,6 +146,136 @@ impl RegisterClient {
         expect_json(status, StatusCode::OK, &body, &what)
     }
 
+    /// `GET /v1/journal?{query}`, streamed into `write` chunk by chunk as it arrives (never
+    /// held whole). `Ok(false)`: no daemon listens there (connection refused, no socket), so
+    /// the caller may open the store itself. A transfer broken off mid-way is an error: what
+    /// was written is incomplete.
+    pub async fn export_journal(
+        &self,
+        query: &str,
+        write: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<bool, ChargeError> {
+        let path = format!("/v1/journal?{query}");
+        let what = "GET /v1/journal";
+        let broken = |reason: String| ChargeError::BadResponse {
+            what: what.to_string(),
+            reason: format!(
+                "the export broke off ({reason}); the output is incomplete: do not use it, retry"
+            ),
+        };
+        let write_failed =
+            |e: std::io::Error| ChargeError::Setup(format!("writing the export failed: {e}"));
+        let refused = |status: StatusCode, body: &[u8]| {
+            let message = error_message(body);
+            if status == StatusCode::UNAUTHORIZED {
+                ChargeError::Unauthorized { message }
+            } else {
+                ChargeError::Rejected {
+                    status: status.as_u16(),
+                    what: what.to_string(),
+                    message,
+                }
+            }
+        };
+        match &self.transport {
+            Transport::Tcp { http, base } => {
+                let mut request = http.get(format!("{base}{path}"));
+                if let Some(token) = &self.token {
+                    request = request.bearer_auth(token);
+                }
+                let mut response = match request.send().await {
+                    Ok(response) => response,
+                    Err(e) if e.is_connect() => return Ok(false),
+                    Err(e) => {
+                        return Err(ChargeError::Unreachable {
+                            addr: self.addr.clone(),
+                            reason: error_chain(&e),
+                        })
+                    }
+                };
+                let status = response.status();
+                if status != StatusCode::OK {
+                    let body = response.bytes().await.unwrap_or_default();
+                    return Err(refused(status, &body));
+                }
+                while let Some(chunk) = response
+                    .chunk()
+                    .await
+                    .map_err(|e| broken(error_chain(&e)))?
+                {
+                    write(&chunk).map_err(write_failed)?;
+                }
+                Ok(true)
+            }
+            Transport::Unix { path: socket } => {
+                let stream = match timeout(CONNECT_TIMEOUT, UnixStream::connect(socket)).await {
+                    Err(_) => {
+                        return Err(ChargeError::TimedOut {
+                            addr: self.addr.clone(),
+                            what: what.to_string(),
+                            seconds: CONNECT_TIMEOUT.as_secs(),
+                        })
+                    }
+                    Ok(Err(e))
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                        ) =>
+                    {
+                        return Ok(false)
+                    }
+                    Ok(Err(e)) => {
+                        return Err(ChargeError::Unreachable {
+                            addr: self.addr.clone(),
+                            reason: e.to_string(),
+                        })
+                    }
+                    Ok(Ok(stream)) => stream,
+                };
+                let unreachable = |reason: String| ChargeError::Unreachable {
+                    addr: self.addr.clone(),
+                    reason,
+                };
+                let (mut sender, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .map_err(|e| unreachable(error_chain(&e)))?;
+                tokio::spawn(connection);
+                let mut request = hyper::Request::builder()
+                    .method(Method::GET)
+                    .uri(&path)
+                    .header(HOST, "localhost");
+                if let Some(token) = &self.token {
+                    request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+                }
+                let request = request
+                    .body(Full::new(Bytes::new()))
+                    .map_err(|e| ChargeError::Setup(e.to_string()))?;
+                let response = sender
+                    .send_request(request)
+                    .await
+                    .map_err(|e| unreachable(error_chain(&e)))?;
+                let status = response.status();
+                let mut body = response.into_body();
+                if status != StatusCode::OK {
+                    let bytes = body
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    return Err(refused(status, &bytes));
+                }
+                while let Some(frame) = body.frame().await {
+                    let frame = frame.map_err(|e| broken(error_chain(&e)))?;
+                    if let Some(data) = frame.data_ref() {
+                        write(data).map_err(write_failed)?;
+                    }
+                }
+                Ok(true)
+            }
+        }
+    }
+
     async fn send(
         &self,
         method: Method,

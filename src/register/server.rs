@@ -30,8 +30,9 @@ use super::board::RECENT_SALES;
 use super::input::{self, InputError};
 use super::listen::{self, BindError, BoundListener, ListenAddr};
 use super::metrics;
-use crate::engine::{SaleState, SaleView};
+use crate::engine::{SaleState, SaleView, Timestamp};
 use crate::http_conn::Activity;
+use crate::journal::{parse_when, ExportFormat, ExportPages, JournalError, EXPORT_PAGE};
 
 /// `GET /v1/sales` without `limit`.
 const DEFAULT_LIST_LIMIT: usize = 50;
@@ -170,6 +171,7 @@ fn router<B: RegisterBackend>(state: AppState<B>) -> Router {
         .route("/v1/events", get(events::<B>))
         .route("/v1/status", get(status::<B>))
         .route("/v1/qr", post(show_qr::<B>))
+        .route("/v1/journal", get(journal_export::<B>))
         .route("/metrics", get(metrics_text::<B>))
         .route("/v1/openapi.json", get(openapi))
         // Only a routed write has its Origin and Content-Type checked: a wrong method is 405.
@@ -319,7 +321,7 @@ async fn no_route(request: Request) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no route {} {}; the register API has /v1/sales, /v1/sales/{{sale_id}}, /v1/events, /v1/status, /v1/qr, /metrics and /v1/openapi.json (which describes them all)",
+            "no route {} {}; the register API has /v1/sales, /v1/sales/{{sale_id}}, /v1/events, /v1/status, /v1/qr, /v1/journal, /metrics and /v1/openapi.json (which describes them all)",
             request.method(),
             request.uri().path()
         ),
@@ -517,6 +519,95 @@ async fn show_qr<B: RegisterBackend>(
 ) -> Result<Json<super::backend::QrView>, ApiError> {
     let req = input::parse_qr(&read_body(body)?)?;
     Ok(Json(state.backend.show_qr(req).await?))
+}
+
+/// How many pages of an export may wait for a slow reader: with `EXPORT_PAGE`, what bounds
+/// an export's memory.
+const EXPORT_PAGES_AHEAD: usize = 2;
+
+/// `GET /v1/journal?from=&to=&format=csv|jsonl`: the journal's sales created in
+/// `[from, to)`, streamed page by page from a blocking thread. A journal error before the
+/// first byte is the usual JSON error (503); one later ends the response without its last
+/// chunk, so the client sees a broken transfer, never a file that looks whole.
+async fn journal_export<B: RegisterBackend>(
+    State(state): State<AppState<B>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let (mut from, mut to) = (Timestamp::from_millis(0), Timestamp::from_millis(u64::MAX));
+    let mut format = ExportFormat::Csv;
+    for (name, value) in query_pairs(query, &["from", "to", "format"])? {
+        let bound = |value: &str| {
+            parse_when(value).map_err(|problem| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("query parameter \"{name}\": {problem}"),
+                )
+            })
+        };
+        match name {
+            "from" => from = bound(&value)?,
+            "to" => to = bound(&value)?,
+            _ => {
+                format = ExportFormat::parse(&value).ok_or_else(|| {
+                    let shown: String = value.chars().take(32).collect();
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("query parameter \"format\" is {shown:?}: expected csv or jsonl"),
+                    )
+                })?
+            }
+        }
+    }
+    let (pages_tx, mut pages) = tokio::sync::mpsc::channel(EXPORT_PAGES_AHEAD);
+    let backend = state.backend.clone();
+    tokio::task::spawn_blocking(move || {
+        let fetch = |from, to, after, limit| backend.journal_page(from, to, after, limit);
+        for page in ExportPages::new(fetch, from, to, format, EXPORT_PAGE) {
+            let failed = page.is_err();
+            // The reader went away: stop reading the journal.
+            if pages_tx.blocking_send(page).is_err() || failed {
+                return;
+            }
+        }
+    });
+    let first = match pages.recv().await {
+        Some(Ok(first)) => first,
+        Some(Err(error)) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the journal could not be exported: {error}"),
+            ))
+        }
+        None => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the journal export stopped before it began; look at the daemon's log",
+            ))
+        }
+    };
+    let rest = futures_util::stream::poll_fn(move |cx| pages.poll_recv(cx)).map(
+        |page: Result<Vec<u8>, JournalError>| {
+            page.map(Bytes::from).inspect_err(|error| {
+                tracing::warn!(%error, "the journal export broke off");
+            })
+        },
+    );
+    let body = futures_util::stream::once(async move { Ok(Bytes::from(first)) }).chain(rest);
+    let file_name = format!("attachment; filename=\"scanpay-journal.{}\"", format.name());
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&file_name).expect("a plain file name"),
+            ),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
 }
 
 async fn status<B: RegisterBackend>(
