@@ -18,18 +18,28 @@ use crate::protocol::{read_order, AnswerTo, Fen, Outcome, TradeAnswer};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum GatewaySays {
     /// Paid, for the amount the answer names (`None`: the answer named none).
-    Paid { amount_fen: Option<Fen> },
+    Paid {
+        amount_fen: Option<Fen>,
+    },
     /// The customer is still confirming.
     Waiting,
-    NotPaid { reason: String },
+    NotPaid {
+        reason: String,
+    },
     /// Paid, then refunded (`in_doubt`: the refund's own outcome is unclear).
-    Refunded { in_doubt: bool },
+    Refunded {
+        in_doubt: bool,
+    },
     /// ORDER_NOTFOUND: the gateway has no order with this number.
     NotFound,
     /// FREQUENTLY: asked too often; the caller backs off and asks again.
-    Busy { reason: String },
+    Busy {
+        reason: String,
+    },
     /// No usable answer (transport failure, answer about another order, setup problem).
-    NoAnswer { detail: String },
+    NoAnswer {
+        detail: String,
+    },
 }
 
 impl GatewaySays {
@@ -193,9 +203,7 @@ pub fn classify(terminal: SaleState, amount: Fen, gateway: &GatewaySays) -> Verd
         (GatewaySays::NotPaid { .. } | GatewaySays::Waiting, Here::Paid) => {
             Verdict::TerminalPaidGatewayNot
         }
-        (GatewaySays::NotPaid { .. } | GatewaySays::NotFound, Here::Unpaid) => {
-            Verdict::NotPaidBoth
-        }
+        (GatewaySays::NotPaid { .. } | GatewaySays::NotFound, Here::Unpaid) => Verdict::NotPaidBoth,
         // Ended unpaid here while the customer still confirms there: a payment may follow.
         (GatewaySays::Waiting, Here::Unpaid) => Verdict::Open,
         (
