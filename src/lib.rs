@@ -12,6 +12,7 @@ pub mod display;
 pub mod gateway;
 pub mod http_conn;
 pub mod journal;
+pub mod reconcile;
 pub mod register;
 pub mod scanner;
 pub mod simulator;

@@ -14,6 +14,7 @@ pub mod journal;
 pub mod logging;
 pub mod output;
 pub mod query;
+pub mod reconcile;
 pub mod settle;
 pub mod settle_query;
 pub mod simulator;
@@ -56,6 +57,10 @@ pub enum Command {
     Charge(charge::ChargeArgs),
     /// Export the journal's sales for reconciliation (CSV or JSON lines).
     Journal(journal::JournalArgs),
+    /// Check one day's sales (China time) against the gateway: rate-limited, resumable.
+    /// Exits 0 only when every sale was checked and nothing disagrees; 2 disagreement; 3
+    /// a sale not checked or still open.
+    Reconcile(reconcile::ReconcileArgs),
     /// The running daemon's status for the person at the till: scanner, display, gateway,
     /// queue, clock, version. Exits 1 when something needs a person.
     Status(status::StatusArgs),
@@ -84,6 +89,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Demo(args) => daemon::demo(args, &mut std::io::stdout()),
         Command::Charge(args) => charge::run(&cli.config, args, out),
         Command::Journal(args) => journal::run(&cli.config, args, out),
+        Command::Reconcile(args) => reconcile::run(&cli.config, args, out),
         Command::Simulator(args) => simulator::run(args, out),
         Command::Status(args) => status::run(&cli.config, args, out),
         Command::Query(args) => query::run(&cli.config, args, out),
@@ -104,7 +110,9 @@ pub fn exit_code(err: &anyhow::Error) -> ExitCode {
     let daemon_config = err
         .downcast_ref::<crate::daemon::DaemonError>()
         .is_some_and(|e| e.is_config_problem());
-    if err.downcast_ref::<ConfigError>().is_some() || daemon_config {
+    if let Some(findings) = err.downcast_ref::<reconcile::Findings>() {
+        ExitCode::from(findings.code)
+    } else if err.downcast_ref::<ConfigError>().is_some() || daemon_config {
         ExitCode::from(EXIT_CONFIG)
     } else {
         ExitCode::FAILURE

@@ -1,0 +1,307 @@
+//! `scanpay reconcile [--day DAY] [--json] [--rate N]`: every sale of one day that the journal
+//! knows, against what the gateway says of its order (the rules: `crate::reconcile`).
+//!
+//! The day is China time (UTC+8), the merchant's and the gateway's day; the journal's
+//! timestamps are UTC. Queries are rate-limited (`--rate`, default 2 a second); a FREQUENTLY
+//! answer backs off (doubling from 1 s, up to 4 tries) before the sale is reported not checked.
+//! A transport failure is reported for that sale and the run goes on. Every sale checked is
+//! written at once to `[storage] path`/reconcile/DAY.jsonl, so an interrupted run resumes
+//! where it stopped; delete the file to ask again from the start.
+//!
+//! Exit codes: 0 every sale checked and nothing disagrees; 2 a disagreement; 3 nothing
+//! disagrees but a sale could not be checked or is still open; 1 the run failed; 78 config.
+//!
+//! Not done yet: reading the journal from the running daemon (`GET /v1/journal`) and
+//! handing disagreements back to it; this version opens the store, so the daemon must be
+//! stopped (as `scanpay journal` needs today).
+
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::io::{BufRead as _, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use chrono::{FixedOffset, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::gateway_cmds::{connect, runtime};
+use super::output::write_json;
+use crate::engine::{SaleRecord, Timestamp};
+use crate::gateway::Gateway as _;
+use crate::journal::{Journal as _, SledJournal};
+use crate::protocol::QueryRequest;
+use crate::reconcile::{classify, exit_status, GatewaySays, Verdict};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReconcileArgs {
+    /// The day to check, China time (2026-11-25); default: today in China.
+    #[arg(long, value_name = "DAY")]
+    pub day: Option<String>,
+    /// Print one JSON document for scripts.
+    #[arg(long)]
+    pub json: bool,
+    /// Gateway queries per second, at most.
+    #[arg(long, default_value_t = 2.0, value_name = "N")]
+    pub rate: f64,
+}
+
+/// Not an error of the run: the day was reconciled, and this is what it found.
+#[derive(Debug, thiserror::Error)]
+#[error("reconciliation found {what}; see the table above")]
+pub struct Findings {
+    pub code: u8,
+    pub what: &'static str,
+}
+
+/// One sale checked, as kept in the progress file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Checked {
+    out_trade_no: String,
+    gateway: GatewaySays,
+}
+
+const FREQUENTLY_TRIES: u32 = 4;
+
+pub fn run(config_path: &Path, args: &ReconcileArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if !(args.rate > 0.0 && args.rate <= 50.0) {
+        bail!(
+            "--rate {} is not accepted: give 0.1 to 50 queries a second",
+            args.rate
+        );
+    }
+    let china = FixedOffset::east_opt(8 * 3600).expect("a valid offset");
+    let day = match &args.day {
+        Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .with_context(|| format!("--day {text:?} is not a date like 2026-11-25"))?,
+        None => Utc::now().with_timezone(&china).date_naive(),
+    };
+    let midnight = day
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_local_timezone(china)
+        .single()
+        .expect("a fixed offset has one midnight");
+    let from = Timestamp::from_millis(midnight.timestamp_millis().max(0) as u64);
+    let to = from.plus(Duration::from_secs(86_400));
+
+    let (config, gateway) = connect(config_path)?;
+    let journal_dir = config.storage.journal_dir();
+    if !journal_dir.is_dir() {
+        bail!(
+            "no journal at {}: the daemon has not run with this config; pass the daemon's config with --config",
+            journal_dir.display()
+        );
+    }
+    let sales = {
+        let journal = SledJournal::open(&journal_dir).with_context(|| {
+            format!(
+                "opening the journal at {} (while the daemon runs it holds the journal: stop it first, e.g. systemctl stop scanpay)",
+                journal_dir.display()
+            )
+        })?;
+        journal.list(from, to).context("reading the day's sales")?
+    };
+
+    let progress_path = progress_file(&config.storage.path, day);
+    let mut done = read_progress(&progress_path)?;
+    let mut progress = open_progress(&progress_path)?;
+    let pause = Duration::from_secs_f64(1.0 / args.rate);
+    let rt = runtime()?;
+    let mut rows = Vec::with_capacity(sales.len());
+    let mut asked = 0usize;
+    for sale in &sales {
+        let says = match done.remove(&sale.out_trade_no.to_ascii_lowercase()) {
+            Some(says) => says,
+            None => {
+                let says = rt.block_on(ask(&gateway, &sale.out_trade_no, pause, asked));
+                asked += 1;
+                if !matches!(
+                    says,
+                    GatewaySays::NoAnswer { .. } | GatewaySays::Busy { .. }
+                ) {
+                    let line = serde_json::to_string(&Checked {
+                        out_trade_no: sale.out_trade_no.clone(),
+                        gateway: says.clone(),
+                    })?;
+                    writeln!(progress, "{line}")
+                        .and_then(|_| progress.sync_data())
+                        .with_context(|| format!("writing {}", progress_path.display()))?;
+                }
+                says
+            }
+        };
+        let verdict = classify(sale.state, sale.amount, &says);
+        rows.push((sale, says, verdict));
+    }
+    tracing::info!(sales = sales.len(), asked, "reconciled");
+
+    let verdicts: Vec<Verdict> = rows.iter().map(|(_, _, v)| *v).collect();
+    if args.json {
+        write_json(out, &to_json(day, &rows, &progress_path))?;
+    } else {
+        write_table(out, day, &rows, &progress_path)?;
+    }
+    match exit_status(&verdicts) {
+        0 => Ok(()),
+        code if code == crate::reconcile::EXIT_DISAGREES => Err(Findings {
+            code,
+            what: "sales that disagree with the gateway",
+        }
+        .into()),
+        code => Err(Findings {
+            code,
+            what: "sales not checked or still open",
+        }
+        .into()),
+    }
+}
+
+/// Asks the gateway about one order, after the rate limit's pause, backing off on FREQUENTLY.
+async fn ask(
+    gateway: &crate::gateway::HttpGateway,
+    out_trade_no: &str,
+    pause: Duration,
+    asked_before: usize,
+) -> GatewaySays {
+    if asked_before > 0 {
+        tokio::time::sleep(pause).await;
+    }
+    let request = QueryRequest::ByOutTradeNo(out_trade_no.to_string());
+    let mut backoff = Duration::from_secs(1);
+    let mut says = GatewaySays::NoAnswer {
+        detail: "not asked".into(),
+    };
+    for _ in 0..FREQUENTLY_TRIES {
+        says = match gateway.query(&request).await {
+            Ok(answer) => GatewaySays::of(&answer, out_trade_no),
+            Err(err) => GatewaySays::NoAnswer {
+                detail: err.to_string(),
+            },
+        };
+        if !matches!(says, GatewaySays::Busy { .. }) {
+            return says;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(15));
+    }
+    says
+}
+
+fn progress_file(state_dir: &Path, day: NaiveDate) -> PathBuf {
+    state_dir
+        .join("reconcile")
+        .join(format!("{}.jsonl", day.format("%Y-%m-%d")))
+}
+
+/// The sales a former run of this day checked, by lowercased order number. A line cut short
+/// by an interruption is skipped (that sale is asked again).
+fn read_progress(path: &Path) -> anyhow::Result<HashMap<String, GatewaySays>> {
+    let file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+    };
+    let mut done = HashMap::new();
+    for line in BufReader::new(file).lines() {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        if let Ok(checked) = serde_json::from_str::<Checked>(&line) {
+            done.insert(checked.out_trade_no.to_ascii_lowercase(), checked.gateway);
+        }
+    }
+    Ok(done)
+}
+
+fn open_progress(path: &Path) -> anyhow::Result<fs::File> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+fn gateway_words(says: &GatewaySays) -> String {
+    match says {
+        GatewaySays::Paid {
+            amount_fen: Some(fen),
+        } => format!("paid {fen}"),
+        GatewaySays::Paid { amount_fen: None } => "paid (no amount)".into(),
+        GatewaySays::Waiting => "waiting".into(),
+        GatewaySays::NotPaid { .. } => "not paid".into(),
+        GatewaySays::Refunded { .. } => "refunded".into(),
+        GatewaySays::NotFound => "no such order".into(),
+        GatewaySays::Busy { .. } => "busy (FREQUENTLY)".into(),
+        GatewaySays::NoAnswer { detail } => format!("no answer: {detail}"),
+    }
+}
+
+type Row<'a> = (&'a SaleRecord, GatewaySays, Verdict);
+
+fn write_table(
+    out: &mut dyn Write,
+    day: NaiveDate,
+    rows: &[Row<'_>],
+    progress: &Path,
+) -> anyhow::Result<()> {
+    writeln!(out, "reconciliation of {day} (China time)")?;
+    writeln!(
+        out,
+        "{:<40} {:>10} {:<12} {:<20} {:<28} what to do",
+        "out_trade_no", "amount", "terminal", "gateway", "verdict"
+    )?;
+    for (sale, says, verdict) in rows {
+        writeln!(
+            out,
+            "{:<40} {:>10} {:<12} {:<20} {:<28} {}",
+            sale.out_trade_no,
+            sale.amount.to_string(),
+            sale.state.as_str(),
+            gateway_words(says),
+            verdict.key(),
+            verdict.what_to_do()
+        )?;
+    }
+    let count = |f: fn(&Verdict) -> bool| rows.iter().filter(|(_, _, v)| f(v)).count();
+    writeln!(
+        out,
+        "totals: {} sales, {} paid both, {} not paid both, {} disagree, {} open, {} not checked (progress: {})",
+        rows.len(),
+        count(|v| *v == Verdict::PaidBoth),
+        count(|v| *v == Verdict::NotPaidBoth),
+        count(|v| v.disagrees()),
+        count(|v| *v == Verdict::Open),
+        count(|v| *v == Verdict::NotChecked),
+        progress.display()
+    )?;
+    Ok(())
+}
+
+fn to_json(day: NaiveDate, rows: &[Row<'_>], progress: &Path) -> serde_json::Value {
+    let sales: Vec<_> = rows
+        .iter()
+        .map(|(sale, says, verdict)| {
+            json!({
+                "sale_id": sale.sale_id,
+                "out_trade_no": sale.out_trade_no,
+                "amount_fen": sale.amount,
+                "terminal_state": sale.state.as_str(),
+                "gateway": says,
+                "verdict": verdict.key(),
+                "disagrees": verdict.disagrees(),
+                "what_to_do": verdict.what_to_do(),
+            })
+        })
+        .collect();
+    let verdicts: Vec<Verdict> = rows.iter().map(|(_, _, v)| *v).collect();
+    json!({
+        "day": day.format("%Y-%m-%d").to_string(),
+        "timezone": "+08:00",
+        "ok": exit_status(&verdicts) == 0,
+        "sales": sales,
+        "progress_file": progress.display().to_string(),
+    })
+}
