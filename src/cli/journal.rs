@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::Config;
 use crate::engine::Timestamp;
-use crate::journal::{export, ExportFormat, Journal as _, SledJournal};
+use crate::journal::{export, ExportFormat, Journal as _, LogJournal};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct JournalArgs {
@@ -38,7 +38,7 @@ pub fn run(config_path: &Path, args: &JournalArgs, out: &mut dyn Write) -> anyho
             config_path.display()
         );
     }
-    let journal = SledJournal::open(&journal_dir).with_context(|| {
+    let journal = LogJournal::open(&journal_dir).with_context(|| {
         format!(
             "opening the journal at {} (while the daemon runs it holds the journal: stop it first, e.g. systemctl stop scanpay)",
             config.storage.journal_dir().display()
