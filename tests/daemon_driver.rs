@@ -1,4 +1,4 @@
-//! The daemon's loop (`scanpay::daemon::Driver`) with the real engine, the sled journal and
+//! The daemon's loop (`scanpay::daemon::Driver`) with the real engine, the log journal and
 //! the HTTP gateway client, against the gateway simulator in process, with its faults: every
 //! sale must end as the gateway's books say, and no customer may be charged twice.
 //!
@@ -99,7 +99,7 @@ fn lock(witness: &Shared) -> std::sync::MutexGuard<'_, Witness> {
     witness.lock().expect("witness lock")
 }
 
-/// The sled journal, telling the witness (and the test) every record once `put` has made it
+/// The journal, telling the witness (and the test) every record once `put` has made it
 /// durable.
 struct WatchedJournal {
     inner: LogJournal,

@@ -276,7 +276,7 @@ async fn a_sale_older_than_the_registers_window_is_found_from_the_journal() {
     assert_eq!(rig.terminate().await.code(), Some(0));
 
     // A busy till: more sales since than the register API keeps in memory, written while
-    // the daemon is stopped (sled allows one process), as earlier runs would have.
+    // the daemon is stopped (the journal allows one process), as earlier runs would have.
     {
         let journal = LogJournal::open(rig.dir.path().join("journal").join("journal")).unwrap();
         let mut later = journal

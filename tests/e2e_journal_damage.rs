@@ -141,7 +141,7 @@ async fn garbage_data_and_no_counter_file_never_repeat_a_number_and_show_the_dam
 }
 
 /// Invariant 5 (ARCHITECTURE.md): once the sales have ended, no scanned code is in any file
-/// under the state directory (sled keeps old record versions; the codes never go there).
+/// under the state directory (old record versions stay in the log; the codes never go there).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_file_under_the_state_directory_holds_a_scanned_code_after_the_sales_end() {
     let mut rig = Rig::start(RigOptions::default()).await;

@@ -1,4 +1,4 @@
-//! Engine + sled journal, driven the way the daemon drives them, against a fake gateway that
+//! Engine + the log journal, driven the way the daemon drives them, against a fake gateway that
 //! keeps its own books, with faults and crashes at random points (including between writing
 //! a record and sending the request that depends on it). Each crash drops the engine and the
 //! journal, reopens the journal from disk and recovers. At the end, with the faults gone,
