@@ -10,7 +10,9 @@ use files_support::files_holding;
 use scanpay::engine::{
     Engine, EnginePolicy, OrderEpoch, Output, Request, SaleRecord, SaleState, Timestamp,
 };
-use scanpay::journal::{export, ExportFormat, Journal, JournalError, LogJournal, MemoryJournal, LOG_FILE, SEQ_BLOCK};
+use scanpay::journal::{
+    export, ExportFormat, Journal, JournalError, LogJournal, MemoryJournal, LOG_FILE, SEQ_BLOCK,
+};
 use scanpay::protocol::{Fen, PaymentCode, Payway};
 
 /// 2026-11-25T20:00:00Z

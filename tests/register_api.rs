@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use scanpay::engine::{
     Engine, EnginePolicy, OrderEpoch, SaleRecord, SaleState, SaleView, Timestamp,
 };
-use scanpay::journal::{Journal, JournalError, MemoryJournal, LogJournal};
+use scanpay::journal::{Journal, JournalError, LogJournal, MemoryJournal};
 use scanpay::protocol::Fen;
 // The shared fixture names its types through `crate::engine` / `crate::protocol`.
 use scanpay::{engine, protocol};
