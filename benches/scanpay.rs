@@ -32,7 +32,7 @@ use scanpay::display::png_out::RgbImage;
 use scanpay::display::render::render_frame;
 use scanpay::display::{changed_regions, Framebuffer, Language, PanelColor, Screen, StatusFlags};
 use scanpay::engine::{SaleRecord, SaleState, Timestamp};
-use scanpay::journal::{Journal, SledJournal};
+use scanpay::journal::{Journal, LogJournal};
 use scanpay::protocol::{Fen, Payway};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -449,7 +449,7 @@ fn bulk_journal(count: u64, dest: &Path) {
     };
     let dir = staging.path().join("journal");
     {
-        let journal = SledJournal::open(&dir).expect("open the bulk journal");
+        let journal = LogJournal::open(&dir).expect("open the bulk journal");
         let epoch = journal.epoch().unwrap();
         let start = Timestamp::from_millis(1_764_547_200_000);
         for seq in 1..=count {

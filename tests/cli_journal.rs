@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use scanpay::engine::{SaleRecord, SaleState, Timestamp};
-use scanpay::journal::{Journal, SledJournal};
+use scanpay::journal::{Journal, LogJournal};
 use scanpay::protocol::{Fen, Payway};
 
 /// 2026-11-24T23:30:00Z, half an hour before the second day starts.
@@ -84,7 +84,7 @@ fn exports_the_daemons_journal_by_day_as_csv_and_json_lines() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path());
     {
-        let journal = SledJournal::open(dir.path().join("state").join("journal")).unwrap();
+        let journal = LogJournal::open(dir.path().join("state").join("journal")).unwrap();
         journal.put(&record(1, T0, SaleState::Paid)).unwrap();
         journal
             .put(&record(2, T0 + 3_600_000, SaleState::Failed))
@@ -126,7 +126,7 @@ fn a_bad_date_and_a_journal_in_use_are_named() {
     assert!(stderr.contains("\"yesterday\" is not a date"), "{stderr}");
 
     // The daemon holds the journal while it runs; the export says so instead of waiting forever.
-    let _held = SledJournal::open(dir.path().join("state").join("journal")).unwrap();
+    let _held = LogJournal::open(dir.path().join("state").join("journal")).unwrap();
     let (code, _, stderr) = scanpay(&config, &[]);
     assert_eq!(code, 1);
     assert!(

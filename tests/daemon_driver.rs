@@ -1,4 +1,4 @@
-//! The daemon's loop (`scanpay::daemon::Driver`) with the real engine, the sled journal and
+//! The daemon's loop (`scanpay::daemon::Driver`) with the real engine, the log journal and
 //! the HTTP gateway client, against the gateway simulator in process, with its faults: every
 //! sale must end as the gateway's books say, and no customer may be charged twice.
 //!
@@ -22,7 +22,7 @@ use scanpay::daemon::{self, screen_task, Driver, SaleDefaults};
 use scanpay::display::{Display, DisplayError, StatusFlags};
 use scanpay::engine::{Engine, EnginePolicy, OrderEpoch, SaleRecord, SaleState, SaleView, Screen};
 use scanpay::gateway::{Gateway, GatewayClientConfig, GatewayError, HttpGateway};
-use scanpay::journal::{DamageNotice, Journal, JournalError, SledJournal};
+use scanpay::journal::{DamageNotice, Journal, JournalError, LogJournal};
 use scanpay::protocol::messages::{
     AppAnswer, BalanceAnswer, PayRequest, QueryRequest, SettleAnswer, SettleQueryRequest,
     SettleRequest, WebPayRequest,
@@ -99,10 +99,10 @@ fn lock(witness: &Shared) -> std::sync::MutexGuard<'_, Witness> {
     witness.lock().expect("witness lock")
 }
 
-/// The sled journal, telling the witness (and the test) every record once `put` has made it
+/// The journal, telling the witness (and the test) every record once `put` has made it
 /// durable.
 struct WatchedJournal {
-    inner: SledJournal,
+    inner: LogJournal,
     witness: Shared,
     written: mpsc::UnboundedSender<SaleRecord>,
 }
@@ -300,7 +300,7 @@ impl Daemon {
         let now = daemon::clock::now();
         let (written, records) = mpsc::unbounded_channel();
         let journal: Arc<dyn Journal> = Arc::new(WatchedJournal {
-            inner: SledJournal::open(dir).expect("the journal opens"),
+            inner: LogJournal::open(dir).expect("the journal opens"),
             witness: witness.clone(),
             written,
         });

@@ -266,7 +266,7 @@ async fn kill_9_after_a_paid_sale_then_restart_still_finds_and_lists_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sale_older_than_the_registers_window_is_found_from_the_journal() {
     use scanpay::engine::{SaleRecord, Timestamp};
-    use scanpay::journal::{Journal, SledJournal};
+    use scanpay::journal::{Journal, LogJournal};
     use scanpay::register::board::RECENT_SALES;
     let mut rig = Rig::start(RigOptions::default()).await;
     let first = rig.arm(Fen(700)).await;
@@ -276,9 +276,9 @@ async fn a_sale_older_than_the_registers_window_is_found_from_the_journal() {
     assert_eq!(rig.terminate().await.code(), Some(0));
 
     // A busy till: more sales since than the register API keeps in memory, written while
-    // the daemon is stopped (sled allows one process), as earlier runs would have.
+    // the daemon is stopped (the journal allows one process), as earlier runs would have.
     {
-        let journal = SledJournal::open(rig.dir.path().join("journal").join("journal")).unwrap();
+        let journal = LogJournal::open(rig.dir.path().join("journal").join("journal")).unwrap();
         let mut later = journal
             .get(&first.sale_id)
             .unwrap()

@@ -16,7 +16,7 @@ mod files_support;
 use e2e_support::{code, Rig, RigOptions, STEP};
 use files_support::files_holding;
 use scanpay::engine::SaleState;
-use scanpay::journal::{Journal as _, SledJournal};
+use scanpay::journal::{Journal as _, LogJournal, LOG_FILE};
 use scanpay::protocol::Fen;
 use scanpay::simulator::OrderState;
 
@@ -35,7 +35,19 @@ async fn damage_shown(rig: &mut Rig) -> Vec<String> {
     status.journal_damage
 }
 
-/// Item 4: sled refuses the damaged store (a garbled config file); the first start after it
+/// Spoils the checksum of the log's second frame (the first sale record), leaving every
+/// later frame valid: damage in the middle of the log, not a torn tail.
+fn spoil_second_frame(log: &std::path::Path) {
+    let mut bytes = std::fs::read(log).unwrap();
+    let first_len = u32::from_le_bytes(bytes[0..4].try_into().unwrap()) as usize;
+    let second = 8 + first_len;
+    for b in &mut bytes[second + 4..second + 8] {
+        *b ^= 0x5A;
+    }
+    std::fs::write(log, bytes).unwrap();
+}
+
+/// Item 4: a frame in the middle of the log fails its checksum; the first start after it
 /// serves at once, the sale that was waiting for the customer is salvaged and looked up
 /// (paid, charged once), and removing the moved-aside store acknowledges the damage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,7 +67,7 @@ async fn a_damaged_journal_is_salvaged_and_shown_until_a_person_removes_it() {
     rig.kill_9().await;
 
     let journal = rig.state_dir().join("journal");
-    std::fs::write(journal.join("conf"), b"\xff\x00 not a sled config \x13\x37").unwrap();
+    spoil_second_frame(&journal.join(LOG_FILE));
     rig.start_daemon().await;
     let damage = damage_shown(&mut rig).await;
     assert!(damage[0].contains("journal.corrupt-"), "{damage:?}");
@@ -94,12 +106,12 @@ async fn a_damaged_journal_is_salvaged_and_shown_until_a_person_removes_it() {
     );
     assert_eq!(rig.terminate().await.code(), Some(0), "{}", rig.log());
     // The paid sale was salvaged into the new journal too.
-    let journal = SledJournal::open(&journal).unwrap();
+    let journal = LogJournal::open(&journal).unwrap();
     let kept = journal.get(&first.sale_id).unwrap().unwrap();
     assert_eq!(kept.state, SaleState::Paid);
 }
 
-/// Items 2 and 4: garbage in sled's data file and the counter file gone. Before, the daemon
+/// Items 2 and 4: garbage in the log and the counter file gone. Before, the daemon
 /// started silently at 000001 again and the next sale's ORDERPAID looked up the old order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_data_and_no_counter_file_never_repeat_a_number_and_show_the_damage() {
@@ -110,8 +122,8 @@ async fn garbage_data_and_no_counter_file_never_repeat_a_number_and_show_the_dam
     assert_eq!(rig.terminate().await.code(), Some(0));
 
     let journal = rig.state_dir().join("journal");
-    let len = std::fs::metadata(journal.join("db")).unwrap().len() as usize;
-    std::fs::write(journal.join("db"), vec![0xA5; len.max(4096)]).unwrap();
+    let len = std::fs::metadata(journal.join(LOG_FILE)).unwrap().len() as usize;
+    std::fs::write(journal.join(LOG_FILE), vec![0xA5; len.max(4096)]).unwrap();
     std::fs::remove_file(journal.join("scanpay-last-seq")).unwrap();
     rig.start_daemon().await;
     let damage = damage_shown(&mut rig).await;
@@ -129,7 +141,7 @@ async fn garbage_data_and_no_counter_file_never_repeat_a_number_and_show_the_dam
 }
 
 /// Invariant 5 (ARCHITECTURE.md): once the sales have ended, no scanned code is in any file
-/// under the state directory (sled keeps old record versions; the codes never go there).
+/// under the state directory (old record versions stay in the log; the codes never go there).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_file_under_the_state_directory_holds_a_scanned_code_after_the_sales_end() {
     let mut rig = Rig::start(RigOptions::default()).await;

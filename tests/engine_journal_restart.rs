@@ -1,4 +1,4 @@
-//! Engine + sled journal, driven the way the daemon drives them, against a fake gateway that
+//! Engine + the log journal, driven the way the daemon drives them, against a fake gateway that
 //! keeps its own books, with faults and crashes at random points (including between writing
 //! a record and sending the request that depends on it). Each crash drops the engine and the
 //! journal, reopens the journal from disk and recovers. At the end, with the faults gone,
@@ -11,7 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
 use scanpay::engine::{Engine, EnginePolicy, Output, Request, SaleState, SendFailure, Timestamp};
-use scanpay::journal::{Journal, SledJournal};
+use scanpay::journal::{Journal, LogJournal};
 use scanpay::protocol::{ErrCode, Fen, ResultCode, TradeAnswer, TradeStatus};
 
 const T0: u64 = 1_795_636_800_000;
@@ -130,13 +130,13 @@ impl Gateway {
 
 struct Terminal {
     engine: Engine,
-    journal: SledJournal,
+    journal: LogJournal,
     /// Requests handed to the network, with the time their reply comes back.
     in_flight: VecDeque<Request>,
 }
 
 fn start(path: &Path, now: Timestamp) -> Terminal {
-    let journal = SledJournal::open(path).expect("journal opens");
+    let journal = LogJournal::open(path).expect("journal opens");
     let mut engine = Engine::new(EnginePolicy::default(), now).unwrap();
     engine.recover(
         journal.unfinished().unwrap(),

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use scanpay::engine::{
     Engine, EnginePolicy, OrderEpoch, SaleRecord, SaleState, SaleView, Timestamp,
 };
-use scanpay::journal::{Journal, JournalError, MemoryJournal, SledJournal};
+use scanpay::journal::{Journal, JournalError, LogJournal, MemoryJournal};
 use scanpay::protocol::Fen;
 // The shared fixture names its types through `crate::engine` / `crate::protocol`.
 use scanpay::{engine, protocol};
@@ -1227,7 +1227,7 @@ async fn restarted(journal: Arc<dyn Journal>) -> Terminal {
 async fn after_a_restart_ended_sales_are_found_by_id_listed_and_refuse_disarming() {
     let dir = tempfile::tempdir().unwrap();
     let (paid, failed) = {
-        let journal = SledJournal::open(dir.path().join("journal")).unwrap();
+        let journal = LogJournal::open(dir.path().join("journal")).unwrap();
         let paid = record("SHOP1", 1, SaleState::Paid);
         let mut failed = record("SHOP1", 2, SaleState::Failed);
         failed.err_code = Some("INSUFFICIENT".to_string());
@@ -1236,7 +1236,7 @@ async fn after_a_restart_ended_sales_are_found_by_id_listed_and_refuse_disarming
         (paid, failed)
         // Dropped: the process that wrote them is gone.
     };
-    let journal = Arc::new(SledJournal::open(dir.path().join("journal")).unwrap());
+    let journal = Arc::new(LogJournal::open(dir.path().join("journal")).unwrap());
     let t = restarted(journal).await;
 
     let found = get(t.addr(), &format!("/v1/sales/{}", paid.sale_id)).await;

@@ -11,7 +11,7 @@ use super::charge::register_endpoint;
 use super::gateway_cmds::block_on;
 use crate::config::Config;
 use crate::engine::Timestamp;
-use crate::journal::{export, parse_when, ExportFormat, Journal as _, SledJournal};
+use crate::journal::{export, parse_when, ExportFormat, Journal as _, LogJournal};
 use crate::register::RegisterClient;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -82,7 +82,7 @@ fn export_from_the_store(
             config_path.display()
         );
     }
-    let journal = SledJournal::open(&journal_dir).with_context(|| {
+    let journal = LogJournal::open(&journal_dir).with_context(|| {
         format!(
             "opening the journal at {} (while the daemon runs it holds the journal: stop it first, e.g. systemctl stop scanpay)",
             config.storage.journal_dir().display()

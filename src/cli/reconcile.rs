@@ -30,7 +30,7 @@ use super::gateway_cmds::{connect, runtime};
 use super::output::write_json;
 use crate::engine::{SaleRecord, Timestamp};
 use crate::gateway::Gateway as _;
-use crate::journal::{Journal as _, SledJournal};
+use crate::journal::{Journal as _, LogJournal};
 use crate::protocol::QueryRequest;
 use crate::reconcile::{classify, exit_status, GatewaySays, Verdict};
 
@@ -95,7 +95,7 @@ pub fn run(config_path: &Path, args: &ReconcileArgs, out: &mut dyn Write) -> any
         );
     }
     let sales = {
-        let journal = SledJournal::open(&journal_dir).with_context(|| {
+        let journal = LogJournal::open(&journal_dir).with_context(|| {
             format!(
                 "opening the journal at {} (while the daemon runs it holds the journal: stop it first, e.g. systemctl stop scanpay)",
                 journal_dir.display()

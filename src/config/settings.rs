@@ -263,7 +263,7 @@ pub struct StorageSettings {
 }
 
 impl StorageSettings {
-    /// sled's directory. Its own folder, because a damaged journal is moved aside whole and
+    /// The journal's directory. Its own folder, because a damaged journal is moved aside whole and
     /// must not take the withdrawal record with it.
     pub fn journal_dir(&self) -> PathBuf {
         self.path.join("journal")

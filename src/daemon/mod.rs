@@ -28,7 +28,7 @@ use crate::config::{Config, RegisterToken};
 use crate::display::{open_display, Display, NoDisplay};
 use crate::engine::{Engine, PolicyError, Timestamp};
 use crate::gateway::{GatewayConfigError, HttpGateway};
-use crate::journal::{Journal, JournalError, SledJournal};
+use crate::journal::{Journal, JournalError, LogJournal};
 use crate::register::{self, ListenAddr, RegisterError, SaleBoard};
 use crate::scanner::spawn_scanner;
 use crate::systemd::{self, Notifier, SystemdNotifier};
@@ -103,7 +103,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     let now = clock::now();
-    let journal: Arc<dyn Journal> = Arc::new(SledJournal::open(config.storage.journal_dir())?);
+    let journal: Arc<dyn Journal> = Arc::new(LogJournal::open(config.storage.journal_dir())?);
     let mut engine = Engine::new(engine_policy(&config), now)?;
     let (board, commands) = SaleBoard::new(journal.clone());
     let resumed = recover(journal.as_ref(), &mut engine, &board, now)?;

@@ -1,8 +1,8 @@
-//! The payment codes a journal still holds, kept outside sled (invariant 5, ARCHITECTURE.md).
+//! The payment codes a journal still holds, kept outside the log (invariant 5, ARCHITECTURE.md).
 //!
-//! sled is log-structured: a record rewritten without its code leaves the old version, code
-//! and all, in the data file until sled happens to reclaim that segment. So records go to
-//! sled without their code, and the codes (at most one or two at a time: a code is erased as
+//! The log is append-only: a record rewritten without its code leaves the old version, code
+//! and all, in `sales.log` until compaction rewrites it. So records go to the log without
+//! their code, and the codes (at most one or two at a time: a code is erased as
 //! soon as the gateway has answered) live in one small file, `scanpay-codes`, which is
 //! rewritten *in place* (same file, same blocks, padded to at least its old length) and
 //! fsynced on every change: once erased, a code is not in any file under the state

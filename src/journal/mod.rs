@@ -11,7 +11,6 @@ mod export;
 mod log_store;
 mod memory;
 mod salvage;
-mod sled_store;
 
 use std::path::PathBuf;
 
@@ -21,7 +20,6 @@ pub use export::{export, parse_when, ExportError, ExportFormat, ExportPages, EXP
 pub use log_store::{LogJournal, DEFAULT_KEEP_DAYS, LOG_FILE, SEQ_BLOCK};
 pub use memory::MemoryJournal;
 pub use salvage::DamageNotice;
-pub use sled_store::SledJournal;
 
 /// Storage of sale records. Implementations are shared between the daemon's loop and the
 /// register API, hence `&self` and `Send + Sync`.

@@ -1,7 +1,7 @@
 //! What can still be read from a damaged store, and the notices that keep damage visible.
 //!
-//! Salvage reads sled's files as plain bytes, not through sled (which may refuse or panic on
-//! them): records are stored as uncompressed JSON, so every `{"sale_id":…}` object that
+//! Salvage reads the store's files as plain bytes, not through the store's own reader (which
+//! refuses them): records are stored as uncompressed JSON, so every `{"sale_id":…}` object that
 //! still parses is a version of a sale. The newest version found of each sale is kept and
 //! marked `salvaged`: newer versions may be lost, so the engine treats it as out of date.
 //!
@@ -37,7 +37,7 @@ impl std::fmt::Display for DamageNotice {
     }
 }
 
-/// The newest readable version of every sale in the files of `dir` (not through sled).
+/// The newest readable version of every sale in the files of `dir` (as plain bytes).
 pub fn salvage(dir: &Path) -> Vec<SaleRecord> {
     let mut newest: BTreeMap<String, SaleRecord> = BTreeMap::new();
     let files = std::fs::read_dir(dir)

@@ -1,7 +1,7 @@
 //! The rig for end-to-end tests of the real `scanpay daemon` process.
 //!
 //! A `Rig` owns a temp dir holding everything the daemon touches: the merchant key, the
-//! config, the sled journal, the png display's frames, the register API's unix socket, and a
+//! config, the journal (log store), the png display's frames, the register API's unix socket, and a
 //! symlink standing in for `/dev/serial/by-id/…` that points at a pseudo-terminal's slave
 //! side (the "scanner"; the test types into the master side). The gateway is the in-process
 //! simulator on 127.0.0.1:0. The daemon's stderr goes to a log file per start, printed when

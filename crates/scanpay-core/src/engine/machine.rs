@@ -334,8 +334,8 @@ mod tests {
         let t = Timestamp(1_795_636_800_000);
         let sale = e.arm(Fen(100), "Tea".into(), "001".into(), t).unwrap();
         e.handle_scan("134523198765432101", t);
-        // A verified answer may be up to the HTTP client's limit (1 MiB); sled writes a
-        // value over 128 KiB to a separate blob file that the journal's fsync does not cover.
+        // A verified answer may be up to the HTTP client's limit (1 MiB), the journal's limit
+        // for one record: the record must stay small whatever the gateway sends.
         let answer = TradeAnswer {
             result_code: crate::protocol::ResultCode::BusinessFailure,
             err_code: Some(ErrCode::parse(&"E".repeat(300_000))),

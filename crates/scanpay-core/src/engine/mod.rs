@@ -1,6 +1,6 @@
 //! The sale lifecycle as a sans-IO state machine.
 //!
-//! Architecture invariant: pure. No tokio, reqwest, sled, device or filesystem; no clock
+//! Architecture invariant: pure. No tokio, reqwest, journal store, device or filesystem; no clock
 //! reads. Time comes in as an argument (`Timestamp`), outputs come out as a closed enum
 //! (`Output`) drained with `Engine::poll_output`, and `Engine::poll_timeout` says when to call
 //! `Engine::handle_timeout` next.
@@ -42,7 +42,7 @@
 //!   ORDER_NOTFOUND for `not_found_final`) ends failed and is still checked at the slow pace
 //!   until the reconciliation window ends (the rule and why it is safe: `answers.rs`).
 //! - Texts kept from the gateway or the transport are cut to 256 characters (notes: 512), so a
-//!   record stays far below sled's blob threshold.
+//!   record stays far below the journal's limit for one record.
 //! - Armed sales are disarmed at restart (see `Engine::recover`).
 //! - A restart whose wall clock is behind the journal (no real-time clock, no NTP yet) cannot
 //!   tell how long it was down: queued pays expire unsent and sales in progress become

@@ -79,9 +79,9 @@ const MAX_GATEWAY_TEXT_CHARS: usize = 256;
 const MAX_NOTE_CHARS: usize = 512;
 
 /// Cuts texts that come from the gateway or the transport: a verified answer may be as long
-/// as the HTTP client allows (1 MiB), and a journal value over sled's blob threshold
-/// (128 KiB, and a leaf holds up to 17 records) goes to a separate file that the journal's
-/// fsync does not cover; the register and the display have no use for more either.
+/// as the HTTP client allows (1 MiB), which is also the journal's limit for one record, and
+/// every version is written again at each change; the register and the display have no
+/// use for more either.
 fn bound_texts(r: &mut SaleRecord) {
     let gateway_texts = [&mut r.trade_no, &mut r.err_code, &mut r.err_code_des];
     for text in gateway_texts.into_iter().flatten() {

@@ -1,4 +1,4 @@
-//! The sled journal in a temp dir: round trip, reopen, the counter and epoch, damage moved
+//! The journal (the log store) in a temp dir: round trip, reopen, the counter and epoch, damage moved
 //! aside and salvaged, payment codes gone from the files, export golden output. The in-memory fake is held to the same contract.
 
 mod files_support;
@@ -10,7 +10,9 @@ use files_support::files_holding;
 use scanpay::engine::{
     Engine, EnginePolicy, OrderEpoch, Output, Request, SaleRecord, SaleState, Timestamp,
 };
-use scanpay::journal::{export, ExportFormat, Journal, JournalError, MemoryJournal, SledJournal};
+use scanpay::journal::{
+    export, ExportFormat, Journal, JournalError, LogJournal, MemoryJournal, LOG_FILE, SEQ_BLOCK,
+};
 use scanpay::protocol::{Fen, PaymentCode, Payway};
 
 /// 2026-11-25T20:00:00Z
@@ -83,14 +85,14 @@ fn memory_journal_keeps_the_contract() {
 }
 
 #[test]
-fn sled_journal_keeps_the_contract_and_survives_reopening() {
+fn log_journal_keeps_the_contract_and_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal");
     {
-        let journal = SledJournal::open(&path).unwrap();
+        let journal = LogJournal::open(&path).unwrap();
         contract(&journal);
     }
-    let journal = SledJournal::open(&path).unwrap();
+    let journal = LogJournal::open(&path).unwrap();
     assert_eq!(journal.last_seq().unwrap(), 3);
     let all = journal.load_all().unwrap();
     assert_eq!(all.len(), 3);
@@ -140,11 +142,11 @@ fn order_numbers_are_never_reused_across_restarts() {
     let path = dir.path().join("journal");
     let now = Timestamp(T0);
     let epoch = {
-        let journal = SledJournal::open(&path).unwrap();
+        let journal = LogJournal::open(&path).unwrap();
         arm_some(&mut recovered(&journal, now), &journal, 3, now);
         journal.epoch().unwrap()
     };
-    let journal = SledJournal::open(&path).unwrap();
+    let journal = LogJournal::open(&path).unwrap();
     assert_eq!(journal.last_seq().unwrap(), 3);
     assert_eq!(journal.epoch().unwrap(), epoch);
     let numbers = arm_some(&mut recovered(&journal, now), &journal, 1, now);
@@ -160,11 +162,11 @@ fn a_wiped_store_never_repeats_an_order_number() {
     let path = dir.path().join("journal");
     let now = Timestamp(T0);
     let before = {
-        let journal = SledJournal::open(&path).unwrap();
+        let journal = LogJournal::open(&path).unwrap();
         arm_some(&mut recovered(&journal, now), &journal, 3, now)
     };
     std::fs::remove_dir_all(&path).unwrap();
-    let journal = SledJournal::open(&path).unwrap();
+    let journal = LogJournal::open(&path).unwrap();
     let after = arm_some(&mut recovered(&journal, now), &journal, 3, now);
     assert!(
         after.iter().all(|n| !before.contains(n)),
@@ -174,14 +176,11 @@ fn a_wiped_store_never_repeats_an_order_number() {
 }
 
 /// The damaged store is kept aside with a notice; the new one is usable at once and says so.
-fn assert_moved_aside(journal: &SledJournal, path: &Path) -> String {
+fn assert_moved_aside(journal: &LogJournal, path: &Path) -> String {
     let notices = journal.damage();
     assert_eq!(notices.len(), 1, "{notices:?}");
     let notice = &notices[0];
-    assert!(
-        notice.moved_to.join("db").exists(),
-        "the damaged files are kept"
-    );
+    assert!(notice.moved_to.is_dir(), "the damaged files are kept");
     assert!(notice.moved_to.join("DAMAGE.txt").exists());
     let name = notice
         .moved_to
@@ -192,12 +191,38 @@ fn assert_moved_aside(journal: &SledJournal, path: &Path) -> String {
     assert!(name.starts_with("journal.corrupt-"), "{name}");
     let said = notice.to_string();
     assert!(said.contains("delete or move away"), "{said}");
-    assert!(path.join("db").exists());
+    assert!(path.join(LOG_FILE).exists());
     said
 }
 
+/// Spoils the checksum of the log's second frame (the first sale), leaving later frames
+/// valid: damage in the middle of the log, not a torn tail.
+fn spoil_second_frame(log: &Path) {
+    let mut bytes = std::fs::read(log).unwrap();
+    let first_len = u32::from_le_bytes(bytes[0..4].try_into().unwrap()) as usize;
+    let second = 8 + first_len;
+    for b in &mut bytes[second + 4..second + 8] {
+        *b ^= 0x5A;
+    }
+    std::fs::write(log, bytes).unwrap();
+}
+
+/// Appends a well-formed record frame ([len][crc32][kind R][payload]) holding `json`, as
+/// another version or a hand edit might have written it.
+fn append_frame(log: &Path, json: &[u8]) {
+    use std::io::Write as _;
+    let mut payload = vec![b'R'];
+    payload.extend_from_slice(json);
+    let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
+    frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    frame.extend_from_slice(&payload);
+    let mut file = std::fs::OpenOptions::new().append(true).open(log).unwrap();
+    file.write_all(&frame).unwrap();
+    // A valid sale after it, so the bad one is in the middle, not a torn tail.
+}
+
 fn store_with_sales(path: &Path) -> (OrderEpoch, PaymentCode) {
-    let journal = SledJournal::open(path).unwrap();
+    let journal = LogJournal::open(path).unwrap();
     journal.put(&record(1, SaleState::Paid)).unwrap();
     journal.put(&record(2, SaleState::Unresolved)).unwrap();
     let code = PaymentCode::parse("134523198765432101").unwrap();
@@ -208,7 +233,7 @@ fn store_with_sales(path: &Path) -> (OrderEpoch, PaymentCode) {
 }
 
 /// Salvaged sales are in the new store, marked; the engine never sends them, only asks.
-fn assert_salvaged_and_queried(journal: &SledJournal) {
+fn assert_salvaged_and_queried(journal: &LogJournal) {
     let all = journal.load_all().unwrap();
     let seqs: Vec<_> = all.iter().map(|r| (r.seq, r.state, r.salvaged)).collect();
     assert_eq!(
@@ -240,21 +265,22 @@ fn assert_salvaged_and_queried(journal: &SledJournal) {
     );
 }
 
-/// Sled refuses its config file; the sales are salvaged from the data file
-/// and numbering goes on under the same epoch (the counter file vouches for it).
+/// A frame in the middle of the log fails its checksum; the sales are salvaged from the
+/// log and numbering goes on under the same epoch (the counter file vouches for it).
 #[test]
 fn garbage_config_file_is_moved_aside_and_the_sales_salvaged() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal");
     let (epoch, code) = store_with_sales(&path);
-    std::fs::write(path.join("conf"), b"\xff\x00 not a sled config \x13\x37").unwrap();
-    let journal = SledJournal::open(&path).unwrap();
+    spoil_second_frame(&path.join(LOG_FILE));
+    let journal = LogJournal::open(&path).unwrap();
     let said = assert_moved_aside(&journal, &path);
     assert!(
         said.contains("3 sales salvaged, 2 of them unfinished"),
         "{said}"
     );
-    assert_eq!(journal.last_seq().unwrap(), 3);
+    // Numbering goes on above what the counter file reserved (a block of SEQ_BLOCK).
+    assert_eq!(journal.last_seq().unwrap(), SEQ_BLOCK);
     assert_eq!(journal.epoch().unwrap(), epoch);
     assert_salvaged_and_queried(&journal);
     // The damaged store's code file was erased before it was moved aside.
@@ -265,25 +291,25 @@ fn garbage_config_file_is_moved_aside_and_the_sales_salvaged() {
     );
 }
 
-/// Garbage in `db` and no counter file: sled opens it as an empty
-/// store, which is damage (not a new store), and numbering goes on under a new epoch.
+/// Garbage in the log and no counter file: damage (not a new store), and numbering goes
+/// on under a new epoch.
 #[test]
 fn garbage_data_file_without_a_counter_file_is_damage_under_a_new_epoch() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal");
     let now = Timestamp(T0);
     let (before, epoch) = {
-        let journal = SledJournal::open(&path).unwrap();
+        let journal = LogJournal::open(&path).unwrap();
         (
             arm_some(&mut recovered(&journal, now), &journal, 2, now),
             journal.epoch().unwrap(),
         )
     };
-    let db = path.join("db");
+    let db = path.join(LOG_FILE);
     let len = std::fs::metadata(&db).unwrap().len() as usize;
     std::fs::write(&db, vec![0xA5; len.max(4096)]).unwrap();
     std::fs::remove_file(path.join("scanpay-last-seq")).unwrap();
-    let journal = SledJournal::open(&path).unwrap();
+    let journal = LogJournal::open(&path).unwrap();
     let said = assert_moved_aside(&journal, &path);
     assert!(said.contains("new epoch"), "{said}");
     assert_ne!(journal.epoch().unwrap(), epoch);
@@ -300,12 +326,9 @@ fn an_entry_that_does_not_decode_is_damage_and_the_rest_is_salvaged() {
     let path = dir.path().join("journal");
     store_with_sales(&path);
     {
-        let db = sled::open(&path).unwrap();
-        db.insert("sale/POS1-20261125-000009", &b"{not json"[..])
-            .unwrap();
-        db.flush().unwrap();
+        append_frame(&path.join(LOG_FILE), b"{not json");
     }
-    let journal = SledJournal::open(&path).unwrap();
+    let journal = LogJournal::open(&path).unwrap();
     assert_moved_aside(&journal, &path);
     assert_salvaged_and_queried(&journal);
 }
@@ -320,17 +343,16 @@ fn an_entry_that_does_not_decode_is_reported_without_its_payment_code() {
         // serde's message would quote the value.
         let mut value = serde_json::to_value(record(3, SaleState::Queued)).unwrap();
         value["auth_code"] = serde_json::json!(134523198765432101u64);
-        let db = sled::open(&path).unwrap();
-        db.insert(
-            "sale/POS1-20261125-000003",
-            serde_json::to_vec(&value).unwrap(),
-        )
-        .unwrap();
-        db.flush().unwrap();
+        append_frame(&path.join(LOG_FILE), &serde_json::to_vec(&value).unwrap());
     }
-    let journal = SledJournal::open(&path).unwrap();
-    let said = assert_moved_aside(&journal, &path);
-    assert!(said.contains("sale/POS1-20261125-000003"), "{said}");
+    // Its frame is sound, so the store opens; reading the version that does not decode is
+    // an error that names where it is and never quotes the code.
+    let journal = LogJournal::open(&path).unwrap();
+    let said = journal
+        .get("POS1-20261125-000003")
+        .expect_err("a version that does not decode is an error")
+        .to_string();
+    assert!(said.contains(LOG_FILE), "{said}");
     assert!(said.contains("1345…2101"), "{said}");
     assert!(!said.contains("134523198765432101"), "{said}");
 }
@@ -341,7 +363,7 @@ fn a_garbage_counter_file_is_damage_and_numbering_goes_on_under_a_new_epoch() {
     let path = dir.path().join("journal");
     let (epoch, _) = store_with_sales(&path);
     std::fs::write(path.join("scanpay-last-seq"), "x\n").unwrap();
-    let journal = SledJournal::open(&path).unwrap();
+    let journal = LogJournal::open(&path).unwrap();
     assert_moved_aside(&journal, &path);
     assert_ne!(journal.epoch().unwrap(), epoch);
     assert_eq!(journal.last_seq().unwrap(), 3);
@@ -353,8 +375,8 @@ fn removing_the_damaged_store_acknowledges_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal");
     store_with_sales(&path);
-    std::fs::remove_file(path.join("db")).unwrap();
-    let journal = SledJournal::open(&path).unwrap();
+    std::fs::remove_file(path.join(LOG_FILE)).unwrap();
+    let journal = LogJournal::open(&path).unwrap();
     let said = assert_moved_aside(&journal, &path);
     assert!(
         said.contains("data is missing") || said.contains("lost"),
@@ -363,17 +385,18 @@ fn removing_the_damaged_store_acknowledges_it() {
     std::fs::remove_dir_all(&journal.damage()[0].moved_to).unwrap();
     assert!(journal.damage().is_empty());
     drop(journal);
-    let journal = SledJournal::open(&path).unwrap();
+    let journal = LogJournal::open(&path).unwrap();
     assert!(journal.damage().is_empty());
-    assert_eq!(journal.last_seq().unwrap(), 3);
+    // The log was lost: numbering goes on above the counter file's reservation.
+    assert_eq!(journal.last_seq().unwrap(), SEQ_BLOCK);
 }
 
 #[test]
 fn a_store_in_use_is_reported_not_moved() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal");
-    let _first = SledJournal::open(&path).unwrap();
-    let err = SledJournal::open(&path).unwrap_err();
+    let _first = LogJournal::open(&path).unwrap();
+    let err = LogJournal::open(&path).unwrap_err();
     assert!(matches!(err, JournalError::Open { .. }), "{err:?}");
     assert!(path.exists());
     assert!(err.to_string().contains("no other scanpay"), "{err}");
@@ -388,7 +411,7 @@ fn an_unusable_storage_path_is_a_config_problem_said_once() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a-file");
     std::fs::write(&file, "").unwrap();
-    let err = SledJournal::open(file.join("journal")).unwrap_err();
+    let err = LogJournal::open(file.join("journal")).unwrap_err();
     assert!(err.restart_cannot_help(), "{err:?}");
     let chain = format!("{:#}", anyhow::Error::from(err));
     let os = std::io::Error::from(std::io::ErrorKind::NotADirectory).to_string();
@@ -396,7 +419,7 @@ fn an_unusable_storage_path_is_a_config_problem_said_once() {
 }
 
 /// Invariant 5 (ARCHITECTURE.md): once erased, a code is in no file under the state
-/// directory, although sled keeps old versions of every record in its log. The sales go
+/// directory, although the log keeps old versions of every record until it is compacted. The sales go
 /// through the states a sale does (queued, sent, waiting, paid), over reopenings.
 #[test]
 fn an_erased_payment_code_is_in_no_file_of_the_journal() {
@@ -404,7 +427,7 @@ fn an_erased_payment_code_is_in_no_file_of_the_journal() {
     let path = dir.path().join("journal");
     let codes: Vec<String> = (0..11).map(|i| format!("1345231987654{i:05}")).collect();
     for (i, code) in codes.iter().enumerate() {
-        let journal = SledJournal::open(&path).unwrap();
+        let journal = LogJournal::open(&path).unwrap();
         let mut sale = record(i as u64 + 1, SaleState::Queued);
         sale.auth_code = Some(PaymentCode::parse(code).unwrap());
         journal.put(&sale).unwrap();
@@ -421,7 +444,7 @@ fn an_erased_payment_code_is_in_no_file_of_the_journal() {
         sale.state = SaleState::Paid;
         journal.put(&sale).unwrap();
     }
-    let journal = SledJournal::open(&path).unwrap();
+    let journal = LogJournal::open(&path).unwrap();
     assert!(journal
         .load_all()
         .unwrap()
