@@ -11,9 +11,9 @@
 //! Exit codes: 0 every sale checked and nothing disagrees; 2 a disagreement; 3 nothing
 //! disagrees but a sale could not be checked or is still open; 1 the run failed; 78 config.
 //!
-//! Not done yet: reading the journal from the running daemon (`GET /v1/journal`) and
-//! handing disagreements back to it; this version opens the store, so the daemon must be
-//! stopped (as `scanpay journal` needs today).
+//! The day's sales come from the running daemon's export (`GET /v1/journal`), or from the
+//! store itself when no daemon runs. Not done yet: handing a disagreement on a sale the
+//! daemon still follows back to it (the table says "open" and what to do).
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
@@ -28,11 +28,13 @@ use serde_json::json;
 
 use super::gateway_cmds::{connect, runtime};
 use super::output::write_json;
-use crate::engine::{SaleRecord, Timestamp};
+use crate::config::Config;
+use crate::engine::{SaleState, Timestamp};
 use crate::gateway::Gateway as _;
 use crate::journal::{Journal as _, LogJournal};
-use crate::protocol::QueryRequest;
+use crate::protocol::{Fen, QueryRequest};
 use crate::reconcile::{classify, exit_status, GatewaySays, Verdict};
+use crate::register::RegisterClient;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReconcileArgs {
@@ -87,21 +89,9 @@ pub fn run(config_path: &Path, args: &ReconcileArgs, out: &mut dyn Write) -> any
     let to = from.plus(Duration::from_secs(86_400));
 
     let (config, gateway) = connect(config_path)?;
-    let journal_dir = config.storage.journal_dir();
-    if !journal_dir.is_dir() {
-        bail!(
-            "no journal at {}: the daemon has not run with this config; pass the daemon's config with --config",
-            journal_dir.display()
-        );
-    }
-    let sales = {
-        let journal = LogJournal::open(&journal_dir).with_context(|| {
-            format!(
-                "opening the journal at {} (while the daemon runs it holds the journal: stop it first, e.g. systemctl stop scanpay)",
-                journal_dir.display()
-            )
-        })?;
-        journal.list(from, to).context("reading the day's sales")?
+    let sales = match sales_from_the_daemon(config_path, &config, from, to)? {
+        Some(sales) => sales,
+        None => sales_from_the_store(&config, from, to)?,
     };
 
     let progress_path = progress_file(&config.storage.path, day);
@@ -132,7 +122,7 @@ pub fn run(config_path: &Path, args: &ReconcileArgs, out: &mut dyn Write) -> any
                 says
             }
         };
-        let verdict = classify(sale.state, sale.amount, &says);
+        let verdict = classify(sale.state, sale.amount_fen, &says);
         rows.push((sale, says, verdict));
     }
     tracing::info!(sales = sales.len(), asked, "reconciled");
@@ -189,6 +179,86 @@ async fn ask(
     says
 }
 
+/// What reconciliation needs of a sale: the export's row (`GET /v1/journal`) has it too.
+#[derive(Debug, serde::Deserialize)]
+struct DaySale {
+    sale_id: String,
+    out_trade_no: String,
+    amount_fen: Fen,
+    state: SaleState,
+}
+
+/// The day's sales from the running daemon's export (JSON lines); `None` when no daemon
+/// listens, so the store is ours to open. A daemon that runs but refuses is an error: its
+/// store is not opened behind its back.
+fn sales_from_the_daemon(
+    config_path: &Path,
+    config: &Config,
+    from: Timestamp,
+    to: Timestamp,
+) -> anyhow::Result<Option<Vec<DaySale>>> {
+    let (listen, token) = super::charge::register_endpoint(config);
+    let client = RegisterClient::new(&listen, token.as_deref())?;
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("format", "jsonl");
+    query.append_pair("from", &from.rfc3339());
+    query.append_pair("to", &to.rfc3339());
+    let mut body = Vec::new();
+    let mut write = |chunk: &[u8]| {
+        body.extend_from_slice(chunk);
+        Ok(())
+    };
+    let served = runtime()?
+        .block_on(client.export_journal(&query.finish(), &mut write))
+        .with_context(|| {
+            format!(
+                "the daemon's register API at {listen} did not give the journal; it seems to run, so the store is not opened here (check [register] token in {})",
+                config_path.display()
+            )
+        })?;
+    if !served {
+        return Ok(None);
+    }
+    let text = String::from_utf8(body).context("the daemon's journal export is not UTF-8")?;
+    let sales = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            serde_json::from_str(line).with_context(|| {
+                format!("a line of the daemon's journal export does not read as a sale: {line}")
+            })
+        })
+        .collect::<anyhow::Result<Vec<DaySale>>>()?;
+    Ok(Some(sales))
+}
+
+/// No daemon runs: the day's sales from the store itself.
+fn sales_from_the_store(
+    config: &Config,
+    from: Timestamp,
+    to: Timestamp,
+) -> anyhow::Result<Vec<DaySale>> {
+    let journal_dir = config.storage.journal_dir();
+    if !journal_dir.is_dir() {
+        bail!(
+            "no journal at {}: the daemon has not run with this config; pass the daemon's config with --config",
+            journal_dir.display()
+        );
+    }
+    let journal = LogJournal::open(&journal_dir)
+        .with_context(|| format!("opening the journal at {}", journal_dir.display()))?;
+    let records = journal.list(from, to).context("reading the day's sales")?;
+    Ok(records
+        .into_iter()
+        .map(|r| DaySale {
+            sale_id: r.sale_id,
+            out_trade_no: r.out_trade_no,
+            amount_fen: r.amount,
+            state: r.state,
+        })
+        .collect())
+}
+
 fn progress_file(state_dir: &Path, day: NaiveDate) -> PathBuf {
     state_dir
         .join("reconcile")
@@ -239,7 +309,7 @@ fn gateway_words(says: &GatewaySays) -> String {
     }
 }
 
-type Row<'a> = (&'a SaleRecord, GatewaySays, Verdict);
+type Row<'a> = (&'a DaySale, GatewaySays, Verdict);
 
 fn write_table(
     out: &mut dyn Write,
@@ -258,7 +328,7 @@ fn write_table(
             out,
             "{:<40} {:>10} {:<12} {:<20} {:<28} {}",
             sale.out_trade_no,
-            sale.amount.to_string(),
+            sale.amount_fen.to_string(),
             sale.state.as_str(),
             gateway_words(says),
             verdict.key(),
@@ -287,7 +357,7 @@ fn to_json(day: NaiveDate, rows: &[Row<'_>], progress: &Path) -> serde_json::Val
             json!({
                 "sale_id": sale.sale_id,
                 "out_trade_no": sale.out_trade_no,
-                "amount_fen": sale.amount,
+                "amount_fen": sale.amount_fen,
                 "terminal_state": sale.state.as_str(),
                 "gateway": says,
                 "verdict": verdict.key(),
