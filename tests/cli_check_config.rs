@@ -82,7 +82,7 @@ fn a_valid_config_prints_the_effective_config_masked_and_exits_0() {
     let (stdout, stderr) = texts(&output, dir.path());
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert_eq!(stderr, "");
-    expect![[r#"
+    expect![[r##"
         # effective config of $DIR/config.toml (defaults filled in, secrets masked)
 
         [gateway]
@@ -132,7 +132,8 @@ fn a_valid_config_prints_the_effective_config_masked_and_exits_0() {
 
         [storage]
         path = "$DIR/journal"
-    "#]]
+        keep_days = 400
+    "##]]
     .assert_eq(&stdout);
 }
 
@@ -306,7 +307,7 @@ fn a_typo_and_a_missing_file_are_config_errors_too() {
     let (_, stderr) = texts(&output, dir.path());
     assert_eq!(output.status.code(), Some(78));
     expect![[r#"
-        scanpay: error: config file $DIR/config.toml is not valid TOML for scanpay: line 24 ([storage] pth): unknown field `pth`, expected `path`
+        scanpay: error: config file $DIR/config.toml is not valid TOML for scanpay: line 24 ([storage] pth): unknown field `pth`, expected `path` or `keep_days`
     "#]]
     .assert_eq(&stderr);
 

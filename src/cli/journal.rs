@@ -82,7 +82,7 @@ fn export_from_the_store(
             config_path.display()
         );
     }
-    let journal = LogJournal::open(&journal_dir).with_context(|| {
+    let journal = LogJournal::open_with(&journal_dir, config.storage.keep_days).with_context(|| {
         format!(
             "opening the journal at {} (while the daemon runs it holds the journal: stop it first, e.g. systemctl stop scanpay)",
             config.storage.journal_dir().display()

@@ -245,7 +245,7 @@ fn sales_from_the_store(
             journal_dir.display()
         );
     }
-    let journal = LogJournal::open(&journal_dir)
+    let journal = LogJournal::open_with(&journal_dir, config.storage.keep_days)
         .with_context(|| format!("opening the journal at {}", journal_dir.display()))?;
     let records = journal.list(from, to).context("reading the day's sales")?;
     Ok(records

@@ -49,6 +49,7 @@ pub fn masked(config: &Config) -> RawConfig {
         register: Some(register(&config.register)),
         storage: Some(RawStorage {
             path: Some(config.storage.path.clone()),
+            keep_days: Some(u64::from(config.storage.keep_days)),
         }),
     }
 }

@@ -185,4 +185,6 @@ impl std::fmt::Debug for RawRegister {
 pub struct RawStorage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_days: Option<u64>,
 }

@@ -260,6 +260,9 @@ impl std::fmt::Debug for RegisterToken {
 pub struct StorageSettings {
     /// The state directory: the journal in `journal/`, the withdrawal record beside it.
     pub path: PathBuf,
+    /// Finished sales older than this are dropped when the journal is compacted; the export
+    /// is the archive.
+    pub keep_days: u32,
 }
 
 impl StorageSettings {

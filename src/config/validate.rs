@@ -1013,7 +1013,18 @@ fn storage(check: &mut Checker, raw: RawStorage) -> Option<StorageSettings> {
         );
         return None;
     }
+    // A year and a month: a merchant's monthly and yearly statements are closed before a
+    // sale leaves the terminal (the export keeps it for as long as the merchant must).
+    let keep_days = check.number(
+        "storage",
+        "keep_days",
+        raw.keep_days,
+        u64::from(crate::journal::DEFAULT_KEEP_DAYS),
+        1..=3650,
+        "days a finished sale stays in the journal; export it first to keep it longer",
+    )?;
     Some(StorageSettings {
         path: check.resolve(&path),
+        keep_days: keep_days as u32,
     })
 }

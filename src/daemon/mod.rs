@@ -103,7 +103,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     let now = clock::now();
-    let journal: Arc<dyn Journal> = Arc::new(LogJournal::open(config.storage.journal_dir())?);
+    let journal: Arc<dyn Journal> = Arc::new(LogJournal::open_with(
+        config.storage.journal_dir(),
+        config.storage.keep_days,
+    )?);
     let mut engine = Engine::new(engine_policy(&config), now)?;
     let (board, commands) = SaleBoard::new(journal.clone());
     let resumed = recover(journal.as_ref(), &mut engine, &board, now)?;
