@@ -554,7 +554,10 @@ fn journals(report: &mut Report, rig: &Rig, sizes: &[u64], idle: Duration) {
         println!("-- a journal of {size} sales");
         let dir = rig.dir.path().join(format!("journal-{size}"));
         let made = Instant::now();
-        bulk_journal(size, &dir);
+        // `[storage] path` is the state directory; the journal is its `journal/` (as
+        // `StorageSettings::journal_dir` says): the daemon must open this one, not a new one.
+        fs::create_dir_all(&dir).unwrap();
+        bulk_journal(size, &dir.join("journal"));
         println!("   (written in {:.1} s)", made.elapsed().as_secs_f64());
         let config_path = rig.dir.path().join(format!("config-{size}.toml"));
         fs::write(
