@@ -1,5 +1,7 @@
-//! The journal (the log store) in a temp dir: round trip, reopen, the counter and epoch, damage moved
-//! aside and salvaged, payment codes gone from the files, export golden output. The in-memory fake is held to the same contract.
+//! The journal (the log store, `LogJournal`) in a temp dir: round trip, reopen, paging, the
+//! counter's reservation and the epoch, a torn last frame cut off, damage moved aside and
+//! salvaged, retention reclaiming space, a sled store refused, payment codes gone from the
+//! files, export golden output. The in-memory fake is held to the same contract.
 
 mod files_support;
 
@@ -98,6 +100,15 @@ fn log_journal_keeps_the_contract_and_survives_reopening() {
     assert_eq!(all.len(), 3);
     assert!(all.iter().all(|r| r.auth_code.is_none()));
     assert_eq!(all[2].state, SaleState::Unresolved);
+    let page = journal
+        .list_page(
+            Timestamp(0),
+            Timestamp(u64::MAX),
+            Some((all[0].created_at, 1)),
+            1,
+        )
+        .unwrap();
+    assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [2]);
 }
 
 /// Carries out an engine's journal outputs on a journal, as the daemon does.
@@ -501,4 +512,97 @@ fn exports_csv_and_json_lines() {
         {"sale_id":"POS1-20261125-000002","out_trade_no":"POS1-20261125-000002","amount_yuan":"25.00","amount_fen":2500,"state":"failed","payway":"Alipay","trade_no":null,"err_code":"INSUFFICIENT","err_code_des":"balance too low","subject":"Latte, \"large\"\nto go","operator_id":"001","created_at":"2026-11-25T20:02:00Z","updated_at":"2026-11-25T20:02:02.500Z","needs_review":false,"late":false}
         {"sale_id":"POS1-20261125-000003","out_trade_no":"POS1-20261125-000003","amount_yuan":"37.50","amount_fen":3750,"state":"unresolved","payway":null,"trade_no":null,"err_code":null,"err_code_des":null,"subject":"Coffee","operator_id":"001","created_at":"2026-11-25T20:03:00Z","updated_at":"2026-11-25T20:03:02.500Z","needs_review":true,"late":false}
     "#]].assert_eq(&String::from_utf8(jsonl).unwrap());
+}
+
+/// The counter file is a reservation: written when a number crosses it, not per sale.
+#[test]
+fn the_counter_file_reserves_a_block_of_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let journal = LogJournal::open(&path).unwrap();
+    let epoch = journal.epoch().unwrap();
+    for seq in 1..=5 {
+        journal.put(&record(seq, SaleState::Paid)).unwrap();
+    }
+    let text = std::fs::read_to_string(path.join("scanpay-last-seq")).unwrap();
+    assert_eq!(text.trim(), format!("{SEQ_BLOCK} {epoch}"));
+    drop(journal);
+    // The log lost, the reservation kept: numbering continues above the ceiling.
+    std::fs::remove_file(path.join(LOG_FILE)).unwrap();
+    let journal = LogJournal::open(&path).unwrap();
+    assert_eq!(journal.damage().len(), 1);
+    assert_eq!(journal.epoch().unwrap(), epoch);
+    assert_eq!(
+        journal.last_seq().unwrap(),
+        SEQ_BLOCK,
+        "the next number is above every reserved one"
+    );
+}
+
+/// A power cut in the middle of an append: the torn frame is cut off, the rest kept.
+#[test]
+fn a_torn_last_frame_is_cut_off_and_the_journal_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let good_len = {
+        let journal = LogJournal::open(&path).unwrap();
+        journal.put(&record(1, SaleState::Paid)).unwrap();
+        let len = journal.log_len();
+        journal.put(&record(2, SaleState::Unresolved)).unwrap();
+        len
+    };
+    let log = path.join(LOG_FILE);
+    let full = std::fs::metadata(&log).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
+    file.set_len(full - 10).unwrap();
+    drop(file);
+    let journal = LogJournal::open(&path).unwrap();
+    assert!(journal.damage().is_empty());
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), good_len);
+    assert_eq!(journal.load_all().unwrap().len(), 1);
+    journal.put(&record(3, SaleState::Paid)).unwrap();
+    drop(journal);
+    let journal = LogJournal::open(&path).unwrap();
+    let seqs: Vec<u64> = journal.load_all().unwrap().iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [1, 3]);
+}
+
+/// Retention: final sales older than keep_days are dropped at open and the file shrinks;
+/// an unfinished one is kept however old.
+#[test]
+fn compaction_drops_old_final_sales_and_reclaims_the_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let day = 86_400_000;
+    let before = {
+        let journal = LogJournal::open_with(&path, 10).unwrap();
+        for seq in 1..=50 {
+            let mut old = record(seq, SaleState::Paid);
+            old.created_at = Timestamp(T0 - 30 * day);
+            journal.put(&old).unwrap();
+        }
+        let mut open = record(51, SaleState::Unresolved);
+        open.created_at = Timestamp(T0 - 30 * day);
+        journal.put(&open).unwrap();
+        journal.put(&record(52, SaleState::Paid)).unwrap();
+        journal.log_len()
+    };
+    let journal = LogJournal::open_with(&path, 10).unwrap();
+    let after = std::fs::metadata(path.join(LOG_FILE)).unwrap().len();
+    assert!(after * 5 < before, "{before} -> {after}");
+    let seqs: Vec<u64> = journal.load_all().unwrap().iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [51, 52]);
+    assert_eq!(journal.last_seq().unwrap(), 52);
+}
+
+#[test]
+fn a_sled_store_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    std::fs::create_dir_all(&path).unwrap();
+    std::fs::write(path.join("db"), b"sled").unwrap();
+    let err = LogJournal::open(&path).unwrap_err();
+    assert!(err.to_string().contains("sled store"), "{err}");
+    assert!(err.restart_cannot_help());
+    assert_eq!(std::fs::read(path.join("db")).unwrap(), b"sled");
 }
