@@ -14,6 +14,8 @@
 #[path = "../tests/e2e_support/mod.rs"]
 #[allow(dead_code)]
 mod e2e_support;
+#[path = "../tests/record_support/mod.rs"]
+mod record_support;
 
 use std::collections::HashMap;
 use std::fs;
@@ -27,6 +29,7 @@ use e2e_support::proxy::{Proxy, Route};
 use e2e_support::{code, Rig, RigOptions, SCANPAY};
 use embedded_graphics::pixelcolor::Rgb565;
 use embedded_graphics::prelude::*;
+use record_support::sale_record;
 use scanpay::display::palette::Role;
 use scanpay::display::png_out::RgbImage;
 use scanpay::display::render::render_frame;
@@ -456,33 +459,16 @@ fn bulk_journal(count: u64, dest: &Path) {
             let at = start.plus(Duration::from_secs(seq * 30));
             let out_trade_no = SaleRecord::order_number("BENCH", at, Some(&epoch), seq);
             let record = SaleRecord {
-                sale_id: format!("s-bench-{seq:07}"),
                 out_trade_no,
-                seq,
-                amount: Fen(1250),
                 subject: "bench coffee".into(),
                 operator_id: "bench".into(),
-                state: SaleState::Paid,
                 payway: Some(Payway::WeChat),
-                auth_code: None,
                 trade_no: Some(format!("4200{seq:024}")),
-                err_code: None,
-                err_code_des: None,
-                created_at: at,
                 updated_at: at.plus(Duration::from_secs(2)),
                 scanned_at: Some(at.plus(Duration::from_secs(1))),
                 deadline_at: Some(at.plus(Duration::from_secs(61))),
-                unresolved_at: None,
-                next_poll_at: None,
                 poll_interval_ms: 2000,
-                pay_attempts: 1,
-                query_attempts: 0,
-                needs_review: false,
-                note: None,
-                qr_url: None,
-                salvaged: false,
-                late: false,
-                not_found: Default::default(),
+                ..sale_record(&format!("s-bench-{seq:07}"), seq, SaleState::Paid, at)
             };
             journal.put(&record).expect("journal a bulk sale");
         }

@@ -1,6 +1,11 @@
 //! `scanpay journal` as a real process: the merchant's reconciliation export from the
 //! journal the daemon keeps in `[storage] path`/journal, filtered by day.
 
+#[allow(dead_code)]
+mod record_support;
+
+use record_support::sale_record;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -16,33 +21,13 @@ const T0: u64 = 1_795_563_000_000;
 fn record(seq: u64, at: u64, state: SaleState) -> SaleRecord {
     let id = format!("SPTEST-20261124-{seq:06}");
     SaleRecord {
-        sale_id: id.clone(),
-        out_trade_no: id,
-        seq,
         amount: Fen(990 * seq),
         subject: "Tea".into(),
         operator_id: "007".into(),
-        state,
         payway: Some(Payway::Alipay),
-        auth_code: None,
         trade_no: (state == SaleState::Paid).then(|| format!("T{seq}")),
-        err_code: None,
-        err_code_des: None,
-        created_at: Timestamp(at),
         updated_at: Timestamp(at + 1_000),
-        scanned_at: None,
-        deadline_at: None,
-        unresolved_at: None,
-        next_poll_at: None,
-        poll_interval_ms: 3000,
-        pay_attempts: 1,
-        query_attempts: 0,
-        needs_review: false,
-        note: None,
-        qr_url: None,
-        salvaged: false,
-        late: false,
-        not_found: Default::default(),
+        ..sale_record(&id, seq, state, Timestamp(at))
     }
 }
 

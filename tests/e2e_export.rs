@@ -3,6 +3,11 @@
 //! bounds named; a token refused; and the stream read page by page, never all at once.
 
 #[allow(dead_code)]
+mod record_support;
+
+use record_support::sale_record;
+
+#[allow(dead_code)]
 mod e2e_support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,18 +20,11 @@ use scanpay::protocol::Fen;
 use scanpay::register::{serve, ArmRequest, SaleBoard};
 
 fn scanpay_journal(rig: &Rig, args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(e2e_support::SCANPAY)
-        .arg("--config")
-        .arg(&rig.config_path)
-        .arg("journal")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    let args: Vec<&str> = ["journal"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    e2e_support::run_scanpay(&rig.config_path, &args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,36 +128,14 @@ impl Journal for Counting {
 }
 
 fn record(seq: u64) -> SaleRecord {
-    let id = format!("E2E-20261125-{seq:06}");
+    // Several sales per millisecond: the cursor must order by (created_at, seq).
+    let at = Timestamp(1_795_600_000_000 + seq / 3);
     SaleRecord {
-        sale_id: id.clone(),
-        out_trade_no: id,
-        seq,
         amount: Fen(100 + seq),
         subject: if seq % 2 == 0 { "-5 tea" } else { "Tea" }.into(),
         operator_id: "007".into(),
-        state: SaleState::Paid,
-        payway: None,
-        auth_code: None,
         trade_no: Some(format!("T{seq}")),
-        err_code: None,
-        err_code_des: None,
-        // Several sales per millisecond: the cursor must order by (created_at, seq).
-        created_at: Timestamp(1_795_600_000_000 + seq / 3),
-        updated_at: Timestamp(1_795_600_000_000 + seq / 3),
-        scanned_at: None,
-        deadline_at: None,
-        unresolved_at: None,
-        next_poll_at: None,
-        poll_interval_ms: 3000,
-        pay_attempts: 1,
-        query_attempts: 0,
-        needs_review: false,
-        note: None,
-        qr_url: None,
-        salvaged: false,
-        late: false,
-        not_found: Default::default(),
+        ..sale_record(&format!("E2E-20261125-{seq:06}"), seq, SaleState::Paid, at)
     }
 }
 

@@ -11,18 +11,11 @@ use scanpay::engine::SaleState;
 use scanpay::protocol::Fen;
 
 fn reconcile(rig: &Rig, args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(e2e_support::SCANPAY)
-        .arg("--config")
-        .arg(&rig.config_path)
-        .arg("reconcile")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    let args: Vec<&str> = ["reconcile"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    e2e_support::run_scanpay(&rig.config_path, &args)
 }
 
 /// The China day (UTC+8) a sale was created on, as `--day` takes it.

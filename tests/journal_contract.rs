@@ -3,6 +3,11 @@
 //! salvaged, retention reclaiming space, a sled store refused, payment codes gone from the
 //! files, export golden output. The in-memory fake is held to the same contract.
 
+#[allow(dead_code)]
+mod record_support;
+
+use record_support::sale_record;
+
 mod files_support;
 
 use std::path::Path;
@@ -21,35 +26,12 @@ use scanpay::protocol::{Fen, PaymentCode, Payway};
 const T0: u64 = 1_795_636_800_000;
 
 fn record(seq: u64, state: SaleState) -> SaleRecord {
-    let id = format!("POS1-20261125-{seq:06}");
+    let at = Timestamp(T0 + seq * 60_000);
     SaleRecord {
-        sale_id: id.clone(),
-        out_trade_no: id,
-        seq,
         amount: Fen(1250 * seq),
-        subject: "Coffee".into(),
-        operator_id: "001".into(),
-        state,
         payway: Some(Payway::WeChat),
-        auth_code: None,
-        trade_no: None,
-        err_code: None,
-        err_code_des: None,
-        created_at: Timestamp(T0 + seq * 60_000),
         updated_at: Timestamp(T0 + seq * 60_000 + 2_500),
-        scanned_at: None,
-        deadline_at: None,
-        unresolved_at: None,
-        next_poll_at: None,
-        poll_interval_ms: 3000,
-        pay_attempts: 1,
-        query_attempts: 0,
-        needs_review: false,
-        note: None,
-        qr_url: None,
-        salvaged: false,
-        late: false,
-        not_found: Default::default(),
+        ..sale_record(&format!("POS1-20261125-{seq:06}"), seq, state, at)
     }
 }
 

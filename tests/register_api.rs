@@ -3,6 +3,11 @@
 //! Every route, every status code, the long-poll, server-sent events, metrics, and the
 //! `charge` client; and what the register finds after a restart, from the journal.
 
+#[allow(dead_code)]
+mod record_support;
+
+use record_support::sale_record;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -1174,33 +1179,15 @@ async fn an_event_reader_that_falls_behind_is_told_how_much_it_missed() {
 fn record(prefix: &str, seq: u64, state: SaleState) -> SaleRecord {
     let created = Timestamp::from_millis(1_795_000_000_000 + seq * 60_000);
     SaleRecord {
-        sale_id: SaleRecord::order_number(prefix, created, None, seq),
-        out_trade_no: SaleRecord::order_number(prefix, created, None, seq),
-        seq,
         amount: Fen(100 + seq),
-        subject: "Coffee".to_string(),
-        operator_id: "001".to_string(),
-        state,
-        payway: None,
-        auth_code: None,
         trade_no: (state == SaleState::Paid).then(|| format!("G{seq}")),
-        err_code: None,
-        err_code_des: None,
-        created_at: created,
-        updated_at: created,
-        scanned_at: None,
-        deadline_at: None,
-        unresolved_at: None,
-        next_poll_at: None,
         poll_interval_ms: 0,
-        pay_attempts: 1,
-        query_attempts: 0,
-        needs_review: false,
-        note: None,
-        qr_url: None,
-        salvaged: false,
-        late: false,
-        not_found: Default::default(),
+        ..sale_record(
+            &SaleRecord::order_number(prefix, created, None, seq),
+            seq,
+            state,
+            created,
+        )
     }
 }
 

@@ -569,6 +569,21 @@ pub fn spawn_scanpay(args: &[&str], stdin: Stdio, stdout: Stdio, stderr: Stdio) 
         .unwrap_or_else(|e| panic!("start {SCANPAY} {args:?}: {e}"))
 }
 
+/// Runs `scanpay --config CONFIG ARGS` to the end: its exit code, stdout and stderr.
+pub fn run_scanpay(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(SCANPAY)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {SCANPAY} {args:?}: {e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
 /// Waits at most `STEP` for `child` to exit.
 pub async fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
     match tokio::time::timeout(STEP, child.wait()).await {
