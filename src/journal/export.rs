@@ -204,15 +204,28 @@ pub struct ExportPages<F> {
     count: usize,
 }
 
-type Fetch<'j> = Box<
-    dyn FnMut(
-            Timestamp,
-            Timestamp,
-            Option<(Timestamp, u64)>,
-            usize,
-        ) -> Result<Vec<SaleRecord>, JournalError>
-        + 'j,
->;
+/// What fetches one page: `Journal::list_page`'s arguments and answer.
+pub trait FetchPage:
+    FnMut(
+    Timestamp,
+    Timestamp,
+    Option<(Timestamp, u64)>,
+    usize,
+) -> Result<Vec<SaleRecord>, JournalError>
+{
+}
+
+impl<F> FetchPage for F where
+    F: FnMut(
+        Timestamp,
+        Timestamp,
+        Option<(Timestamp, u64)>,
+        usize,
+    ) -> Result<Vec<SaleRecord>, JournalError>
+{
+}
+
+type Fetch<'j> = Box<dyn FetchPage + 'j>;
 
 impl<'j> ExportPages<Fetch<'j>> {
     /// Pages of `journal`'s sales created in `[from, to)`.
@@ -234,12 +247,7 @@ impl<'j> ExportPages<Fetch<'j>> {
 
 impl<F> ExportPages<F>
 where
-    F: FnMut(
-        Timestamp,
-        Timestamp,
-        Option<(Timestamp, u64)>,
-        usize,
-    ) -> Result<Vec<SaleRecord>, JournalError>,
+    F: FetchPage,
 {
     pub fn new(
         fetch: F,
@@ -269,12 +277,7 @@ where
 
 impl<F> Iterator for ExportPages<F>
 where
-    F: FnMut(
-        Timestamp,
-        Timestamp,
-        Option<(Timestamp, u64)>,
-        usize,
-    ) -> Result<Vec<SaleRecord>, JournalError>,
+    F: FetchPage,
 {
     type Item = Result<Vec<u8>, JournalError>;
 
