@@ -11,10 +11,10 @@
 //!
 //! Each line is `figure  value  budget  verdict`; a figure without a budget says so.
 
-#[path = "../tests/e2e_support/mod.rs"]
+#[path = "../tests/suite/e2e_support/mod.rs"]
 #[allow(dead_code)]
 mod e2e_support;
-#[path = "../tests/record_support/mod.rs"]
+#[path = "../tests/suite/record_support/mod.rs"]
 mod record_support;
 
 use std::collections::HashMap;

@@ -616,7 +616,7 @@ async fn status<B: RegisterBackend>(
     Json(state.backend.status())
 }
 
-/// The register API described in OpenAPI 3.1, kept true by `tests/openapi.rs`.
+/// The register API described in OpenAPI 3.1, kept true by `tests/suite/openapi.rs`.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 
 async fn openapi() -> Response {

@@ -3,16 +3,14 @@
 //! gateway's answer, while polling a confirming customer, after the outcome, while armed) and
 //! restarted on the same journal; then every sale the register reports is compared with the
 //! simulator's ledger. A SIGKILL loses nothing the OS has cached: power cuts are
-//! tests/powercut.rs.
+//! tests/suite/powercut.rs.
 //!
 //! CI size by default; `SCANPAY_SUITE=long` (or `SCANPAY_SALES=N`) for the long run,
 //! `SCANPAY_SEED=N` to replay. The figures go to stderr: `-- --nocapture` shows them.
 
 // Shared with the other end-to-end and fault suites, which use the parts this file does not.
-#[allow(dead_code)]
-mod e2e_support;
-#[allow(dead_code)]
-mod fault_support;
+use crate::e2e_support;
+use crate::fault_support;
 
 use std::time::Duration;
 

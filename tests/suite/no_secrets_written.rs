@@ -4,9 +4,8 @@
 //! only after a query, a declined one and one left unresolved; then every byte it produced is
 //! searched.
 
-#[allow(dead_code)] // the rig serves many tests; this one uses a part
-mod e2e_support;
-mod files_support;
+use crate::e2e_support;
+use crate::files_support;
 
 use std::fs;
 use std::path::Path;

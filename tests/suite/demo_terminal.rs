@@ -19,9 +19,8 @@ fn code(unique: u32) -> String {
     format!("134523{unique:06}000100")
 }
 
-/// Held while descriptors are open but not yet close-on-exec, and while a child is
-/// spawned: a demo that inherited another test's pty would keep it open.
-static SPAWN_LOCK: Mutex<()> = Mutex::new(());
+// One lock for every test that opens a pty or spawns with one open: they share a process.
+use crate::e2e_support::SPAWN_LOCK;
 
 /// The demo running on a pty of `cols`×`rows`; the master side is read on a thread.
 struct PtyDemo {

@@ -7,8 +7,7 @@
 //! against the simulator's books (which count every pay request per order, so "charged
 //! exactly once" is measured, not assumed). See `e2e_support` for the rig.
 
-#[allow(dead_code)]
-mod e2e_support;
+use crate::e2e_support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;

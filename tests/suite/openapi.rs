@@ -8,8 +8,7 @@
 //! The schemas are checked by a small JSON Schema validator below that knows exactly the
 //! keywords the document uses, and refuses a document using any other.
 
-#[allow(dead_code)]
-mod e2e_support;
+use crate::e2e_support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -32,7 +31,7 @@ fn document() -> Value {
 /// The (path, method) pairs `router` in src/register/server.rs declares, read from its
 /// source: `.route("/path", get(..).post(..))`.
 fn routes_in_the_router() -> BTreeSet<(String, String)> {
-    let source = include_str!("../src/register/server.rs");
+    let source = include_str!("../../src/register/server.rs");
     let start = source.find("fn router<").expect("server.rs has fn router");
     let body = &source[start..start + source[start..].find(".fallback(").expect("a fallback")];
     let mut routes = BTreeSet::new();

@@ -1,8 +1,7 @@
 //! `scanpay journal` as a real process: the merchant's reconciliation export from the
 //! journal the daemon keeps in `[storage] path`/journal, filtered by day.
 
-#[allow(dead_code)]
-mod record_support;
+use crate::record_support;
 
 use record_support::sale_record;
 

@@ -3,12 +3,11 @@
 //! salvaged, retention reclaiming space, a sled store refused, payment codes gone from the
 //! files, export golden output. The in-memory fake is held to the same contract.
 
-#[allow(dead_code)]
-mod record_support;
+use crate::record_support;
 
 use record_support::sale_record;
 
-mod files_support;
+use crate::files_support;
 
 use std::path::Path;
 

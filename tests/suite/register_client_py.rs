@@ -2,8 +2,7 @@
 //! it arms a sale, the cashier scans, it follows the sale by long-poll and prints the
 //! outcome; exit 0 only when paid.
 
-#[allow(dead_code)]
-mod e2e_support;
+use crate::e2e_support;
 
 use std::process::Stdio;
 

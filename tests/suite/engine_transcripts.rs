@@ -1,10 +1,10 @@
 //! Transcript tests of the payment engine: one script of inputs per case, the full list of
 //! outputs compared against a snapshot. Simulated time only (no sleeps).
 //!
-//! Update snapshots with `UPDATE_EXPECT=1 cargo test --test engine_transcripts`, then read
+//! Update snapshots with `UPDATE_EXPECT=1 cargo test --test suite engine_transcripts::`, then read
 //! the diff: each transcript is the specification of one behaviour.
 
-mod engine_support;
+use crate::engine_support;
 
 use engine_support::*;
 use expect_test::{expect, Expect};

@@ -3,8 +3,7 @@
 //! Every route, every status code, the long-poll, server-sent events, metrics, and the
 //! `charge` client; and what the register finds after a restart, from the journal.
 
-#[allow(dead_code)]
-mod record_support;
+use crate::record_support;
 
 use record_support::sale_record;
 
@@ -22,16 +21,13 @@ use serde_json::Value;
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::mpsc;
 
+use crate::sale_fixtures;
+use sale_fixtures::sale_view;
 use scanpay::engine::{
     Engine, EnginePolicy, OrderEpoch, SaleRecord, SaleState, SaleView, Timestamp,
 };
 use scanpay::journal::{Journal, JournalError, LogJournal, MemoryJournal};
 use scanpay::protocol::Fen;
-// The shared fixture names its types through `crate::engine` / `crate::protocol`.
-use scanpay::{engine, protocol};
-#[path = "../src/register/sale_fixtures.rs"]
-mod sale_fixtures;
-use sale_fixtures::sale_view;
 
 use scanpay::register::{
     charge, serve, ArmError, ChargeError, DisarmError, Health, ListenAddr, QrView, RegisterBackend,

@@ -2,8 +2,7 @@
 //! text. Each target runs `SCANPAY_FUZZ_CASES` cases (10,000 by default) from a printed seed;
 //! see `crates/scanpay-core/tests/fuzz_support`.
 
-#[path = "../crates/scanpay-core/tests/fuzz_support/mod.rs"]
-mod fuzz_support;
+use crate::fuzz_support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -162,7 +161,7 @@ fn a_quiet_gap_never_joins_two_scans() {
 }
 
 const KEY: &str = "merchant-key-0123456789abcdef";
-const EXAMPLE: &str = include_str!("../systemd/config.example.toml");
+const EXAMPLE: &str = include_str!("../../systemd/config.example.toml");
 
 /// A directory with a private merchant key, and the validation origin pointing at it.
 fn key_in_place() -> (tempfile::TempDir, Origin, String) {

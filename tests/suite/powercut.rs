@@ -1,5 +1,5 @@
 //! The power-cut suite. A SIGKILL loses nothing the OS has cached; a power cut does. The
-//! daemon runs with its storage on a simulated disk (tests/powercut_support/: a FUSE
+//! daemon runs with its storage on a simulated disk (tests/suite/powercut_support/: a FUSE
 //! filesystem whose writes are volatile until fsynced and whose names are volatile until
 //! their directory is fsynced), sales go through it against the simulator, and at random
 //! moments the power goes: SIGKILL, everything volatile dropped (unsynced sectors torn at
@@ -12,11 +12,9 @@
 //! The figures go to stderr: `-- --nocapture` shows them.
 
 // Shared with the other end-to-end and fault suites, which use the parts this file does not.
-#[allow(dead_code)]
-mod e2e_support;
-#[allow(dead_code)]
-mod fault_support;
-mod powercut_support;
+use crate::e2e_support;
+use crate::fault_support;
+use crate::powercut_support;
 
 use std::time::Duration;
 

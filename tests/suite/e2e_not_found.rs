@@ -7,11 +7,10 @@
 //! The window is the config's shortest, 60 s (the payment codes' lifetime: nothing shorter
 //! is a valid config), so this test takes a little over a minute; the rule's other cases
 //! (what rules it out, restarts, the end of the checks) are engine transcripts
-//! (tests/engine_transcripts.rs), in simulated time.
+//! (tests/suite/engine_transcripts.rs), in simulated time.
 
 // Shared with the other end-to-end tests, which use the parts this file does not.
-#[allow(dead_code)]
-mod e2e_support;
+use crate::e2e_support;
 
 use std::time::Duration;
 

@@ -8,10 +8,9 @@
 //! - no file under the state directory holds a scanned code once its sale has ended.
 
 // Shared with e2e_daemon.rs, which uses the parts this file does not.
-#[allow(dead_code)]
-mod e2e_support;
+use crate::e2e_support;
 
-mod files_support;
+use crate::files_support;
 
 use e2e_support::{code, Rig, RigOptions, STEP};
 use files_support::files_holding;

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use scanpay::config::*;
 
-const EXAMPLE: &str = include_str!("../systemd/config.example.toml");
+const EXAMPLE: &str = include_str!("../../systemd/config.example.toml");
 
 /// The example with every documented `#key = value` line switched on.
 fn uncommented() -> String {

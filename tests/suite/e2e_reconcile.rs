@@ -3,8 +3,7 @@
 //! a merchant acts on; again from the store once the daemon has stopped, resuming from the
 //! progress file.
 
-#[allow(dead_code)]
-mod e2e_support;
+use crate::e2e_support;
 
 use e2e_support::{code, Rig, RigOptions, STEP};
 use scanpay::engine::SaleState;

@@ -85,7 +85,7 @@ impl Default for RigOptions {
 }
 
 /// A scanner plugged in: the pty master the test types into, and the slave held open so the
-/// pty lives until the test unplugs it (as in tests/scanner_serial.rs).
+/// pty lives until the test unplugs it (as in tests/suite/scanner_serial.rs).
 struct PluggedScanner {
     master: fs::File,
     _slave: OwnedFd,
@@ -94,7 +94,7 @@ struct PluggedScanner {
 /// Held while a pty's descriptors are not yet close-on-exec and while a child is spawned:
 /// `TTYPort::pair` opens them inheritable, and a daemon that inherited another test's pty
 /// master would keep that "scanner" plugged in after the test closed it.
-static SPAWN_LOCK: Mutex<()> = Mutex::new(());
+pub static SPAWN_LOCK: Mutex<()> = Mutex::new(());
 
 /// A close-on-exec duplicate of `fd` (std's `try_clone` uses `F_DUPFD_CLOEXEC`); the
 /// inheritable original is closed.

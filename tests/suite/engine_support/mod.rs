@@ -5,8 +5,6 @@
 //! Time only moves by jumping to the engine's next deadline (`Wait`) or by a stated amount
 //! (`Advance`, firing every deadline on the way), like quinn-proto's `Pair::drive`.
 
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 

@@ -3,7 +3,7 @@
 //! sheet `docs/screens.png`.
 //!
 //! After an intended change, regenerate and review the images:
-//! `UPDATE_GOLDEN=1 cargo test --test display_golden`.
+//! `UPDATE_GOLDEN=1 cargo test --test suite display_golden::`.
 //! On a mismatch the actual image is written next to the golden one as `*.actual.png`.
 
 use std::path::{Path, PathBuf};
@@ -214,7 +214,7 @@ fn every_screen_matches_its_golden_image() {
     assert!(
         failures.is_empty(),
         "{} golden image(s) differ; if the change is intended, run \
-         `UPDATE_GOLDEN=1 cargo test --test display_golden` and review the PNGs:\n{}",
+         `UPDATE_GOLDEN=1 cargo test --test suite display_golden::` and review the PNGs:\n{}",
         failures.len(),
         failures.join("\n")
     );

@@ -2,8 +2,7 @@
 //! timeout, connection cap) nor, in the real daemon with few descriptors, starve its journal;
 //! and a web page cannot make a browser arm a sale on it (Host, Origin, Content-Type).
 
-#[allow(dead_code)] // the rig serves many tests; this one uses a part
-mod e2e_support;
+use crate::e2e_support;
 
 use std::process::Stdio;
 use std::sync::Arc;

@@ -13,7 +13,7 @@
 //! - no full payment code reaches a screen, a report, a refusal or a log line;
 //! - once the gateway answers again, every sale ends final (or flagged for review).
 
-mod engine_support;
+use crate::engine_support;
 
 use std::collections::{HashMap, HashSet};
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-const UNIT: &str = include_str!("../systemd/scanpay.service");
+const UNIT: &str = include_str!("../../systemd/scanpay.service");
 
 /// `Key=value` lines of the unit; a key given several times keeps every value.
 fn directives() -> BTreeMap<String, Vec<String>> {
@@ -139,7 +139,7 @@ fn systemd_analyze_rates_the_unit_ok_or_better() {
 
 #[test]
 fn sysusers_creates_the_service_user_and_device_groups() {
-    let sysusers = include_str!("../systemd/scanpay.sysusers");
+    let sysusers = include_str!("../../systemd/scanpay.sysusers");
     let lines: Vec<Vec<&str>> = sysusers
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
@@ -152,7 +152,7 @@ fn sysusers_creates_the_service_user_and_device_groups() {
 
 #[test]
 fn udev_rule_names_the_path_the_example_config_uses() {
-    let rules = include_str!("../systemd/99-scanpay-scanner.rules");
+    let rules = include_str!("../../systemd/99-scanpay-scanner.rules");
     let active: Vec<&str> = rules
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
@@ -160,6 +160,6 @@ fn udev_rule_names_the_path_the_example_config_uses() {
     assert_eq!(active.len(), 1, "exactly one active rule: {active:?}");
     assert!(active[0].contains("SUBSYSTEM==\"tty\""));
     assert!(active[0].contains("SYMLINK+=\"scanpay-scanner\""));
-    let example = include_str!("../systemd/config.example.toml");
+    let example = include_str!("../../systemd/config.example.toml");
     assert!(example.contains("path = \"/dev/scanpay-scanner\""));
 }

@@ -2,13 +2,11 @@
 //! while it runs and takes a sale; formula cells neutralised through the HTTP path; bad
 //! bounds named; a token refused; and the stream read page by page, never all at once.
 
-#[allow(dead_code)]
-mod record_support;
+use crate::record_support;
 
 use record_support::sale_record;
 
-#[allow(dead_code)]
-mod e2e_support;
+use crate::e2e_support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

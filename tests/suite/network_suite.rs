@@ -10,10 +10,8 @@
 //! `SCANPAY_SEED=N` to replay. The figures go to stderr: `-- --nocapture` shows them.
 
 // Shared with the other end-to-end and fault suites, which use the parts this file does not.
-#[allow(dead_code)]
-mod e2e_support;
-#[allow(dead_code)]
-mod fault_support;
+use crate::e2e_support;
+use crate::fault_support;
 
 use std::time::Duration;
 

@@ -4,8 +4,7 @@
 //! pay goes out by itself and the sale completes, charged once. Mounting needs root, which
 //! the tests and CI have here.
 
-#[allow(dead_code)]
-mod e2e_support;
+use crate::e2e_support;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

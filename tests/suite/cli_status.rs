@@ -2,8 +2,7 @@
 //! when all is well, 1 naming what needs a person (an unplugged scanner, a stopped daemon),
 //! and `--json` for scripts.
 
-#[allow(dead_code)]
-mod e2e_support;
+use crate::e2e_support;
 
 use std::process::Stdio;
 
