@@ -328,9 +328,18 @@ mod tests {
 
     #[test]
     fn only_a_disagreement_on_a_followed_sale_goes_back_and_only_agreement_is_kept() {
-        assert!(fed_back(SaleState::Unresolved, Verdict::GatewayPaidTerminalNot));
-        assert!(fed_back(SaleState::WaitingCustomer, Verdict::GatewayPaidTerminalNot));
-        assert!(!fed_back(SaleState::Failed, Verdict::GatewayPaidTerminalNot));
+        assert!(fed_back(
+            SaleState::Unresolved,
+            Verdict::GatewayPaidTerminalNot
+        ));
+        assert!(fed_back(
+            SaleState::WaitingCustomer,
+            Verdict::GatewayPaidTerminalNot
+        ));
+        assert!(!fed_back(
+            SaleState::Failed,
+            Verdict::GatewayPaidTerminalNot
+        ));
         assert!(!fed_back(SaleState::Paid, Verdict::AmountsDiffer));
         assert!(!fed_back(SaleState::Unresolved, Verdict::Open));
         for v in [Verdict::PaidBoth, Verdict::NotPaidBoth, Verdict::Refunded] {

@@ -129,7 +129,11 @@ fn assert_disagrees(doc: &Value, sale: &SaleView, verdict: &str, gateway: Value)
     for (field, value) in gateway.as_object().unwrap() {
         assert_eq!(&r["gateway"][field], value, "{field}: {r}");
     }
-    assert_eq!(r["recheck"], Value::Null, "an ended sale is not fed back: {r}");
+    assert_eq!(
+        r["recheck"],
+        Value::Null,
+        "an ended sale is not fed back: {r}"
+    );
     assert_ne!(r["what_to_do"], json!("nothing"), "{r}");
 }
 
@@ -184,7 +188,11 @@ async fn gateway_paid_while_the_terminal_failed_is_reported_and_not_written_back
     // Declined (INSUFFICIENT), and closed by the customer's wallet after two queries.
     let declined = sale_ending(&mut rig, 1250, &code(81, 6, 0), SaleState::Failed).await;
     let closed = sale_ending(&mut rig, 700, &code(82, 4, 2), SaleState::Failed).await;
-    assert_eq!(closed.err_code.as_deref(), Some("ORDERCLOSED"), "{closed:?}");
+    assert_eq!(
+        closed.err_code.as_deref(),
+        Some("ORDERCLOSED"),
+        "{closed:?}"
+    );
     for sale in [&declined, &closed] {
         edit(&rig, sale, Some(EditedState::Paid), None);
     }
@@ -237,7 +245,11 @@ async fn gateway_paid_while_the_terminal_is_unresolved_goes_back_to_the_daemon_a
     let r = row(&doc, &unresolved);
     assert_eq!(r["verdict"], json!("gateway_paid_terminal_not"), "{r}");
     assert_eq!(r["terminal_state"], json!("unresolved"), "{r}");
-    assert_eq!(r["gateway"], json!({"kind": "paid", "amount_fen": 880}), "{r}");
+    assert_eq!(
+        r["gateway"],
+        json!({"kind": "paid", "amount_fen": 880}),
+        "{r}"
+    );
     assert_eq!(
         r["recheck"],
         json!({
@@ -257,10 +269,14 @@ async fn gateway_paid_while_the_terminal_is_unresolved_goes_back_to_the_daemon_a
 
     // The daemon asked the gateway itself, and the sale ends paid there (not late: an
     // unresolved sale had not ended).
-    let (paid, seen) = rig.follow(&unresolved, STEP, |s| s == SaleState::Paid).await;
+    let (paid, seen) = rig
+        .follow(&unresolved, STEP, |s| s == SaleState::Paid)
+        .await;
     assert_eq!(paid.state, SaleState::Paid, "{seen:?}");
     assert!(!paid.late && !paid.needs_review, "{paid:?}");
-    assert!(rig.log().contains("asked to check the sale with the gateway again"));
+    assert!(rig
+        .log()
+        .contains("asked to check the sale with the gateway again"));
 
     // The next run finds both sides agreeing: the disagreement was not kept as checked.
     let (status, doc) = reconcile_json(&rig, &day);

@@ -615,9 +615,16 @@ async fn every_route_answers_as_the_document_says() {
         recheck,
         &send(&addr, "POST", &on(&found.sale_id), Some(Vec::new())).await,
     );
-    let ended = checker.check("POST", recheck, &send(&addr, "POST", &on(&id), Some(Vec::new())).await);
+    let ended = checker.check(
+        "POST",
+        recheck,
+        &send(&addr, "POST", &on(&id), Some(Vec::new())).await,
+    );
     assert!(
-        ended["error"].as_str().unwrap().contains("has ended (paid)"),
+        ended["error"]
+            .as_str()
+            .unwrap()
+            .contains("has ended (paid)"),
         "{ended}"
     );
     checker.check(
@@ -631,7 +638,9 @@ async fn every_route_answers_as_the_document_says() {
         recheck,
         &send(&addr, "POST", &on(&found.sale_id), Some(with_fields)).await,
     );
-    let huge = json!({"subject": "x".repeat(20_000)}).to_string().into_bytes();
+    let huge = json!({"subject": "x".repeat(20_000)})
+        .to_string()
+        .into_bytes();
     checker.check(
         "POST",
         recheck,

@@ -433,16 +433,18 @@ async fn delete_disarms_an_armed_sale_only() {
 #[tokio::test]
 async fn recheck_is_202_for_a_sale_the_terminal_follows_and_409_once_it_has_ended() {
     for transport in BOTH {
-        let t = terminal(transport, None, vec![SaleState::Submitting, SaleState::Unresolved]).await;
+        let t = terminal(
+            transport,
+            None,
+            vec![SaleState::Submitting, SaleState::Unresolved],
+        )
+        .await;
         let sale = post(t.addr(), "/v1/sales", r#"{"amount_fen": 100}"#)
             .await
             .sale();
         let path = format!("/v1/sales/{}/recheck", sale.sale_id);
         // No body, or an empty object; the id in any ASCII case.
-        for (path, body) in [
-            (path.clone(), ""),
-            (path.to_ascii_lowercase(), "{}"),
-        ] {
+        for (path, body) in [(path.clone(), ""), (path.to_ascii_lowercase(), "{}")] {
             let asked = post(t.addr(), &path, body).await;
             assert_eq!(asked.status, 202, "{transport:?}: {}", asked.body);
             assert_eq!(asked.sale().sale_id, sale.sale_id);
@@ -458,23 +460,38 @@ async fn recheck_is_202_for_a_sale_the_terminal_follows_and_409_once_it_has_ende
         t.board.publish(review);
         let given_up = post(t.addr(), &path, "").await;
         assert_eq!(given_up.status, 409);
-        assert!(given_up.error().contains("needs review"), "{}", given_up.error());
+        assert!(
+            given_up.error().contains("needs review"),
+            "{}",
+            given_up.error()
+        );
         // Paid: the engine has forgotten it; the board says how it ended.
         t.board.publish(advance(&sale, SaleState::Paid));
         let paid = post(t.addr(), &path, "").await;
         assert_eq!(paid.status, 409);
-        assert!(paid.error().contains("has ended (paid)"), "{}", paid.error());
+        assert!(
+            paid.error().contains("has ended (paid)"),
+            "{}",
+            paid.error()
+        );
 
         // Not checked by query yet.
         let t2 = terminal(transport, None, vec![]).await;
         let armed = post(t2.addr(), "/v1/sales", r#"{"amount_fen": 100}"#)
             .await
             .sale();
-        let early = post(t2.addr(), &format!("/v1/sales/{}/recheck", armed.sale_id), "").await;
+        let early = post(
+            t2.addr(),
+            &format!("/v1/sales/{}/recheck", armed.sale_id),
+            "",
+        )
+        .await;
         assert_eq!(early.status, 409);
         assert!(early.error().contains("armed"), "{}", early.error());
         assert_eq!(
-            post(t2.addr(), "/v1/sales/sale-404/recheck", "").await.status,
+            post(t2.addr(), "/v1/sales/sale-404/recheck", "")
+                .await
+                .status,
             404
         );
         t.server.shutdown().await.unwrap();

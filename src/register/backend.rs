@@ -218,10 +218,8 @@ pub trait RegisterBackend: Send + Sync + 'static {
     fn show_qr(&self, req: QrRequest) -> impl Future<Output = Result<QrView, QrError>> + Send;
     /// Asks the daemon to query the gateway about a sale it still follows, now (what
     /// `scanpay reconcile` does with a disagreement); the answer is the sale as it stands.
-    fn recheck(
-        &self,
-        sale_id: &str,
-    ) -> impl Future<Output = Result<SaleView, RecheckError>> + Send;
+    fn recheck(&self, sale_id: &str)
+        -> impl Future<Output = Result<SaleView, RecheckError>> + Send;
     /// The sale with this id (order numbers are equal ignoring ASCII case), whether it is
     /// recent or only in the journal, across restarts; `Ok(None)` only when the journal does
     /// not know it either.

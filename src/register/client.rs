@@ -153,7 +153,13 @@ impl RegisterClient {
         let path = format!("/v1/sales/{}/recheck", encode_segment(sale_id));
         let what = format!("POST /v1/sales/{sale_id}/recheck");
         let (status, body) = self
-            .send(Method::POST, &path, Some(b"{}".to_vec()), Duration::ZERO, &what)
+            .send(
+                Method::POST,
+                &path,
+                Some(b"{}".to_vec()),
+                Duration::ZERO,
+                &what,
+            )
             .await?;
         expect_json(status, StatusCode::ACCEPTED, &body, &what)
     }

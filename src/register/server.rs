@@ -25,9 +25,7 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 
-use super::backend::{
-    ArmError, DisarmError, LookupError, QrError, RecheckError, RegisterBackend,
-};
+use super::backend::{ArmError, DisarmError, LookupError, QrError, RecheckError, RegisterBackend};
 use super::board::RECENT_SALES;
 use super::input::{self, InputError};
 use super::listen::{self, BindError, BoundListener, ListenAddr};

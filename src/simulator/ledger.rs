@@ -482,7 +482,10 @@ impl Ledger {
         now: SystemTime,
     ) -> Result<Option<TradeView>, String> {
         if edit.state.is_none() && edit.amount_fen.is_none() {
-            return Err("nothing to change: give \"state\" (paid, closed, forget) and/or \"amount_fen\"".into());
+            return Err(
+                "nothing to change: give \"state\" (paid, closed, forget) and/or \"amount_fen\""
+                    .into(),
+            );
         }
         if edit.amount_fen == Some(Fen(0)) {
             return Err("amount_fen 0: an order is at least 1 fen".into());
@@ -830,9 +833,13 @@ mod tests {
             assert_eq!(err.err_code, ErrCode::OrderNotFound);
         }
         // Refused, changing nothing.
-        assert!(ledger.edit_order("B", &edit(Some(EditedState::Paid), None), t0()).is_err());
+        assert!(ledger
+            .edit_order("B", &edit(Some(EditedState::Paid), None), t0())
+            .is_err());
         assert!(ledger.edit_order("A", &edit(None, None), t0()).is_err());
-        assert!(ledger.edit_order("A", &edit(None, Some(Fen(0))), t0()).is_err());
+        assert!(ledger
+            .edit_order("A", &edit(None, Some(Fen(0))), t0())
+            .is_err());
         assert!(ledger
             .edit_order("A", &edit(Some(EditedState::Forget), Some(Fen(1))), t0())
             .is_err());

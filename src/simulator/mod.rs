@@ -85,8 +85,8 @@ use tokio::task::JoinHandle;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use faults::{Fault, Faults, UnknownEndpoint};
 pub use ledger::{
-    EditedState, LedgerSnapshot, OrderEdit, OrderSnapshot, OrderState, WithdrawalSnapshot, WithdrawalState,
-    WITHDRAW_PER_DAY, WITHDRAW_PER_REQUEST,
+    EditedState, LedgerSnapshot, OrderEdit, OrderSnapshot, OrderState, WithdrawalSnapshot,
+    WithdrawalState, WITHDRAW_PER_DAY, WITHDRAW_PER_REQUEST,
 };
 pub use script::PayScript;
 

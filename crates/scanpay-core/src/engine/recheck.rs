@@ -93,14 +93,16 @@ mod tests {
                     v.state.as_str(),
                     if v.late { " late" } else { "" }
                 )),
-                Output::Show(_) | Output::ScanRefused { .. } | Output::KioskNotArmed { .. } => {
-                    None
-                }
+                Output::Show(_) | Output::ScanRefused { .. } | Output::KioskNotArmed { .. } => None,
             })
             .collect()
     }
 
-    fn answer(out_trade_no: &str, status: Option<TradeStatus>, err: Option<ErrCode>) -> TradeAnswer {
+    fn answer(
+        out_trade_no: &str,
+        status: Option<TradeStatus>,
+        err: Option<ErrCode>,
+    ) -> TradeAnswer {
         TradeAnswer {
             result_code: if err.is_some() {
                 ResultCode::BusinessFailure
@@ -147,10 +149,17 @@ mod tests {
         let view = e.recheck(&sale.sale_id, now).unwrap();
         assert_eq!(view.state, SaleState::Unresolved);
         // The query goes now; nothing is journaled for the request itself.
-        assert_eq!(transcript(&mut e), [format!("send query {}", sale.out_trade_no)]);
+        assert_eq!(
+            transcript(&mut e),
+            [format!("send query {}", sale.out_trade_no)]
+        );
         e.handle_query_reply(
             &sale.sale_id,
-            Ok(answer(&sale.out_trade_no, Some(TradeStatus::TradeSuccess), None)),
+            Ok(answer(
+                &sale.out_trade_no,
+                Some(TradeStatus::TradeSuccess),
+                None,
+            )),
             now,
         );
         // Paid, not late: an unresolved sale had not ended.
@@ -173,7 +182,11 @@ mod tests {
         // Its answer (still waiting) puts the sale back on its schedule.
         e.handle_query_reply(
             &sale.sale_id,
-            Ok(answer(&sale.out_trade_no, Some(TradeStatus::WaitBuyerPay), None)),
+            Ok(answer(
+                &sale.out_trade_no,
+                Some(TradeStatus::WaitBuyerPay),
+                None,
+            )),
             now,
         );
         transcript(&mut e);
@@ -190,7 +203,11 @@ mod tests {
         e.handle_scan("134523198765432101", T);
         e.handle_pay_reply(
             &sale.sale_id,
-            Ok(answer(&sale.out_trade_no, Some(TradeStatus::WaitBuyerPay), None)),
+            Ok(answer(
+                &sale.out_trade_no,
+                Some(TradeStatus::WaitBuyerPay),
+                None,
+            )),
             T,
         );
         transcript(&mut e);
@@ -200,7 +217,10 @@ mod tests {
             e.recheck(&sale.sale_id, soon).unwrap().state,
             SaleState::WaitingCustomer
         );
-        assert_eq!(transcript(&mut e), [format!("send query {}", sale.out_trade_no)]);
+        assert_eq!(
+            transcript(&mut e),
+            [format!("send query {}", sale.out_trade_no)]
+        );
     }
 
     #[test]
@@ -225,7 +245,11 @@ mod tests {
         transcript(&mut e);
         e.handle_pay_reply(
             &armed.sale_id,
-            Ok(answer(&armed.out_trade_no, Some(TradeStatus::TradeSuccess), None)),
+            Ok(answer(
+                &armed.out_trade_no,
+                Some(TradeStatus::TradeSuccess),
+                None,
+            )),
             T,
         );
         transcript(&mut e);
@@ -236,7 +260,11 @@ mod tests {
                 sale_id: armed.sale_id.clone()
             })
         );
-        assert_eq!(transcript(&mut e), Vec::<String>::new(), "nothing sent or written");
+        assert_eq!(
+            transcript(&mut e),
+            Vec::<String>::new(),
+            "nothing sent or written"
+        );
     }
 
     #[test]
@@ -252,7 +280,10 @@ mod tests {
         while !e.sale(&sale.sale_id).unwrap().needs_review {
             let now = e.poll_timeout().expect("followed until review");
             e.handle_timeout(now);
-            if transcript(&mut e).iter().any(|l| l.starts_with("send query")) {
+            if transcript(&mut e)
+                .iter()
+                .any(|l| l.starts_with("send query"))
+            {
                 e.handle_query_reply(&sale.sale_id, Err(SendFailure::Unknown("lost".into())), now);
             }
         }
@@ -283,7 +314,10 @@ mod tests {
         while e.sale(&sale.sale_id).unwrap().state != SaleState::Failed {
             let now = e.poll_timeout().unwrap();
             e.handle_timeout(now);
-            if transcript(&mut e).iter().any(|l| l.starts_with("send query")) {
+            if transcript(&mut e)
+                .iter()
+                .any(|l| l.starts_with("send query"))
+            {
                 e.handle_query_reply(&sale.sale_id, Ok(not_found.clone()), now);
             }
         }
