@@ -16,8 +16,9 @@ impl Engine {
     /// (waiting for the customer, unknown, unresolved) and it has not ended (`needs_review`).
     /// A query already out is that check: nothing more is sent. While the gateway is
     /// unreachable the query waits for the next probe like any other. Returns the sale as
-    /// it is once the query is handed out (at the end of a reconciliation window the table's
-    /// review comes first: the sale then needs review, and no query goes).
+    /// it is once the query is handed out. Past the end of its reconciliation window the
+    /// table's review comes first: the sale needs review, no query goes, and it is refused
+    /// as ended.
     pub fn recheck(&mut self, sale_id: &str, now: Timestamp) -> Result<SaleView, RecheckRefusal> {
         let now = self.tick(now);
         let Some(sale) = self.sales.get(sale_id) else {
@@ -49,17 +50,21 @@ impl Engine {
                 return Err(ended())
             }
         }
+        let before = record.view();
         if sale.in_flight != Some(Call::Query) {
             // Schedule only: the query's answer is what gets journaled.
             self.update_unjournaled(sale_id, |r| r.next_poll_at = Some(now));
             self.pump(now);
         }
-        Ok(self
-            .sales
-            .get(sale_id)
-            .map(|s| s.record.view())
-            .or_else(|| self.last_reported(sale_id))
-            .expect("a followed sale is still held or was just reported"))
+        match self.sale(sale_id) {
+            // Its reconciliation window had ended: the table's review came first.
+            Some(after) if after.needs_review => Err(RecheckRefusal::Ended {
+                sale_id: sale_id.to_string(),
+                state: after.state,
+                needs_review: true,
+            }),
+            after => Ok(after.unwrap_or(before)),
+        }
     }
 }
 
@@ -300,6 +305,44 @@ mod tests {
         assert!(err.unwrap_err().to_string().contains("needs review"));
         assert_eq!(transcript(&mut e), Vec::<String>::new());
         assert_eq!(e.sale(&sale.sale_id), Some(later), "unchanged");
+    }
+
+    #[test]
+    fn past_the_reconciliation_window_the_review_comes_first() {
+        let policy = EnginePolicy {
+            reconcile_fast_for: Duration::from_secs(60),
+            reconcile_slow_for: Duration::from_secs(60),
+            ..EnginePolicy::default()
+        };
+        let window = policy.reconcile_until();
+        let mut e = engine(policy);
+        let (sale, since) = unresolved(&mut e);
+        // Unanswered queries until the next one is due after the window's end.
+        while e.poll_timeout().unwrap() <= since.plus(window) {
+            let now = e.poll_timeout().unwrap();
+            e.handle_timeout(now);
+            if transcript(&mut e)
+                .iter()
+                .any(|l| l.starts_with("send query"))
+            {
+                e.handle_query_reply(&sale.sale_id, Err(SendFailure::Unknown("lost".into())), now);
+            }
+        }
+        let after_window = since.plus(window).plus(Duration::from_secs(1));
+        assert!(!e.sale(&sale.sale_id).unwrap().needs_review);
+        assert!(matches!(
+            e.recheck(&sale.sale_id, after_window),
+            Err(RecheckRefusal::Ended {
+                state: SaleState::Unresolved,
+                needs_review: true,
+                ..
+            })
+        ));
+        assert_eq!(
+            transcript(&mut e),
+            ["journal unresolved", "report unresolved"],
+            "reviewed, not queried"
+        );
     }
 
     #[test]
