@@ -116,6 +116,21 @@ impl Verdict {
         }
     }
 
+    /// Both sides agree on an outcome that will not change by itself: kept in the progress
+    /// file, so a later run of the day does not ask again. A disagreement or an open sale is
+    /// asked again by the next run (the terminal may have settled it meanwhile).
+    pub fn settled(self) -> bool {
+        match self {
+            Verdict::PaidBoth | Verdict::NotPaidBoth | Verdict::Refunded => true,
+            Verdict::Open
+            | Verdict::TerminalPaidGatewayNot
+            | Verdict::TerminalPaidGatewayUnknown
+            | Verdict::GatewayPaidTerminalNot
+            | Verdict::AmountsDiffer
+            | Verdict::NotChecked => false,
+        }
+    }
+
     pub fn key(self) -> &'static str {
         match self {
             Verdict::PaidBoth => "paid_both",
@@ -213,6 +228,14 @@ pub fn classify(terminal: SaleState, amount: Fen, gateway: &GatewaySays) -> Verd
     }
 }
 
+/// Whether a disagreement goes back to the running daemon (`POST /v1/sales/{id}/recheck`):
+/// the terminal still follows the sale, so the daemon's own query settles it and its journal
+/// keeps one writer. The engine decides whether it can (it refuses a sale that has ended or
+/// is not checked by query); nothing here writes an outcome.
+pub fn fed_back(terminal: SaleState, verdict: Verdict) -> bool {
+    verdict.disagrees() && matches!(here(terminal), Here::Open)
+}
+
 /// How `scanpay reconcile` exits: 0 only when every sale was checked and nothing disagrees.
 pub fn exit_status(verdicts: &[Verdict]) -> u8 {
     if verdicts.iter().any(|v| v.disagrees()) {
@@ -300,6 +323,35 @@ mod tests {
             assert!(v.disagrees());
             assert_eq!(exit_status(&[Verdict::PaidBoth, v]), EXIT_DISAGREES);
             assert_ne!(v.what_to_do(), "nothing");
+        }
+    }
+
+    #[test]
+    fn only_a_disagreement_on_a_followed_sale_goes_back_and_only_agreement_is_kept() {
+        assert!(fed_back(
+            SaleState::Unresolved,
+            Verdict::GatewayPaidTerminalNot
+        ));
+        assert!(fed_back(
+            SaleState::WaitingCustomer,
+            Verdict::GatewayPaidTerminalNot
+        ));
+        assert!(!fed_back(
+            SaleState::Failed,
+            Verdict::GatewayPaidTerminalNot
+        ));
+        assert!(!fed_back(SaleState::Paid, Verdict::AmountsDiffer));
+        assert!(!fed_back(SaleState::Unresolved, Verdict::Open));
+        for v in [Verdict::PaidBoth, Verdict::NotPaidBoth, Verdict::Refunded] {
+            assert!(v.settled(), "{v:?}");
+        }
+        for v in [
+            Verdict::Open,
+            Verdict::NotChecked,
+            Verdict::GatewayPaidTerminalNot,
+            Verdict::AmountsDiffer,
+        ] {
+            assert!(!v.settled(), "{v:?}");
         }
     }
 

@@ -4,16 +4,22 @@
 //! The day is China time (UTC+8), the merchant's and the gateway's day; the journal's
 //! timestamps are UTC. Queries are rate-limited (`--rate`, default 2 a second); a FREQUENTLY
 //! answer backs off (doubling from 1 s, up to 4 tries) before the sale is reported not checked.
-//! A transport failure is reported for that sale and the run goes on. Every sale checked is
-//! written at once to `[storage] path`/reconcile/DAY.jsonl, so an interrupted run resumes
-//! where it stopped; delete the file to ask again from the start.
+//! A transport failure is reported for that sale and the run goes on. Every sale found in
+//! agreement (`Verdict::settled`) is written at once to `[storage] path`/reconcile/DAY.jsonl,
+//! so an interrupted run resumes where it stopped and a later run asks only about the rest
+//! (disagreements and open sales may have moved on); delete the file to ask again from the
+//! start.
 //!
 //! Exit codes: 0 every sale checked and nothing disagrees; 2 a disagreement; 3 nothing
 //! disagrees but a sale could not be checked or is still open; 1 the run failed; 78 config.
 //!
 //! The day's sales come from the running daemon's export (`GET /v1/journal`), or from the
-//! store itself when no daemon runs. Not done yet: handing a disagreement on a sale the
-//! daemon still follows back to it (the table says "open" and what to do).
+//! store itself when no daemon runs. A disagreement on a sale the daemon still follows
+//! (`crate::reconcile::fed_back`) goes back to it (`POST /v1/sales/{id}/recheck`): the daemon
+//! queries the gateway itself and records what it hears, so its journal keeps one writer.
+//! The row says "asked the terminal to check again"; the next run shows where it ended. With
+//! no daemon running nothing is fed back: the daemon asks about every sale it follows when it
+//! starts.
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
@@ -33,7 +39,7 @@ use crate::engine::{SaleState, Timestamp};
 use crate::gateway::Gateway as _;
 use crate::journal::{Journal as _, LogJournal};
 use crate::protocol::{Fen, QueryRequest};
-use crate::reconcile::{classify, exit_status, GatewaySays, Verdict};
+use crate::reconcile::{classify, exit_status, fed_back, GatewaySays, Verdict};
 use crate::register::RegisterClient;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -89,9 +95,9 @@ pub fn run(config_path: &Path, args: &ReconcileArgs, out: &mut dyn Write) -> any
     let to = from.plus(Duration::from_secs(86_400));
 
     let (config, gateway) = connect(config_path)?;
-    let sales = match sales_from_the_daemon(config_path, &config, from, to)? {
-        Some(sales) => sales,
-        None => sales_from_the_store(&config, from, to)?,
+    let (sales, daemon) = match sales_from_the_daemon(config_path, &config, from, to)? {
+        Some((sales, client)) => (sales, Some(client)),
+        None => (sales_from_the_store(&config, from, to)?, None),
     };
 
     let progress_path = progress_file(&config.storage.path, day);
@@ -101,33 +107,43 @@ pub fn run(config_path: &Path, args: &ReconcileArgs, out: &mut dyn Write) -> any
     let rt = runtime()?;
     let mut rows = Vec::with_capacity(sales.len());
     let mut asked = 0usize;
+    let mut rechecked = 0usize;
     for sale in &sales {
-        let says = match done.remove(&sale.out_trade_no.to_ascii_lowercase()) {
-            Some(says) => says,
+        let (says, fresh) = match done.remove(&sale.out_trade_no.to_ascii_lowercase()) {
+            Some(says) => (says, false),
             None => {
                 let says = rt.block_on(ask(&gateway, &sale.out_trade_no, pause, asked));
                 asked += 1;
-                if !matches!(
-                    says,
-                    GatewaySays::NoAnswer { .. } | GatewaySays::Busy { .. }
-                ) {
-                    let line = serde_json::to_string(&Checked {
-                        out_trade_no: sale.out_trade_no.clone(),
-                        gateway: says.clone(),
-                    })?;
-                    writeln!(progress, "{line}")
-                        .and_then(|_| progress.sync_data())
-                        .with_context(|| format!("writing {}", progress_path.display()))?;
-                }
-                says
+                (says, true)
             }
         };
         let verdict = classify(sale.state, sale.amount_fen, &says);
-        rows.push((sale, says, verdict));
+        if fresh && verdict.settled() {
+            let line = serde_json::to_string(&Checked {
+                out_trade_no: sale.out_trade_no.clone(),
+                gateway: says.clone(),
+            })?;
+            writeln!(progress, "{line}")
+                .and_then(|_| progress.sync_data())
+                .with_context(|| format!("writing {}", progress_path.display()))?;
+        }
+        let recheck = match &daemon {
+            Some(client) if fed_back(sale.state, verdict) => {
+                rechecked += 1;
+                Some(rt.block_on(recheck(client, &sale.sale_id)))
+            }
+            _ => None,
+        };
+        rows.push(Row {
+            sale,
+            says,
+            verdict,
+            recheck,
+        });
     }
-    tracing::info!(sales = sales.len(), asked, "reconciled");
+    tracing::info!(sales = sales.len(), asked, rechecked, "reconciled");
 
-    let verdicts: Vec<Verdict> = rows.iter().map(|(_, _, v)| *v).collect();
+    let verdicts: Vec<Verdict> = rows.iter().map(|row| row.verdict).collect();
     if args.json {
         write_json(out, &to_json(day, &rows, &progress_path))?;
     } else {
@@ -145,6 +161,51 @@ pub fn run(config_path: &Path, args: &ReconcileArgs, out: &mut dyn Write) -> any
             what: "sales not checked or still open",
         }
         .into()),
+    }
+}
+
+/// What became of handing a disagreement back to the daemon.
+#[derive(Debug)]
+enum Recheck {
+    /// The daemon queries the gateway about it now; the sale as it stood then.
+    Asked { state: SaleState },
+    /// The daemon refused (the sale has ended meanwhile, or is not checked by query) or could
+    /// not be asked.
+    NotAsked { reason: String },
+}
+
+impl Recheck {
+    fn words(&self) -> String {
+        match self {
+            Recheck::Asked { .. } => "asked the terminal to check again".into(),
+            Recheck::NotAsked { reason } => {
+                format!("could not ask the terminal to check again ({reason})")
+            }
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            Recheck::Asked { state } => json!({
+                "asked": true,
+                "terminal_state": state.as_str(),
+                "detail": self.words(),
+            }),
+            Recheck::NotAsked { .. } => json!({
+                "asked": false,
+                "terminal_state": null,
+                "detail": self.words(),
+            }),
+        }
+    }
+}
+
+async fn recheck(client: &RegisterClient, sale_id: &str) -> Recheck {
+    match client.recheck(sale_id).await {
+        Ok(view) => Recheck::Asked { state: view.state },
+        Err(err) => Recheck::NotAsked {
+            reason: err.to_string(),
+        },
     }
 }
 
@@ -188,15 +249,15 @@ struct DaySale {
     state: SaleState,
 }
 
-/// The day's sales from the running daemon's export (JSON lines); `None` when no daemon
-/// listens, so the store is ours to open. A daemon that runs but refuses is an error: its
+/// The day's sales from the running daemon's export (JSON lines), and the client that reached
+/// it; `None` when no daemon listens, so the store is ours to open. A daemon that runs but refuses is an error: its
 /// store is not opened behind its back.
 fn sales_from_the_daemon(
     config_path: &Path,
     config: &Config,
     from: Timestamp,
     to: Timestamp,
-) -> anyhow::Result<Option<Vec<DaySale>>> {
+) -> anyhow::Result<Option<(Vec<DaySale>, RegisterClient)>> {
     let (listen, token) = super::charge::register_endpoint(config);
     let client = RegisterClient::new(&listen, token.as_deref())?;
     let mut query = url::form_urlencoded::Serializer::new(String::new());
@@ -229,7 +290,7 @@ fn sales_from_the_daemon(
             })
         })
         .collect::<anyhow::Result<Vec<DaySale>>>()?;
-    Ok(Some(sales))
+    Ok(Some((sales, client)))
 }
 
 /// No daemon runs: the day's sales from the store itself.
@@ -309,7 +370,23 @@ fn gateway_words(says: &GatewaySays) -> String {
     }
 }
 
-type Row<'a> = (&'a DaySale, GatewaySays, Verdict);
+struct Row<'a> {
+    sale: &'a DaySale,
+    says: GatewaySays,
+    verdict: Verdict,
+    /// Set when the disagreement went back to the daemon.
+    recheck: Option<Recheck>,
+}
+
+impl Row<'_> {
+    /// What to do, after what was already done.
+    fn what_to_do(&self) -> String {
+        match &self.recheck {
+            Some(recheck) => format!("{}; {}", recheck.words(), self.verdict.what_to_do()),
+            None => self.verdict.what_to_do().to_string(),
+        }
+    }
+}
 
 fn write_table(
     out: &mut dyn Write,
@@ -323,26 +400,31 @@ fn write_table(
         "{:<40} {:>10} {:<12} {:<20} {:<28} what to do",
         "out_trade_no", "amount", "terminal", "gateway", "verdict"
     )?;
-    for (sale, says, verdict) in rows {
+    for row in rows {
         writeln!(
             out,
             "{:<40} {:>10} {:<12} {:<20} {:<28} {}",
-            sale.out_trade_no,
-            sale.amount_fen.to_string(),
-            sale.state.as_str(),
-            gateway_words(says),
-            verdict.key(),
-            verdict.what_to_do()
+            row.sale.out_trade_no,
+            row.sale.amount_fen.to_string(),
+            row.sale.state.as_str(),
+            gateway_words(&row.says),
+            row.verdict.key(),
+            row.what_to_do()
         )?;
     }
-    let count = |f: fn(&Verdict) -> bool| rows.iter().filter(|(_, _, v)| f(v)).count();
+    let count = |f: fn(&Verdict) -> bool| rows.iter().filter(|row| f(&row.verdict)).count();
+    let asked = rows
+        .iter()
+        .filter(|row| matches!(row.recheck, Some(Recheck::Asked { .. })))
+        .count();
     writeln!(
         out,
-        "totals: {} sales, {} paid both, {} not paid both, {} disagree, {} open, {} not checked (progress: {})",
+        "totals: {} sales, {} paid both, {} not paid both, {} disagree ({} handed back to the terminal), {} open, {} not checked (progress: {})",
         rows.len(),
         count(|v| *v == Verdict::PaidBoth),
         count(|v| *v == Verdict::NotPaidBoth),
         count(|v| v.disagrees()),
+        asked,
         count(|v| *v == Verdict::Open),
         count(|v| *v == Verdict::NotChecked),
         progress.display()
@@ -353,20 +435,21 @@ fn write_table(
 fn to_json(day: NaiveDate, rows: &[Row<'_>], progress: &Path) -> serde_json::Value {
     let sales: Vec<_> = rows
         .iter()
-        .map(|(sale, says, verdict)| {
+        .map(|row| {
             json!({
-                "sale_id": sale.sale_id,
-                "out_trade_no": sale.out_trade_no,
-                "amount_fen": sale.amount_fen,
-                "terminal_state": sale.state.as_str(),
-                "gateway": says,
-                "verdict": verdict.key(),
-                "disagrees": verdict.disagrees(),
-                "what_to_do": verdict.what_to_do(),
+                "sale_id": row.sale.sale_id,
+                "out_trade_no": row.sale.out_trade_no,
+                "amount_fen": row.sale.amount_fen,
+                "terminal_state": row.sale.state.as_str(),
+                "gateway": row.says,
+                "verdict": row.verdict.key(),
+                "disagrees": row.verdict.disagrees(),
+                "recheck": row.recheck.as_ref().map(Recheck::to_json),
+                "what_to_do": row.what_to_do(),
             })
         })
         .collect();
-    let verdicts: Vec<Verdict> = rows.iter().map(|(_, _, v)| *v).collect();
+    let verdicts: Vec<Verdict> = rows.iter().map(|row| row.verdict).collect();
     json!({
         "day": day.format("%Y-%m-%d").to_string(),
         "timezone": "+08:00",

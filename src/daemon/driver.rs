@@ -16,7 +16,9 @@ use super::clock;
 use super::dispatch::{self, Reply};
 use super::screen_task::ScreenSink;
 use crate::display::StatusFlags;
-use crate::engine::{ArmRefusal, DisarmRefusal, Engine, Output, Screen, SendFailure};
+use crate::engine::{
+    ArmRefusal, DisarmRefusal, Engine, Output, RecheckRefusal, Screen, SendFailure,
+};
 use crate::gateway::Gateway;
 use crate::journal::Journal;
 use crate::protocol::messages::WebPayRequest;
@@ -310,6 +312,19 @@ impl<G: Gateway + 'static> Driver<G> {
             }
             RegisterCommand::Disarm { sale_id, reply } => {
                 let result = self.engine.disarm(&sale_id, now).map_err(disarm_error);
+                self.drain_outputs(state, true);
+                let _ = reply.send(result);
+            }
+            RegisterCommand::Recheck { sale_id, reply } => {
+                let result = self.engine.recheck(&sale_id, now).map_err(recheck_error);
+                match &result {
+                    Ok(view) => {
+                        tracing::info!(sale = %sale_id, state = view.state.as_str(), "asked to check the sale with the gateway again (reconciliation)")
+                    }
+                    Err(refusal) => {
+                        tracing::info!(sale = %sale_id, %refusal, "recheck refused")
+                    }
+                }
                 self.drain_outputs(state, true);
                 let _ = reply.send(result);
             }
@@ -609,6 +624,25 @@ fn disarm_error(refusal: DisarmRefusal) -> register::DisarmError {
         DisarmRefusal::NotFound { sale_id } => register::DisarmError::NotFound { sale_id },
         DisarmRefusal::AlreadyScanned { sale_id, state } => {
             register::DisarmError::NotArmed { sale_id, state }
+        }
+    }
+}
+
+/// As for disarming: a sale the engine no longer follows is looked up by the board.
+fn recheck_error(refusal: RecheckRefusal) -> register::RecheckError {
+    match refusal {
+        RecheckRefusal::NotFound { sale_id } => register::RecheckError::NotFound { sale_id },
+        RecheckRefusal::Ended {
+            sale_id,
+            state,
+            needs_review,
+        } => register::RecheckError::Ended {
+            sale_id,
+            state,
+            needs_review,
+        },
+        RecheckRefusal::NotYet { sale_id, state } => {
+            register::RecheckError::NotYet { sale_id, state }
         }
     }
 }

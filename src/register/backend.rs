@@ -81,6 +81,31 @@ pub enum DisarmError {
     Lookup(#[from] LookupError),
 }
 
+/// Why a sale could not be checked again (`POST /v1/sales/{sale_id}/recheck`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecheckError {
+    #[error("no sale {sale_id} on this terminal; list recent sales with GET /v1/sales")]
+    NotFound { sale_id: String },
+    /// It has ended (a final state, or `needs_review`): the terminal no longer asks the
+    /// gateway about it; what the gateway says is for a person to settle.
+    #[error("sale {sale_id} has ended ({}{}): the terminal no longer checks it with the gateway; settle it from the gateway's statements (scanpay query {sale_id})", .state.as_str(), if *.needs_review { ", needs review" } else { "" })]
+    Ended {
+        sale_id: String,
+        state: SaleState,
+        needs_review: bool,
+    },
+    /// Not checked by query yet: armed (not scanned), queued (the pay has not left) or
+    /// submitting (the pay's own answer is awaited).
+    #[error("sale {sale_id} is {} and is not checked with the gateway yet (armed: not scanned; queued: its pay has not left; submitting: its answer is awaited); follow it with GET /v1/sales/{sale_id}", .state.as_str())]
+    NotYet { sale_id: String, state: SaleState },
+    #[error(
+        "the payment daemon is not accepting commands right now (shutting down?); retry shortly"
+    )]
+    Unavailable,
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+}
+
 /// A sale could not be looked up: the journal, which holds every sale the terminal knows,
 /// could not be read. Never reported as "no such sale".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -185,12 +210,16 @@ pub struct MetricsSnapshot {
 }
 
 /// What the register API asks of the daemon. Commands that change a sale (`arm`, `disarm`,
-/// `show_qr`) are async because they go through the daemon's one loop; reads are answered
+/// `show_qr`, `recheck`) are async because they go through the daemon's one loop; reads are answered
 /// from shared state without waiting for it, and `sale` may read the journal.
 pub trait RegisterBackend: Send + Sync + 'static {
     fn arm(&self, req: ArmRequest) -> impl Future<Output = Result<SaleView, ArmError>> + Send;
     fn disarm(&self, sale_id: &str) -> impl Future<Output = Result<SaleView, DisarmError>> + Send;
     fn show_qr(&self, req: QrRequest) -> impl Future<Output = Result<QrView, QrError>> + Send;
+    /// Asks the daemon to query the gateway about a sale it still follows, now (what
+    /// `scanpay reconcile` does with a disagreement); the answer is the sale as it stands.
+    fn recheck(&self, sale_id: &str)
+        -> impl Future<Output = Result<SaleView, RecheckError>> + Send;
     /// The sale with this id (order numbers are equal ignoring ASCII case), whether it is
     /// recent or only in the journal, across restarts; `Ok(None)` only when the journal does
     /// not know it either.

@@ -5,7 +5,7 @@
 //! `record_*` counters. The board remembers only the most recent `RECENT_SALES` sales (filled
 //! from the journal at start by `recall`); a sale it no longer holds is read from the journal,
 //! so every sale the journal knows is found by id, across restarts. Commands that change a
-//! sale (arm, disarm, show a QR code) are not decided here: they travel as `RegisterCommand`s
+//! sale (arm, disarm, show a QR code, check one again) are not decided here: they travel as `RegisterCommand`s
 //! over an mpsc channel into the daemon's one loop, which answers on the enclosed oneshot. So
 //! the engine stays the single place where a sale's fate is decided, and the HTTP side never
 //! races it.
@@ -35,6 +35,7 @@
 //!         }
 //!         RegisterCommand::Disarm { reply, .. } => drop(reply), // answered "unavailable"
 //!         RegisterCommand::ShowQr { reply, .. } => drop(reply),
+//!         RegisterCommand::Recheck { reply, .. } => drop(reply),
 //!     }
 //!     // Elsewhere in the loop: board.publish(view), board.update_status(..),
 //!     // board.record_gateway_error(), board.record_scan_refused().
@@ -51,7 +52,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::backend::{
     ArmError, ArmRequest, DisarmError, LookupError, MetricsSnapshot, QrError, QrRequest, QrView,
-    RegisterBackend, StatusView,
+    RecheckError, RegisterBackend, StatusView,
 };
 use crate::engine::{SaleRecord, SaleState, SaleView, Timestamp};
 use crate::journal::{Journal, JournalError};
@@ -94,6 +95,12 @@ pub enum RegisterCommand {
     Disarm {
         sale_id: String,
         reply: oneshot::Sender<Result<SaleView, DisarmError>>,
+    },
+    /// Query the gateway about a sale the engine follows, now (`Engine::recheck`). The daemon
+    /// replies with the sale as it stands. `sale_id` is spelled as the sale was issued.
+    Recheck {
+        sale_id: String,
+        reply: oneshot::Sender<Result<SaleView, RecheckError>>,
     },
     /// Show a customer-scans-merchant QR code for this amount on the display.
     ShowQr {
@@ -384,6 +391,33 @@ impl RegisterBackend for SaleBoard {
                     state: ended.state,
                 }),
                 None => Err(DisarmError::NotFound { sale_id }),
+            },
+            other => other,
+        }
+    }
+
+    async fn recheck(&self, sale_id: &str) -> Result<SaleView, RecheckError> {
+        let issued = self
+            .held(sale_id)
+            .map_or_else(|| sale_id.to_string(), |held| held.sale_id);
+        let result = self
+            .command(
+                |reply| RegisterCommand::Recheck {
+                    sale_id: issued,
+                    reply,
+                },
+                RecheckError::Unavailable,
+            )
+            .await;
+        match result {
+            // The engine forgets a sale once it has ended: the journal says what it became.
+            Err(RecheckError::NotFound { sale_id }) => match self.sale(&sale_id).await? {
+                Some(ended) => Err(RecheckError::Ended {
+                    sale_id: ended.sale_id,
+                    state: ended.state,
+                    needs_review: ended.needs_review,
+                }),
+                None => Err(RecheckError::NotFound { sale_id }),
             },
             other => other,
         }

@@ -146,6 +146,24 @@ impl RegisterClient {
         expect_json(status, StatusCode::OK, &body, &what)
     }
 
+    /// `POST /v1/sales/{sale_id}/recheck`: the daemon queries the gateway about the sale now;
+    /// the answer is the sale as it stands (202). A sale that has ended, or is not checked by
+    /// query yet, is `Rejected` with 409 and the daemon's reason.
+    pub async fn recheck(&self, sale_id: &str) -> Result<SaleView, ChargeError> {
+        let path = format!("/v1/sales/{}/recheck", encode_segment(sale_id));
+        let what = format!("POST /v1/sales/{sale_id}/recheck");
+        let (status, body) = self
+            .send(
+                Method::POST,
+                &path,
+                Some(b"{}".to_vec()),
+                Duration::ZERO,
+                &what,
+            )
+            .await?;
+        expect_json(status, StatusCode::ACCEPTED, &body, &what)
+    }
+
     /// `GET /v1/journal?{query}`, streamed into `write` chunk by chunk as it arrives (never
     /// held whole). `Ok(false)`: no daemon listens there (connection refused, no socket), so
     /// the caller may open the store itself. A transfer broken off mid-way is an error: what

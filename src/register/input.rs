@@ -72,6 +72,22 @@ pub fn parse_qr(body: &[u8]) -> Result<QrRequest, InputError> {
     })
 }
 
+/// `POST /v1/sales/{sale_id}/recheck`: an empty body, or an object without fields (`{}`);
+/// the sale is in the path.
+pub fn parse_recheck(body: &[u8]) -> Result<(), InputError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let fields = object(body, "{} (or no body)")?;
+    refuse_unknown(&fields, &[]).map_err(|err| match err {
+        InputError::UnknownField { field, .. } => InputError::UnknownField {
+            field,
+            allowed: "none: the sale is named in the path".into(),
+        },
+        other => other,
+    })
+}
+
 /// The `wait` query parameter of `GET /v1/sales/{id}`: whole seconds, 0 to `MAX_WAIT_SECONDS`.
 pub fn parse_wait(raw: &str) -> Result<Duration, InputError> {
     raw.parse::<u64>()

@@ -16,6 +16,7 @@
 //! | `POST /v1/sales` `{"amount_fen": 1250, "subject": "…", "operator_id": "…"}` | 201 + sale (`Location: /v1/sales/{id}`); 409 while another sale is armed or in progress (or the terminal refuses, e.g. fixed-amount mode); 400 bad input; 503 daemon not taking commands |
 //! | `GET /v1/sales/{sale_id}[?wait=S][&state=STATE]` | 200 + sale, any sale the journal knows (across restarts; ids match ignoring ASCII case); 404 unknown; 503 if the journal cannot be read. `wait` (0–300 s) long-polls: the answer comes as soon as the sale's state changes, or at the timeout with the current state, at once if the sale has ended. `state` (addition): the state the caller last saw; if the sale is already elsewhere the answer is immediate, so no change between two polls is ever slept through |
 //! | `DELETE /v1/sales/{sale_id}` | 200 + the disarmed sale; 409 with its state once scanned (also for a sale only in the journal); 404 unknown; 503 if the journal cannot be read |
+//! | `POST /v1/sales/{sale_id}/recheck` (an empty body or `{}`, as `application/json`) | 202 + the sale: the daemon queries the gateway about it now (a sale it still follows: waiting_customer, unknown, unresolved without needs_review); 409 once it has ended or while it is not checked by query yet (armed, queued, submitting); 404 unknown; 400 a body with fields; 503 daemon not taking commands or journal unreadable |
 //! | `GET /v1/sales[?limit=N]` | 200 + `{"sales": [...]}`, newest first, default 50, at most 200: the last 200 sales (recalled from the journal at start), keeping any still in progress |
 //! | `GET /v1/events` | `text/event-stream`: `event: sale` + the sale JSON, one per change, in order. A client that falls more than 256 changes behind gets `event: lagged` + `{"missed": N}` and should re-read `GET /v1/sales` |
 //! | `GET /v1/status` | `{"version", "scanner": {"ok","detail"}, "display": {..}, "gateway": {..}, "queue_depth", "clock_synchronized", "journal_damage", "storage": {"ok","detail"}}` (`storage` is down, `"storage fault: …"`, while journal writes fail; `POST /v1/sales` is then 503) |
@@ -58,7 +59,7 @@ pub mod server;
 
 pub use backend::{
     ArmError, ArmRequest, DisarmError, Health, LookupError, MetricsSnapshot, QrError, QrRequest,
-    QrView, RegisterBackend, StatusView,
+    QrView, RecheckError, RegisterBackend, StatusView,
 };
 pub use board::{RegisterCommand, SaleBoard};
 pub use client::{charge, describe, ChargeError, RegisterClient};

@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 
-use super::backend::{ArmError, DisarmError, LookupError, QrError, RegisterBackend};
+use super::backend::{ArmError, DisarmError, LookupError, QrError, RecheckError, RegisterBackend};
 use super::board::RECENT_SALES;
 use super::input::{self, InputError};
 use super::listen::{self, BindError, BoundListener, ListenAddr};
@@ -168,6 +168,7 @@ fn router<B: RegisterBackend>(state: AppState<B>) -> Router {
             "/v1/sales/{sale_id}",
             get(get_sale::<B>).delete(disarm_sale::<B>),
         )
+        .route("/v1/sales/{sale_id}/recheck", post(recheck_sale::<B>))
         .route("/v1/events", get(events::<B>))
         .route("/v1/status", get(status::<B>))
         .route("/v1/qr", post(show_qr::<B>))
@@ -252,6 +253,17 @@ impl From<DisarmError> for ApiError {
     }
 }
 
+impl From<RecheckError> for ApiError {
+    fn from(e: RecheckError) -> ApiError {
+        let status = match e {
+            RecheckError::NotFound { .. } => StatusCode::NOT_FOUND,
+            RecheckError::Ended { .. } | RecheckError::NotYet { .. } => StatusCode::CONFLICT,
+            RecheckError::Unavailable | RecheckError::Lookup(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError::new(status, e)
+    }
+}
+
 impl From<LookupError> for ApiError {
     fn from(e: LookupError) -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e)
@@ -321,7 +333,7 @@ async fn no_route(request: Request) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no route {} {}; the register API has /v1/sales, /v1/sales/{{sale_id}}, /v1/events, /v1/status, /v1/qr, /v1/journal, /metrics and /v1/openapi.json (which describes them all)",
+            "no route {} {}; the register API has /v1/sales, /v1/sales/{{sale_id}}, /v1/sales/{{sale_id}}/recheck, /v1/events, /v1/status, /v1/qr, /v1/journal, /metrics and /v1/openapi.json (which describes them all)",
             request.method(),
             request.uri().path()
         ),
@@ -511,6 +523,19 @@ async fn disarm_sale<B: RegisterBackend>(
 ) -> Result<Json<SaleView>, ApiError> {
     let sale_id = read_sale_id(sale_id)?;
     Ok(Json(state.backend.disarm(&sale_id).await?))
+}
+
+/// `POST /v1/sales/{sale_id}/recheck`: 202, since what the query finds comes later (on
+/// `/v1/events`, or `GET /v1/sales/{sale_id}`).
+async fn recheck_sale<B: RegisterBackend>(
+    State(state): State<AppState<B>>,
+    sale_id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<SaleView>), ApiError> {
+    let sale_id = read_sale_id(sale_id)?;
+    input::parse_recheck(&read_body(body)?)?;
+    let view = state.backend.recheck(&sale_id).await?;
+    Ok((StatusCode::ACCEPTED, Json(view)))
 }
 
 async fn show_qr<B: RegisterBackend>(

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::script::{PayScript, WithdrawalScript};
 use crate::protocol::{ErrCode, Fen, PaymentCode, Payway, ResultCode};
@@ -248,6 +248,33 @@ impl LedgerSnapshot {
     }
 }
 
+/// A tester's change to an order's books (`POST /_sim/orders/{out_trade_no}`,
+/// `SimulatorHandle::edit_order`), to make the gateway disagree with the terminal on
+/// purpose, as `scanpay reconcile` must notice. No callback is sent for it and no script runs
+/// on it any more: it stands for the gateway's records saying otherwise, not for a customer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderEdit {
+    /// What the order is now; `None`: unchanged.
+    #[serde(default)]
+    pub state: Option<EditedState>,
+    /// The amount the gateway now reports for it (`total_amount`); `None`: unchanged.
+    #[serde(default)]
+    pub amount_fen: Option<Fen>,
+}
+
+/// What an `OrderEdit` makes of an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EditedState {
+    /// Paid (the balance takes its amount).
+    Paid,
+    /// Closed, not paid (ORDERCLOSED; a paid amount leaves the balance).
+    Closed,
+    /// Gone: queries say ORDER_NOTFOUND (its payment code stays used).
+    Forget,
+}
+
 /// The books.
 #[derive(Debug)]
 pub struct Ledger {
@@ -444,6 +471,63 @@ impl Ledger {
         order.queries += 1;
         Self::run_script(order, now, &mut self.balance, &mut self.notifications);
         Ok(order.view())
+    }
+
+    /// A tester's edit of an order (`OrderEdit`): the order as it now is, `None` once
+    /// forgotten; `Err` names what is wrong (no such order, an amount for a forgotten one).
+    pub fn edit_order(
+        &mut self,
+        out_trade_no: &str,
+        edit: &OrderEdit,
+        now: SystemTime,
+    ) -> Result<Option<TradeView>, String> {
+        if edit.state.is_none() && edit.amount_fen.is_none() {
+            return Err(
+                "nothing to change: give \"state\" (paid, closed, forget) and/or \"amount_fen\""
+                    .into(),
+            );
+        }
+        if edit.amount_fen == Some(Fen(0)) {
+            return Err("amount_fen 0: an order is at least 1 fen".into());
+        }
+        if edit.state == Some(EditedState::Forget) && edit.amount_fen.is_some() {
+            return Err("a forgotten order has no amount: give \"forget\" alone".into());
+        }
+        let order = self
+            .orders
+            .get_mut(out_trade_no)
+            .ok_or_else(|| format!("no order with out_trade_no {out_trade_no:?}"))?;
+        let paid = |order: &Order| order.state == OrderState::Paid;
+        if paid(order) {
+            // Whatever it becomes, the balance follows it from here.
+            self.balance = Fen(self.balance.0.saturating_sub(order.request.amount.0));
+        }
+        if let Some(fen) = edit.amount_fen {
+            order.request.amount = fen;
+        }
+        // The tester decides from now on, not the customer's script.
+        order.script = PayScript::WaitForever;
+        match edit.state {
+            None => {}
+            Some(EditedState::Paid) => {
+                order.state = OrderState::Paid;
+                order.failure = None;
+                order.paid_at.get_or_insert(now);
+            }
+            Some(EditedState::Closed) => {
+                close(order);
+                order.paid_at = None;
+            }
+            Some(EditedState::Forget) => {
+                let gone = self.orders.remove(out_trade_no).expect("found above");
+                self.trade_nos.remove(&gone.trade_no);
+                return Ok(None);
+            }
+        }
+        if paid(order) {
+            self.balance = Fen(self.balance.0 + order.request.amount.0);
+        }
+        Ok(Some(order.view()))
     }
 
     /// Moves time-based scripts on (so that callbacks go out without a query).
@@ -704,6 +788,62 @@ mod tests {
             PayReply::Refused(r) => r,
             PayReply::Order(v) => panic!("not refused: {v:?}"),
         }
+    }
+
+    #[test]
+    fn an_edit_makes_the_books_disagree_and_the_balance_follows() {
+        let mut ledger = Ledger::new(Fen(0), None);
+        ledger.pay(request("A", "134523198765432101", 1250), t0());
+        ledger.take_notifications();
+        let edit = |state, amount_fen| OrderEdit { state, amount_fen };
+        // Paid, for another amount.
+        let view = ledger
+            .edit_order("A", &edit(None, Some(Fen(1300))), t0())
+            .unwrap()
+            .unwrap();
+        assert_eq!((view.state, view.amount), (OrderState::Paid, Fen(1300)));
+        assert_eq!(ledger.balance().balance, Fen(1300));
+        // Closed: the money leaves the balance, and a query says so.
+        ledger
+            .edit_order("A", &edit(Some(EditedState::Closed), None), t0())
+            .unwrap();
+        assert_eq!(ledger.balance().balance, Fen(0));
+        let queried = ledger.query(Some("A"), None, t0()).unwrap();
+        assert_eq!(queried.state, OrderState::Closed);
+        assert_eq!(queried.failure.unwrap().0, ErrCode::OrderClosed);
+        // A declined order turned paid: no callback (the books, not a customer).
+        ledger.pay(request("B", "134523198765000600", 500), t0());
+        let view = ledger
+            .edit_order("B", &edit(Some(EditedState::Paid), None), t0())
+            .unwrap()
+            .unwrap();
+        assert_eq!(view.state, OrderState::Paid);
+        assert!(view.failure.is_none());
+        assert_eq!(ledger.balance().balance, Fen(500));
+        assert!(ledger.take_notifications().is_empty());
+        // Forgotten: not found, by either number.
+        let trade_no = view.trade_no;
+        assert_eq!(
+            ledger.edit_order("B", &edit(Some(EditedState::Forget), None), t0()),
+            Ok(None)
+        );
+        assert_eq!(ledger.balance().balance, Fen(0));
+        for (o, t) in [(Some("B"), None), (None, Some(trade_no.as_str()))] {
+            let err = ledger.query(o, t, t0()).unwrap_err();
+            assert_eq!(err.err_code, ErrCode::OrderNotFound);
+        }
+        // Refused, changing nothing.
+        assert!(ledger
+            .edit_order("B", &edit(Some(EditedState::Paid), None), t0())
+            .is_err());
+        assert!(ledger.edit_order("A", &edit(None, None), t0()).is_err());
+        assert!(ledger
+            .edit_order("A", &edit(None, Some(Fen(0))), t0())
+            .is_err());
+        assert!(ledger
+            .edit_order("A", &edit(Some(EditedState::Forget), Some(Fen(1))), t0())
+            .is_err());
+        assert_eq!(ledger.view("A").unwrap().state, OrderState::Closed);
     }
 
     #[test]

@@ -20,7 +20,10 @@
 //! `/api/balance_query/` (signed `Authorization: sign <md5>`); GET `/getway/` (an HTML pay
 //! page with a "Pay" button) and `/getway/app` (signed JSON with `url`), signed `&sign=`.
 //! Admin, never faulted: `GET|POST /_sim/faults` ([`Faults`] as JSON), `GET /_sim/orders`
-//! ([`LedgerSnapshot`] as JSON), `GET /_sim/h5/{trade_no}` and `POST /_sim/h5/{trade_no}/pay`
+//! ([`LedgerSnapshot`] as JSON), `POST /_sim/orders/{out_trade_no}` ([`OrderEdit`] as JSON,
+//! e.g. `{"state": "paid"}`, `{"state": "closed"}`, `{"state": "forget"}`,
+//! `{"amount_fen": 1300}`: the books made to disagree with the terminal; 200 with the
+//! order's snapshot, `null` once forgotten; 404 no such order; 400 a bad edit), `GET /_sim/h5/{trade_no}` and `POST /_sim/h5/{trade_no}/pay`
 //! (the tester pays an h5/app order; redirects to its return_url).
 //!
 //! # Error codes and the result_code each comes with
@@ -82,8 +85,8 @@ use tokio::task::JoinHandle;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use faults::{Fault, Faults, UnknownEndpoint};
 pub use ledger::{
-    LedgerSnapshot, OrderSnapshot, OrderState, WithdrawalSnapshot, WithdrawalState,
-    WITHDRAW_PER_DAY, WITHDRAW_PER_REQUEST,
+    EditedState, LedgerSnapshot, OrderEdit, OrderSnapshot, OrderState, WithdrawalSnapshot,
+    WithdrawalState, WITHDRAW_PER_DAY, WITHDRAW_PER_REQUEST,
 };
 pub use script::PayScript;
 
@@ -258,6 +261,19 @@ impl SimulatorHandle {
 
     pub fn ledger(&self) -> LedgerSnapshot {
         self.shared.ledger().snapshot()
+    }
+
+    /// Changes an order's books (see [`OrderEdit`]): the order as it now is, `None` once
+    /// forgotten; `Err` says what is wrong.
+    pub fn edit_order(
+        &self,
+        out_trade_no: &str,
+        edit: &OrderEdit,
+    ) -> Result<Option<OrderSnapshot>, String> {
+        let now = self.shared.clock.now();
+        let mut ledger = self.shared.ledger();
+        ledger.edit_order(out_trade_no, edit, now)?;
+        Ok(ledger.snapshot().order(out_trade_no).cloned())
     }
 
     /// Stops listening and closes every connection; returns once connections are refused.

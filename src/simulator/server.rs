@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use super::answers::{self, TradeReply};
 use super::clock::Clock;
 use super::faults::{Fault, Faults};
-use super::ledger::{GatewayRefusal, Ledger, OrderState, PayReply, TradeView};
+use super::ledger::{GatewayRefusal, Ledger, OrderEdit, OrderState, PayReply, TradeView};
 use super::listener::{Availability, Conn};
 use super::requests::{self, Merchant};
 use crate::protocol::signing::{canonical_json, signed_answer};
@@ -106,6 +106,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_sim/h5/{trade_no}/pay", post(h5_pay))
         .route("/_sim/faults", get(get_faults).post(set_faults))
         .route("/_sim/orders", get(orders))
+        .route("/_sim/orders/{out_trade_no}", post(edit_order))
         .with_state(shared)
 }
 
@@ -473,4 +474,31 @@ async fn set_faults(
 
 async fn orders(State(shared): State<Arc<Shared>>) -> Response {
     Json(shared.ledger().snapshot()).into_response()
+}
+
+/// POST /_sim/orders/{out_trade_no}: an `OrderEdit`; answers the order's snapshot (`null`
+/// once forgotten), 404 for no such order, 400 for an edit not understood.
+async fn edit_order(
+    State(shared): State<Arc<Shared>>,
+    Path(out_trade_no): Path<String>,
+    body: Bytes,
+) -> Response {
+    let edit: OrderEdit = match serde_json::from_slice(&body) {
+        Ok(edit) => edit,
+        Err(err) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("order edit not understood ({err}); send e.g. {{\"state\": \"paid\"}} or {{\"amount_fen\": 1300}} (`scanpay::simulator::OrderEdit`)\n"),
+            )
+                .into_response()
+        }
+    };
+    let now = shared.clock.now();
+    let mut ledger = shared.ledger();
+    let known = ledger.view(&out_trade_no).is_some();
+    match ledger.edit_order(&out_trade_no, &edit, now) {
+        Ok(_) => Json(ledger.snapshot().order(&out_trade_no).cloned()).into_response(),
+        Err(err) if !known => (StatusCode::NOT_FOUND, format!("{err}\n")).into_response(),
+        Err(err) => (StatusCode::BAD_REQUEST, format!("{err}\n")).into_response(),
+    }
 }

@@ -598,6 +598,54 @@ async fn every_route_answers_as_the_document_says() {
     let found = rig.sale(qr["out_trade_no"].as_str().unwrap()).await;
     assert_eq!(found.state, SaleState::WaitingCustomer);
 
+    // Checking a sale again: one the terminal follows (the QR sale, waiting for the
+    // customer), one that has ended (paid), none, a body with fields, a body too large. An
+    // empty body is a write's like any other: sent as application/json.
+    let recheck = "/v1/sales/{sale_id}/recheck";
+    let on = |sale: &str| format!("/v1/sales/{sale}/recheck");
+    let asked = checker.check(
+        "POST",
+        recheck,
+        &send(&addr, "POST", &on(&found.sale_id), Some(b"{}".to_vec())).await,
+    );
+    assert_eq!(asked["state"], "waiting_customer");
+    checker.check(
+        "POST",
+        recheck,
+        &send(&addr, "POST", &on(&found.sale_id), Some(Vec::new())).await,
+    );
+    let ended = checker.check(
+        "POST",
+        recheck,
+        &send(&addr, "POST", &on(&id), Some(Vec::new())).await,
+    );
+    assert!(
+        ended["error"]
+            .as_str()
+            .unwrap()
+            .contains("has ended (paid)"),
+        "{ended}"
+    );
+    checker.check(
+        "POST",
+        recheck,
+        &send(&addr, "POST", &on("NO-SUCH-SALE"), Some(Vec::new())).await,
+    );
+    let with_fields = json!({"state": "paid"}).to_string().into_bytes();
+    checker.check(
+        "POST",
+        recheck,
+        &send(&addr, "POST", &on(&found.sale_id), Some(with_fields)).await,
+    );
+    let huge = json!({"subject": "x".repeat(20_000)})
+        .to_string()
+        .into_bytes();
+    checker.check(
+        "POST",
+        recheck,
+        &send(&addr, "POST", &on(&found.sale_id), Some(huge)).await,
+    );
+
     // Methods the document does not list are not served.
     for (path, _) in routes_in_the_document(&checker.doc) {
         let concrete = path.replace("{sale_id}", &id);
@@ -680,6 +728,7 @@ async fn every_route_answers_as_the_document_says() {
     let not_driven_here = [
         ("POST", "/v1/sales", 503),
         ("DELETE", "/v1/sales/{sale_id}", 503),
+        ("POST", "/v1/sales/{sale_id}/recheck", 503),
         ("POST", "/v1/qr", 502),
         ("POST", "/v1/qr", 503),
         // A journal that cannot be read.

@@ -30,8 +30,8 @@ use scanpay::journal::{Journal, JournalError, LogJournal, MemoryJournal};
 use scanpay::protocol::Fen;
 
 use scanpay::register::{
-    charge, serve, ArmError, ChargeError, DisarmError, Health, ListenAddr, QrView, RegisterBackend,
-    RegisterCommand, SaleBoard, ServerHandle, StatusView,
+    charge, serve, ArmError, ChargeError, DisarmError, Health, ListenAddr, QrView, RecheckError,
+    RegisterBackend, RegisterCommand, SaleBoard, ServerHandle, StatusView,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -107,6 +107,26 @@ async fn fake_daemon(
                         board.publish(disarmed.clone());
                         Ok(disarmed)
                     }
+                };
+                let _ = reply.send(answer);
+            }
+            RegisterCommand::Recheck { sale_id, reply } => {
+                // Like the engine: only a sale it follows by query, and has not given up on;
+                // a final one it has forgotten.
+                let answer = match board.held(&sale_id) {
+                    Some(s) if s.state.is_final() => Err(RecheckError::NotFound { sale_id }),
+                    None => Err(RecheckError::NotFound { sale_id }),
+                    Some(s) if s.needs_review => Err(RecheckError::Ended {
+                        sale_id,
+                        state: s.state,
+                        needs_review: true,
+                    }),
+                    Some(s) => match s.state {
+                        SaleState::WaitingCustomer | SaleState::Unknown | SaleState::Unresolved => {
+                            Ok(s)
+                        }
+                        state => Err(RecheckError::NotYet { sale_id, state }),
+                    },
                 };
                 let _ = reply.send(answer);
             }
@@ -407,6 +427,75 @@ async fn delete_disarms_an_armed_sale_only() {
 }
 
 #[tokio::test]
+async fn recheck_is_202_for_a_sale_the_terminal_follows_and_409_once_it_has_ended() {
+    for transport in BOTH {
+        let t = terminal(
+            transport,
+            None,
+            vec![SaleState::Submitting, SaleState::Unresolved],
+        )
+        .await;
+        let sale = post(t.addr(), "/v1/sales", r#"{"amount_fen": 100}"#)
+            .await
+            .sale();
+        let path = format!("/v1/sales/{}/recheck", sale.sale_id);
+        // No body, or an empty object; the id in any ASCII case.
+        for (path, body) in [(path.clone(), ""), (path.to_ascii_lowercase(), "{}")] {
+            let asked = post(t.addr(), &path, body).await;
+            assert_eq!(asked.status, 202, "{transport:?}: {}", asked.body);
+            assert_eq!(asked.sale().sale_id, sale.sale_id);
+            assert_eq!(asked.sale().state, SaleState::Unresolved);
+        }
+        let fields = post(t.addr(), &path, r#"{"state": "paid"}"#).await;
+        assert_eq!(fields.status, 400);
+        assert!(fields.error().contains("\"state\""), "{}", fields.error());
+
+        // It needs review: ended, with its state.
+        let mut review = advance(&sale, SaleState::Unresolved);
+        review.needs_review = true;
+        t.board.publish(review);
+        let given_up = post(t.addr(), &path, "").await;
+        assert_eq!(given_up.status, 409);
+        assert!(
+            given_up.error().contains("needs review"),
+            "{}",
+            given_up.error()
+        );
+        // Paid: the engine has forgotten it; the board says how it ended.
+        t.board.publish(advance(&sale, SaleState::Paid));
+        let paid = post(t.addr(), &path, "").await;
+        assert_eq!(paid.status, 409);
+        assert!(
+            paid.error().contains("has ended (paid)"),
+            "{}",
+            paid.error()
+        );
+
+        // Not checked by query yet.
+        let t2 = terminal(transport, None, vec![]).await;
+        let armed = post(t2.addr(), "/v1/sales", r#"{"amount_fen": 100}"#)
+            .await
+            .sale();
+        let early = post(
+            t2.addr(),
+            &format!("/v1/sales/{}/recheck", armed.sale_id),
+            "",
+        )
+        .await;
+        assert_eq!(early.status, 409);
+        assert!(early.error().contains("armed"), "{}", early.error());
+        assert_eq!(
+            post(t2.addr(), "/v1/sales/sale-404/recheck", "")
+                .await
+                .status,
+            404
+        );
+        t.server.shutdown().await.unwrap();
+        t2.server.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
 async fn recent_sales_are_listed_newest_first() {
     for transport in BOTH {
         let t = terminal(transport, None, vec![SaleState::Paid]).await;
@@ -690,6 +779,9 @@ async fn commands_answer_503_when_the_daemon_loop_is_gone() {
     .await
     .unwrap();
     let reply = post(server.addr(), "/v1/sales", r#"{"amount_fen": 1}"#).await;
+    assert_eq!(reply.status, 503);
+    assert!(reply.error().contains("retry"));
+    let reply = post(server.addr(), "/v1/sales/sale-1/recheck", "").await;
     assert_eq!(reply.status, 503);
     assert!(reply.error().contains("retry"));
     server.shutdown().await.unwrap();

@@ -934,6 +934,68 @@ async fn admin_endpoints_set_faults_and_show_the_ledger() {
     sim.handle.shutdown().await;
 }
 
+#[tokio::test]
+async fn an_order_edited_through_the_admin_endpoint_answers_queries_as_edited() {
+    let sim = start().await;
+    sim.codepay("ED-1", WECHAT, 1250).await;
+    let edit = |out: &'static str, body: &'static str| {
+        sim.http
+            .post(sim.url(&format!("/_sim/orders/{out}")))
+            .body(body)
+            .send()
+    };
+    // Another amount: the query names it, and the balance follows.
+    let response = edit("ED-1", r#"{"amount_fen": 1300}"#).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let order: Value = response.json().await.unwrap();
+    assert_eq!(order["amount_fen"], 1300);
+    let answer = sim.query("ED-1").await;
+    // In yuan on the wire.
+    assert_eq!(answer["total_amount"].as_f64(), Some(13.0), "{answer:?}");
+    assert_eq!(sim.handle.ledger().balance_fen, 1300);
+    // Closed: not paid.
+    assert_eq!(
+        edit("ED-1", r#"{"state": "closed"}"#)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert!(matches!(
+        outcome(&sim.query("ED-1").await, AnswerTo::Query),
+        Outcome::NotPaid { .. }
+    ));
+    assert_eq!(sim.handle.ledger().balance_fen, 0);
+    // Paid again, then forgotten: ORDER_NOTFOUND.
+    assert_eq!(
+        edit("ED-1", r#"{"state": "paid"}"#).await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        outcome(&sim.query("ED-1").await, AnswerTo::Query),
+        Outcome::Paid
+    );
+    let forgotten = edit("ED-1", r#"{"state": "forget"}"#).await.unwrap();
+    assert_eq!(forgotten.status(), 200);
+    assert_eq!(forgotten.json::<Value>().await.unwrap(), Value::Null);
+    assert_eq!(
+        outcome(&sim.query("ED-1").await, AnswerTo::Query),
+        Outcome::NotFound
+    );
+    // Refused: no such order (404), an edit not understood or empty (400).
+    assert_eq!(
+        edit("ED-1", r#"{"state": "paid"}"#).await.unwrap().status(),
+        404
+    );
+    sim.codepay("ED-2", "134523198765432102", 100).await;
+    for bad in [r#"{"state": "refunded"}"#, r#"{"colour": 1}"#, "{}", "nope"] {
+        let response = edit("ED-2", bad).await.unwrap();
+        assert_eq!(response.status(), 400, "{bad}");
+        assert!(!response.text().await.unwrap().is_empty());
+    }
+    sim.handle.shutdown().await;
+}
+
 /// A tiny merchant endpoint that passes every callback body to the test.
 async fn notify_receiver() -> (String, mpsc::UnboundedReceiver<String>) {
     let (tx, rx) = mpsc::unbounded_channel();

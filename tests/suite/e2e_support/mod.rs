@@ -68,6 +68,8 @@ pub struct RigOptions {
     pub not_found_final_s: Option<u64>,
     /// `[payment.reconcile] slow_every_s` (None: the default, 300 s).
     pub slow_every_s: Option<u64>,
+    /// `[payment.reconcile] fast_every_s` (None: 1 s, the rig's own).
+    pub fast_every_s: Option<u64>,
 }
 
 impl Default for RigOptions {
@@ -80,6 +82,7 @@ impl Default for RigOptions {
             storage_path: None,
             not_found_final_s: None,
             slow_every_s: None,
+            fast_every_s: None,
         }
     }
 }
@@ -503,7 +506,7 @@ order_prefix = "E2E"
 default_subject = "scanpay e2e"
 {not_found_final}
 [payment.reconcile]
-fast_every_s = 1
+fast_every_s = {fast_every_s}
 fast_for_s = 120
 {slow_every}
 
@@ -528,6 +531,7 @@ path = "{storage_path}"
 "#,
         app_id = scanpay::simulator::DEMO_APP_ID,
         deadline_s = options.deadline_s,
+        fast_every_s = options.fast_every_s.unwrap_or(1),
         pay_max_age_s = options.pay_max_age_s,
         request_timeout_ms = options.request_timeout_ms,
         not_found_final = options

@@ -5,6 +5,7 @@
 //! - `counter.rs`: arming and disarming a sale at the counter, and a kiosk's re-arm;
 //! - `scan.rs`: what a scanned code may start;
 //! - `answers.rs`: replies, answers and callbacks, acted on as the protocol reads them;
+//! - `recheck.rs`: a sale it follows queried now, on request (`scanpay reconcile`);
 //! - `timers.rs`: the one table of what is due when (`poll_timeout`, `handle_timeout`,
 //!   `queue_depth` all read it) and sending what is due;
 //! - `counter_screen.rs`: what the counter's display shows;

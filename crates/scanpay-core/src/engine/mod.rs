@@ -58,6 +58,7 @@ mod counter_screen;
 mod machine;
 mod output;
 mod policy;
+mod recheck;
 mod record;
 mod recovery;
 pub mod sale;
@@ -71,7 +72,8 @@ mod updates;
 pub use counter::KIOSK_REARM_AFTER;
 pub use machine::Engine;
 pub use output::{
-    ArmRefusal, DisarmRefusal, IgnoredCallback, Output, Request, SendFailure, WireRequest,
+    ArmRefusal, DisarmRefusal, IgnoredCallback, Output, RecheckRefusal, Request, SendFailure,
+    WireRequest,
 };
 pub use policy::{EnginePolicy, PolicyError};
 pub use record::{NotFoundWatch, OrderEpoch, SaleRecord, MAX_ORDER_PREFIX};

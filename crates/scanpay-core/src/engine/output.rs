@@ -148,6 +148,27 @@ pub enum DisarmRefusal {
     AlreadyScanned { sale_id: String, state: SaleState },
 }
 
+/// Why the engine refuses to check a sale again at once (`Engine::recheck`; mapped by the
+/// driver onto the register API's `register::RecheckError`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecheckRefusal {
+    /// The engine does not follow it (never known, or ended and forgotten: the journal says).
+    #[error("no sale {sale_id} followed by this terminal; list sales with GET /v1/sales")]
+    NotFound { sale_id: String },
+    /// It has ended (a final state, or `needs_review`): the terminal no longer asks the
+    /// gateway about it, and a person settles it from the gateway's statements.
+    #[error("sale {sale_id} has ended ({}{}): the terminal no longer checks it; settle it from the gateway's statements", state.as_str(), if *needs_review { ", needs review" } else { "" })]
+    Ended {
+        sale_id: String,
+        state: SaleState,
+        needs_review: bool,
+    },
+    /// Its outcome is not a query's to find yet: armed (not scanned), queued (the pay has
+    /// not left) or submitting (the pay's own answer is awaited).
+    #[error("sale {sale_id} is {} and is not checked by query yet (armed: not scanned; queued: the pay has not left; submitting: its answer is awaited); follow it with GET /v1/sales/{sale_id}", state.as_str())]
+    NotYet { sale_id: String, state: SaleState },
+}
+
 /// Why a verified callback was ignored: it belongs to no sale this terminal is resolving.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IgnoredCallback {
