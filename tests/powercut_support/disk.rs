@@ -311,9 +311,10 @@ impl Disk {
                 _ => &[],
             };
             for page in self.stale.get(&ino).into_iter().flatten() {
+                let start = (page * PAGE).min(data.len());
                 let end = ((page + 1) * PAGE).min(data.len());
-                for at in page * PAGE..end {
-                    data[at] = before.get(at).copied().unwrap_or(0);
+                for (at, byte) in (start..end).zip(&mut data[start..end]) {
+                    *byte = before.get(at).copied().unwrap_or(0);
                 }
             }
             let synced = Node::File { data, mode: *mode };

@@ -102,6 +102,7 @@ impl PowerDisk {
     }
 
     /// Switches I/O errors on or off (`IoFaults::default()`), while mounted.
+    #[allow(dead_code)] // the storage-fault tests only
     pub fn set_faults(&self, faults: IoFaults) {
         self.disk.lock().unwrap_or_else(|e| e.into_inner()).faults = faults;
     }
