@@ -306,8 +306,12 @@ impl<G: Gateway + 'static> Driver<G> {
                         .arm(req.amount_fen, subject, operator, now)
                         .map_err(arm_error)
                 };
-                // Publish the armed sale before answering, so a GET right after the 201 finds it.
+                // Publish the armed sale before answering, so a GET right after the 201 finds
+                // it, and answer only once its record's write is known (a 201 for a sale the
+                // journal could not record would be a sale that is not there).
                 self.drain_outputs(state, true);
+                let result =
+                    result.and_then(|sale| self.engine.confirm_arm(sale).map_err(arm_error));
                 let _ = reply.send(result);
             }
             RegisterCommand::Disarm { sale_id, reply } => {
@@ -370,7 +374,8 @@ impl<G: Gateway + 'static> Driver<G> {
             now,
         );
         self.drain_outputs(state, true);
-        match result {
+        // As for an arm: a sale whose record the journal could not take is not shown.
+        match result.and_then(|sale| self.engine.confirm_arm(sale)) {
             Ok(sale) => Ok(register::QrView {
                 url: shown_url.unwrap_or_default(),
                 out_trade_no: sale.out_trade_no,

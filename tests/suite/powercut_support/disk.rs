@@ -11,14 +11,33 @@
 //!
 //! A cut replaces `live` by `durable`; the harness unmounts before and mounts after, so no
 //! kernel cache outlives it either.
+//!
+//! I/O errors (`IoFaults`, switched while mounted) model a failing card: a write that fails
+//! writes nothing; an fsync that fails commits nothing and, as Linux does after a writeback
+//! error, leaves the pages it covered clean in the cache ("fsyncgate"): reads still see their
+//! data, but no later fsync carries it to the durable image unless the page is written again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsString;
 
 use crate::fault_support::Rng;
 
 pub const ROOT: u64 = 1;
 pub const SECTOR: usize = 512;
+/// The page cache's unit: what a failed writeback leaves clean but not durable.
+pub const PAGE: usize = 4096;
+
+/// I/O errors the disk gives while switched on (EIO, as a failing SD card does).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IoFaults {
+    /// write(2) fails, writing nothing.
+    pub write: bool,
+    /// fsync/fdatasync (and fsync of a directory) fail, committing nothing; the file's pages
+    /// written since its last fsync become clean-but-lost (see the module docs).
+    pub fsync: bool,
+    /// Only files and directories of this name; None: every one.
+    pub only: Option<OsString>,
+}
 
 /// When a directory entry becomes durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,15 +92,21 @@ pub struct DiskStats {
     pub fsyncs: u64,
     pub dir_fsyncs: u64,
     pub cuts: u64,
+    /// Writes and fsyncs refused by `IoFaults`.
+    pub failed_writes: u64,
+    pub failed_fsyncs: u64,
 }
 
 pub struct Disk {
     live: Image,
     durable: Image,
     pending: HashMap<u64, Vec<PendingWrite>>,
+    /// By file: pages whose fsync failed and that were not written since (never durable).
+    stale: HashMap<u64, BTreeSet<usize>>,
     next_ino: u64,
     pub names: Names,
     pub tear: bool,
+    pub faults: IoFaults,
     pub stats: DiskStats,
 }
 
@@ -99,9 +124,11 @@ impl Disk {
             live: image.clone(),
             durable: image,
             pending: HashMap::new(),
+            stale: HashMap::new(),
             next_ino: ROOT + 1,
             names,
             tear,
+            faults: IoFaults::default(),
             stats: DiskStats::default(),
         }
     }
@@ -204,6 +231,12 @@ impl Disk {
             None => return Err(libc::ENOENT),
         }
         self.stats.writes += 1;
+        if let Some(stale) = self.stale.get_mut(&ino) {
+            // Written again: dirty, so the next fsync carries these pages.
+            for page in pages(offset, bytes.len()) {
+                stale.remove(&page);
+            }
+        }
         self.pending.entry(ino).or_default().push(PendingWrite {
             offset,
             data: bytes.to_vec(),
@@ -215,6 +248,10 @@ impl Disk {
         match self.live.nodes.get_mut(&ino) {
             Some(Node::File { data, .. }) => {
                 data.resize(len, 0);
+                if let Some(stale) = self.stale.get_mut(&ino) {
+                    // Pages wholly past the end are gone from the cache.
+                    stale.retain(|page| page * PAGE < len);
+                }
                 Ok(())
             }
             Some(Node::Dir { .. }) => Err(libc::EISDIR),
@@ -229,14 +266,58 @@ impl Disk {
         }
     }
 
-    /// fsync/fdatasync of a file: its data (and size) become durable.
+    /// Whether `ino` is of the name the faults are limited to (any, without a limit).
+    fn faulty(&self, ino: u64) -> bool {
+        let Some(only) = &self.faults.only else {
+            return true;
+        };
+        self.live.nodes.values().any(|node| match node {
+            Node::Dir { entries, .. } => entries.get(only) == Some(&ino),
+            Node::File { .. } => false,
+        })
+    }
+
+    /// Whether a write to `ino` fails now (counted).
+    pub fn write_fails(&mut self, ino: u64) -> bool {
+        let fails = self.faults.write && self.faulty(ino);
+        self.stats.failed_writes += u64::from(fails);
+        fails
+    }
+
+    /// Whether an fsync of `ino` fails now. When it does, nothing is committed, and the
+    /// file's pages written since its last fsync are clean-but-lost (fsyncgate).
+    pub fn fsync_fails(&mut self, ino: u64) -> bool {
+        if !(self.faults.fsync && self.faulty(ino)) {
+            return false;
+        }
+        self.stats.failed_fsyncs += 1;
+        if let Some(writes) = self.pending.remove(&ino) {
+            let stale = self.stale.entry(ino).or_default();
+            for write in writes {
+                stale.extend(pages(write.offset, write.data.len()));
+            }
+        }
+        true
+    }
+
+    /// fsync/fdatasync of a file: its data (and size) become durable, except pages a failed
+    /// fsync left clean, which keep what the durable image had there (zeros past its end).
     pub fn fsync_file(&mut self, ino: u64) {
         self.stats.fsyncs += 1;
         if let Some(Node::File { data, mode }) = self.live.nodes.get(&ino) {
-            let synced = Node::File {
-                data: data.clone(),
-                mode: *mode,
+            let mut data = data.clone();
+            let before: &[u8] = match self.durable.nodes.get(&ino) {
+                Some(Node::File { data, .. }) => data,
+                _ => &[],
             };
+            for page in self.stale.get(&ino).into_iter().flatten() {
+                let start = (page * PAGE).min(data.len());
+                let end = ((page + 1) * PAGE).min(data.len());
+                for (at, byte) in (start..end).zip(&mut data[start..end]) {
+                    *byte = before.get(at).copied().unwrap_or(0);
+                }
+            }
+            let synced = Node::File { data, mode: *mode };
             self.durable.nodes.insert(ino, synced);
             self.pending.remove(&ino);
         }
@@ -352,7 +433,14 @@ impl Disk {
             }
         }
         self.live = self.durable.clone();
+        self.stale.clear();
         self.stats.cuts += 1;
         report
     }
+}
+
+/// The pages `len` bytes at `offset` touch.
+fn pages(offset: usize, len: usize) -> impl Iterator<Item = usize> {
+    let last = (offset + len.max(1) - 1) / PAGE;
+    offset / PAGE..=last
 }

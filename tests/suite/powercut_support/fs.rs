@@ -2,7 +2,7 @@
 //! makes is carried out on the shared `Disk`; fsync and fsyncdir are what make data durable.
 //! No writeback cache is negotiated, so every write reaches the disk model as it is made;
 //! `sync_file_range` never reaches a FUSE filesystem at all, exactly as it never commits
-//! anything on a real disk.
+//! anything on a real disk. While the disk's `IoFaults` say so, writes and fsyncs answer EIO.
 
 use std::ffi::OsStr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -225,7 +225,11 @@ impl Filesystem for DiskFs {
         _lock_owner: Option<u64>,
         reply: ReplyWrite,
     ) {
-        match self.disk().write(ino, offset as usize, data) {
+        let mut disk = self.disk();
+        if disk.write_fails(ino) {
+            return reply.error(libc::EIO);
+        }
+        match disk.write(ino, offset as usize, data) {
             Ok(()) => reply.written(data.len() as u32),
             Err(errno) => reply.error(errno),
         }
@@ -251,7 +255,11 @@ impl Filesystem for DiskFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.disk().fsync_file(ino);
+        let mut disk = self.disk();
+        if disk.fsync_fails(ino) {
+            return reply.error(libc::EIO);
+        }
+        disk.fsync_file(ino);
         reply.ok();
     }
 
@@ -301,7 +309,11 @@ impl Filesystem for DiskFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.disk().fsync_dir(ino);
+        let mut disk = self.disk();
+        if disk.fsync_fails(ino) {
+            return reply.error(libc::EIO);
+        }
+        disk.fsync_dir(ino);
         reply.ok();
     }
 

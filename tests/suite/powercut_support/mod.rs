@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use fuser::{BackgroundSession, MountOption};
 
 use crate::fault_support::Rng;
-use disk::{CutReport, Disk, DiskStats, Names};
+use disk::{CutReport, Disk, DiskStats, IoFaults, Names};
 use fs::DiskFs;
 
 pub struct PowerDisk {
@@ -99,6 +99,12 @@ impl PowerDisk {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .describe()
+    }
+
+    /// Switches I/O errors on or off (`IoFaults::default()`), while mounted.
+    #[allow(dead_code)] // the storage-fault tests only
+    pub fn set_faults(&self, faults: IoFaults) {
+        self.disk.lock().unwrap_or_else(|e| e.into_inner()).faults = faults;
     }
 
     pub fn stats(&self) -> DiskStats {

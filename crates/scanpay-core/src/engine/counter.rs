@@ -208,6 +208,7 @@ impl Engine {
             Sale {
                 record,
                 in_flight: None,
+                recorded: false,
             },
         );
         self.counter = Some(id);

@@ -37,6 +37,9 @@ pub(super) struct Sale {
     /// At most one request per sale at a time; not journaled (after a crash nothing is in
     /// flight any more, and recovery asks again).
     pub(super) in_flight: Option<Call>,
+    /// Whether some version of the record has reached the disk: one whose first version
+    /// did not was never armed (`storage.rs`).
+    pub(super) recorded: bool,
 }
 
 /// States in which a sale occupies the counter (the register gets 409 for a new sale).

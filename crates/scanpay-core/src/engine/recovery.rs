@@ -86,6 +86,7 @@ impl Engine {
                 Sale {
                     record,
                     in_flight: None,
+                    recorded: true,
                 },
             );
             if is_counter {

@@ -9,7 +9,9 @@
 //!
 //! - no pay request leaves (invariant 3): pays already waiting behind the failed write are
 //!   taken back and held as `queued` (they never left), and queued pays are not started;
-//! - no sale is armed (`ArmRefusal::StorageFault`) and no scan is taken;
+//! - no sale is armed (`ArmRefusal::StorageFault`) and no scan is taken; a sale whose own
+//!   first record failed (the arm that found the fault) was never armed: it is withdrawn,
+//!   disarmed, and the register is refused (`confirm_arm`), so nothing of it is shown or sent;
 //! - the counter shows `Screen::StorageFault`;
 //! - the unwritten records are written again every `STORAGE_RETRY_EVERY` (a timer of the one
 //!   table, `timers.rs`): after a failed fsync the page cache cannot be trusted to hold what
@@ -24,9 +26,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::machine::Engine;
-use super::output::{Output, Request};
+use super::output::{ArmRefusal, Output, Request};
 use super::record::SaleRecord;
-use super::sale::SaleState;
+use super::sale::{SaleState, SaleView};
 use super::time::Timestamp;
 
 /// How often records that did not reach the disk are written again.
@@ -45,7 +47,8 @@ pub(super) struct StorageFault {
 
 impl Engine {
     /// The journal could not durably write `record` (`detail` says why, safe to show).
-    /// Storage is faulted until every record that failed has been written again.
+    /// Storage is faulted until every record that failed has been written again. A sale
+    /// whose first record this was is withdrawn (see the module docs).
     pub fn journal_failed(&mut self, record: &SaleRecord, detail: &str, now: Timestamp) {
         let now = self.tick(now);
         let newly = self.storage.is_none();
@@ -66,15 +69,50 @@ impl Engine {
                 .insert(record.sale_id.clone(), record.clone());
         }
         self.hold_waiting_pays();
-        if newly {
+        let withdrawn = self.withdraw_unrecorded(&record.sale_id, now);
+        if newly || withdrawn {
             self.show_counter();
         }
+    }
+
+    /// Whether an arm stands, asked once its outputs have been carried out (the write of its
+    /// record reported): an arm whose record did not reach the disk was withdrawn, and the
+    /// register is told storage failed instead of being given a sale.
+    pub fn confirm_arm(&self, armed: SaleView) -> Result<SaleView, ArmRefusal> {
+        match self.sales.get(&armed.sale_id) {
+            Some(sale) if sale.recorded => Ok(armed),
+            _ => Err(ArmRefusal::StorageFault {
+                detail: self
+                    .storage_fault()
+                    .unwrap_or("the journal did not record the sale")
+                    .to_string(),
+            }),
+        }
+    }
+
+    /// A sale none of whose versions reached the disk was never armed: it is disarmed (that
+    /// final record is what the retry writes, so its order number stays used) and what was
+    /// queued to show of it goes (the counter's screen follows). Returns whether it was.
+    fn withdraw_unrecorded(&mut self, sale_id: &str, now: Timestamp) -> bool {
+        if self.sales.get(sale_id).is_none_or(|sale| sale.recorded) {
+            return false;
+        }
+        self.update_journaled(sale_id, now, |r| {
+            r.state = SaleState::Disarmed;
+            r.note = Some("not armed: storage fault, the journal could not record the sale".into());
+        });
+        self.outputs
+            .retain(|output| !matches!(output, Output::Show(_)));
+        true
     }
 
     /// The journal durably wrote the latest version of `sale_id`. Clears the fault once
     /// nothing unwritten is left, and sends what was held.
     pub fn journal_written(&mut self, sale_id: &str, now: Timestamp) {
         let now = self.tick(now);
+        if let Some(sale) = self.sales.get_mut(sale_id) {
+            sale.recorded = true;
+        }
         let Some(fault) = &mut self.storage else {
             return;
         };
@@ -250,9 +288,73 @@ mod tests {
     }
 
     #[test]
+    fn an_arm_whose_record_fails_is_withdrawn_refused_and_its_disarmed_record_written_later() {
+        let mut e = Engine::new(EnginePolicy::default(), T).unwrap();
+        drive(&mut e, false, T);
+        let sale = e.arm(Fen(1250), "Tea".into(), "001".into(), T).unwrap();
+        let outputs = drive(&mut e, true, T);
+        // Nothing of the sale is shown: the counter says storage fault, and is free.
+        assert_eq!(
+            outputs,
+            [
+                "journal FAILED armed",
+                "report armed",
+                "journal FAILED disarmed",
+                "report disarmed",
+                "show storage_fault None",
+            ]
+        );
+        let refused = e.confirm_arm(sale.clone());
+        assert!(
+            matches!(&refused, Err(ArmRefusal::StorageFault { detail }) if detail.contains("os error 28")),
+            "{refused:?}"
+        );
+        assert_eq!(e.counter_sale(), None);
+        e.handle_scan(CODE, T);
+        let outputs = drive(&mut e, true, T);
+        assert!(
+            outputs.len() == 1 && outputs[0].starts_with("refused: storage fault"),
+            "{outputs:?}"
+        );
+        // The retry writes the disarmed record (its order number stays used); then an arm
+        // whose record is written stands.
+        let retry = T.plus(STORAGE_RETRY_EVERY);
+        e.handle_timeout(retry);
+        assert_eq!(
+            drive(&mut e, false, retry),
+            ["journal disarmed", "show ready"]
+        );
+        let next = e.arm(Fen(1250), "Tea".into(), "001".into(), retry).unwrap();
+        assert_ne!(next.out_trade_no, sale.out_trade_no);
+        drive(&mut e, false, retry);
+        assert_eq!(e.confirm_arm(next.clone()), Ok(next));
+    }
+
+    #[test]
+    fn a_pay_page_whose_record_fails_is_never_shown() {
+        let mut e = Engine::new(EnginePolicy::default(), T).unwrap();
+        drive(&mut e, false, T);
+        let sale = e
+            .arm_qr(
+                Fen(1250),
+                "Tea".into(),
+                "001".into(),
+                |no| Ok(format!("https://pay.example/{no}")),
+                T,
+            )
+            .unwrap();
+        let outputs = drive(&mut e, true, T);
+        let shown: Vec<_> = outputs.iter().filter(|o| o.starts_with("show")).collect();
+        assert_eq!(shown, ["show storage_fault None"], "{outputs:?}");
+        assert!(e.confirm_arm(sale).is_err());
+        assert_eq!(e.counter_sale(), None);
+    }
+
+    #[test]
     fn a_held_pay_past_its_age_expires_unsent() {
         let mut e = Engine::new(EnginePolicy::default(), T).unwrap();
         e.arm(Fen(1250), "Tea".into(), "001".into(), T).unwrap();
+        drive(&mut e, false, T);
         e.handle_scan(CODE, T);
         drive(&mut e, true, T);
         // The disk stays full past the pay's age limit: the code is never sent.
