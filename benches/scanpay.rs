@@ -198,7 +198,8 @@ fn watch_frames(dir: &Path) -> FrameLog {
 }
 
 /// Scan-to-wire and scan-to-screen over `sales` immediate successes; the floor; memory.
-async fn latency(report: &mut Report, sales: u32) -> Rig {
+/// Returns the rig and the proxy its daemon's gateway URL points to (alive while it is).
+async fn latency(report: &mut Report, sales: u32) -> (Rig, Proxy) {
     let arrivals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let sim = Rig::start_simulator().await;
     let noted = arrivals.clone();
@@ -353,7 +354,7 @@ async fn latency(report: &mut Report, sales: u32) -> Rig {
         "-",
         None,
     );
-    rig
+    (rig, proxy)
 }
 
 /// Durable syncs per sale, counted by strace on the running daemon (if strace is here).
@@ -390,7 +391,14 @@ async fn syncs(report: &mut Report, rig: &mut Rig, sales: u32) {
     for n in 0..sales {
         let sale = rig.arm(Fen(7)).await;
         rig.scan(&code(900_000 + n, 0, 0));
-        rig.finish(&sale).await;
+        // Paid, or the figure would count some other path (a gateway out of reach: queued,
+        // expired), as it did before session 5.
+        let (done, seen) = rig.finish(&sale).await;
+        assert_eq!(
+            done.state,
+            SaleState::Paid,
+            "sale {n}: states seen {seen:?}"
+        );
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     unsafe { libc::kill(strace.id() as i32, libc::SIGINT) };
@@ -740,7 +748,7 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let mut rig = latency(&mut report, sales).await;
+        let (mut rig, _proxy) = latency(&mut report, sales).await;
         syncs(&mut report, &mut rig, 20).await;
         rig.terminate().await;
         journals(&mut report, &rig, &sizes, idle);

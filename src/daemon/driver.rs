@@ -216,6 +216,10 @@ impl<G: Gateway + 'static> Driver<G> {
         // Answers still coming in may free the counter: no new sale is armed while stopping.
         self.engine.stop_kiosk();
         self.drain_in_flight(&mut state, &mut replies).await;
+        // Deferred versions (what a power cut may lose) are made durable before exit.
+        if let Err(error) = self.journal.sync() {
+            tracing::warn!(%error, "could not sync the journal's last versions at stop; a restart looks those sales up again");
+        }
     }
 
     /// Waits for requests already sent, so their answers reach the journal before exit.
@@ -462,9 +466,9 @@ impl<G: Gateway + 'static> Driver<G> {
             let mut held_back = Vec::new();
             while let Some(output) = self.engine.poll_output() {
                 match output {
-                    Output::Journal(record) => {
+                    Output::Journal(record, durability) => {
                         let now = state.clock.now();
-                        match write_durably(self.journal.as_ref(), &record) {
+                        match write_durably(self.journal.as_ref(), &record, durability) {
                             Ok(()) => self.engine.journal_written(&record.sale_id, now),
                             Err(error) => {
                                 if self.engine.storage_fault().is_none() {
@@ -600,18 +604,19 @@ impl<G: Gateway + 'static> Driver<G> {
     }
 }
 
-/// Writes a record and waits until it is on disk. The loop is the only writer, and a money
-/// request must wait for this anyway; `block_in_place` lets the runtime's other tasks (the
-/// register API, requests in flight) run meanwhile.
+/// Writes a record and waits until it is on disk (as durably as the engine asked). The loop
+/// is the only writer, and a money request must wait for this anyway; `block_in_place` lets
+/// the runtime's other tasks (the register API, requests in flight) run meanwhile.
 fn write_durably(
     journal: &dyn Journal,
     record: &crate::engine::SaleRecord,
+    durability: crate::engine::Durability,
 ) -> Result<(), crate::journal::JournalError> {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
-            tokio::task::block_in_place(|| journal.put(record))
+            tokio::task::block_in_place(|| journal.write(record, durability))
         }
-        _ => journal.put(record),
+        _ => journal.write(record, durability),
     }
 }
 

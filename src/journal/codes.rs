@@ -1,16 +1,9 @@
-//! The payment codes a journal still holds, kept outside the log (invariant 5, ARCHITECTURE.md).
-//!
-//! The log is append-only: a record rewritten without its code leaves the old version, code
-//! and all, in `sales.log` until compaction rewrites it. So records go to the log without
-//! their code, and the codes (at most one or two at a time: a code is erased as
-//! soon as the gateway has answered) live in one small file, `scanpay-codes`, which is
-//! rewritten *in place* (same file, same blocks, padded to at least its old length) and
-//! fsynced on every change: once erased, a code is not in any file under the state
-//! directory.
-//!
-//! A torn write (power cut in the middle of the overwrite) can only lose codes, never invent
-//! them: a file that does not parse is read as holding none. A lost code can only keep a
-//! pay from being sent (a queued pay expires, nothing charged); it never causes a charge.
+//! The payment-code file of journals written before codes lived in the log (`log_store`'s
+//! module docs): read once at open, its codes moved into the log, then erased and removed.
+//! It was rewritten *in place* (same file, same blocks, padded to at least its old length) and
+//! fsynced on every change; a file that does not parse holds no codes (a torn write can only
+//! lose codes, never invent them). The damaged-store path still erases one in place before
+//! moving the store aside.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -66,24 +59,12 @@ impl CodeFile {
         })
     }
 
-    pub fn get(&self, sale_id: &str) -> Option<&PaymentCode> {
-        self.held.get(sale_id)
-    }
-
-    /// Holds `code` for `sale_id` (None: erases it), durably; writes only on a change.
-    pub fn set(&mut self, sale_id: &str, code: Option<&PaymentCode>) -> std::io::Result<()> {
-        if self.held.get(sale_id) == code {
-            return Ok(());
-        }
-        let mut held = self.held.clone();
-        match code {
-            Some(code) => held.insert(sale_id.to_string(), code.clone()),
-            None => held.remove(sale_id),
-        };
-        let text = serde_json::to_vec(&held).map_err(std::io::Error::other)?;
-        self.overwrite(text)?;
-        self.held = held;
-        Ok(())
+    /// The codes held, by sale.
+    pub fn held(&self) -> Vec<(String, PaymentCode)> {
+        self.held
+            .iter()
+            .map(|(id, code)| (id.clone(), code.clone()))
+            .collect()
     }
 
     /// Erases every code (a damaged journal's: its sales are never sent again).
@@ -114,19 +95,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_erased_code_is_gone_from_the_file_and_a_torn_file_holds_none() {
+    fn an_erased_file_holds_no_code_and_a_torn_file_holds_none() {
         let dir = tempfile::tempdir().unwrap();
-        let code = PaymentCode::parse("134523198765432101").unwrap();
+        let code = "134523198765432101";
+        std::fs::write(
+            dir.path().join(CODES_FILE),
+            format!("{{\"S-1\":\"{code}\"}}"),
+        )
+        .unwrap();
         let mut codes = CodeFile::open(dir.path()).unwrap();
-        codes.set("S-1", Some(&code)).unwrap();
-        let on_disk = std::fs::read_to_string(dir.path().join(CODES_FILE)).unwrap();
-        assert!(on_disk.contains(code.expose()));
-        assert_eq!(CodeFile::open(dir.path()).unwrap().get("S-1"), Some(&code));
-        codes.set("S-1", None).unwrap();
+        assert_eq!(
+            codes.held(),
+            [("S-1".to_string(), PaymentCode::parse(code).unwrap())]
+        );
+        codes.erase_all().unwrap();
         let on_disk = std::fs::read(dir.path().join(CODES_FILE)).unwrap();
         assert_eq!(on_disk.len(), MIN_SIZE);
         assert!(!String::from_utf8_lossy(&on_disk).contains("1345231987"));
         std::fs::write(dir.path().join(CODES_FILE), b"{\"S-1\":\"1345").unwrap();
-        assert_eq!(CodeFile::open(dir.path()).unwrap().get("S-1"), None);
+        assert_eq!(CodeFile::open(dir.path()).unwrap().held(), []);
     }
 }

@@ -1,12 +1,23 @@
-//! The journal as scanpay's own append-only log: one durable sync per record.
+//! The journal as scanpay's own append-only log: one durable sync per synced record.
 //!
 //! Layout of the journal directory:
-//! - `sales.log`: frames `[len u32 LE][crc32 u32 LE][kind u8][JSON]`, `len` counting kind and
-//!   JSON. The first frame (kind `H`) holds the numbering epoch and the counter the file was
-//!   started at; every later frame (kind `R`) is one version of a sale, the record without its
-//!   payment code. A `put` appends one frame and calls `fdatasync` once: an append's size
-//!   change is metadata needed to read the data, which fdatasync commits.
-//! - `scanpay-codes`: the payment codes still held (see `codes`), overwritten in place.
+//! - `sales.log`: frames `[len u32 LE][crc32 u32 LE][kind u8][body]`, `len` counting kind and
+//!   body. The first frame (kind `H`) holds the numbering epoch and the counter the file was
+//!   started at; every later frame is one version of a sale: kind `R`, the record's JSON
+//!   without its payment code, or kind `S` (the version that brings a code): a code slot,
+//!   then the JSON. A `put` appends one frame and calls `fdatasync` once: an append's size
+//!   change is metadata needed to read the data, which fdatasync commits. A `put_deferred`
+//!   is kept in memory (reads see it) and appended with the next `put`, each in its own
+//!   synced append (one frame per sync, so a cut can only tear the last one), or at `sync`.
+//!
+//! Payment codes (invariant 5, ARCHITECTURE.md): the slot `[len u8][digits, zero-padded to
+//! MAX_CODE_LEN][crc32 of the digits u32 LE]` is left out of the frame's crc, so erasing it
+//! (overwriting it with zeros in place, when a version without the code is stored) keeps the
+//! frame valid, and that write is made durable by the append's own `fdatasync`: the code
+//! costs no sync of its own. Later versions that keep the code are `R` frames (the code is
+//! written once); compaction writes a held code into the copied latest version and drops
+//! the rest. A torn slot fails its crc and holds no code: a cut can only lose a code (a
+//! queued pay then expires unsent), never invent one. Once erased, a code is in no file.
 //! - `scanpay-last-seq`: `"{ceiling} {epoch}"`, a *reservation* of order numbers: written
 //!   (and synced, via a renamed temporary) only when a record's number crosses the ceiling,
 //!   then raised by `SEQ_BLOCK`, so it costs a sync per `SEQ_BLOCK` sales. After a lost or
@@ -41,6 +52,8 @@ use super::codes::{CodeFile, CODES_FILE};
 use super::salvage::{self, DamageNotice};
 use super::{Journal, JournalError};
 use crate::engine::{OrderEpoch, SaleRecord, SaleState, Timestamp};
+use crate::protocol::payment_code::MAX_CODE_LEN;
+use crate::protocol::PaymentCode;
 
 pub const LOG_FILE: &str = "sales.log";
 const TMP_LOG_FILE: &str = "sales.log.tmp";
@@ -54,6 +67,9 @@ pub const SEQ_BLOCK: u64 = 1000;
 pub const DEFAULT_KEEP_DAYS: u32 = 400;
 const KIND_HEADER: u8 = b'H';
 const KIND_RECORD: u8 = b'R';
+/// A version with its payment code's slot (see the module docs).
+const KIND_SECRET: u8 = b'S';
+const SLOT_LEN: usize = 1 + MAX_CODE_LEN + 4;
 const FRAME_HEAD: u64 = 8;
 /// No record comes near this (the engine bounds the texts it keeps): a longer length field
 /// is garbage.
@@ -67,7 +83,6 @@ pub struct LogJournal {
     epoch: OrderEpoch,
     keep_days: u32,
     inner: Mutex<Inner>,
-    codes: Mutex<CodeFile>,
     _lock: File,
 }
 
@@ -86,6 +101,17 @@ struct Inner {
     live: u64,
     /// A failed write may have left bytes past `end`.
     dirty_tail: bool,
+    /// The codes held, by sale: where their slot is and what it holds.
+    codes: HashMap<String, Slot>,
+    /// Deferred versions not yet appended (every sale here has a durable entry).
+    pending: HashMap<String, SaleRecord>,
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    /// The slot's offset in the file.
+    at: u64,
+    code: PaymentCode,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -182,10 +208,6 @@ impl LogJournal {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn codes(&self) -> MutexGuard<'_, CodeFile> {
-        self.codes.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn read_entry(&self, inner: &Inner, entry: &Entry) -> Result<SaleRecord, JournalError> {
         let mut bytes = vec![0; entry.len as usize];
         inner
@@ -195,21 +217,204 @@ impl LogJournal {
                 detail: format!("{}: {err}", self.path.join(LOG_FILE).display()),
             })?;
         let mut record: SaleRecord =
-            serde_json::from_slice(&bytes[1..]).map_err(|err| JournalError::Decode {
+            serde_json::from_slice(json_of(&bytes)).map_err(|err| JournalError::Decode {
                 key: format!("{LOG_FILE}@{}", entry.offset),
                 detail: mask_digit_runs(&err.to_string()),
             })?;
-        if let Some(code) = self.codes().get(&record.sale_id) {
-            record.auth_code = Some(code.clone());
+        if let Some(slot) = inner.codes.get(&record.sale_id) {
+            record.auth_code = Some(slot.code.clone());
         }
         Ok(record)
     }
 
+    /// The latest version of `entry`'s sale: the deferred one if there is one.
+    fn read_latest(
+        &self,
+        inner: &Inner,
+        id: &str,
+        entry: &Entry,
+    ) -> Result<SaleRecord, JournalError> {
+        match inner.pending.get(id) {
+            Some(record) => Ok(record.clone()),
+            None => self.read_entry(inner, entry),
+        }
+    }
+
+    /// Every sale's latest entry (a deferred version's fields over its durable entry's).
+    fn latest_entries(inner: &Inner) -> impl Iterator<Item = (&String, Entry)> {
+        inner
+            .index
+            .iter()
+            .map(|(id, e)| match inner.pending.get(id) {
+                Some(r) => (
+                    id,
+                    Entry {
+                        updated_at: r.updated_at.0,
+                        final_: r.state.is_final(),
+                        ..*e
+                    },
+                ),
+                None => (id, *e),
+            })
+    }
+
     fn read_where(&self, keep: impl Fn(&Entry) -> bool) -> Result<Vec<SaleRecord>, JournalError> {
         let inner = self.lock();
-        let mut entries: Vec<Entry> = inner.index.values().filter(|e| keep(e)).copied().collect();
-        entries.sort_by_key(|e| e.seq);
-        entries.iter().map(|e| self.read_entry(&inner, e)).collect()
+        let mut entries: Vec<(&String, Entry)> = Self::latest_entries(&inner)
+            .filter(|(_, e)| keep(e))
+            .collect();
+        entries.sort_by_key(|(_, e)| e.seq);
+        entries
+            .iter()
+            .map(|(id, e)| self.read_latest(&inner, id, e))
+            .collect()
+    }
+}
+
+/// A frame's checksum: over the whole payload, but a code slot's bytes (see the module docs).
+fn payload_crc(payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    match payload.first() {
+        Some(&KIND_SECRET) if payload.len() > 1 + SLOT_LEN => {
+            hasher.update(&payload[..1]);
+            hasher.update(&payload[1 + SLOT_LEN..]);
+        }
+        _ => hasher.update(payload),
+    }
+    hasher.finalize()
+}
+
+/// The JSON of a record frame's payload (past the kind, and past a code slot).
+fn json_of(payload: &[u8]) -> &[u8] {
+    match payload.first() {
+        Some(&KIND_SECRET) if payload.len() > 1 + SLOT_LEN => &payload[1 + SLOT_LEN..],
+        Some(_) => &payload[1..],
+        None => payload,
+    }
+}
+
+fn slot_of(code: &PaymentCode) -> [u8; SLOT_LEN] {
+    let digits = code.expose().as_bytes();
+    let mut slot = [0u8; SLOT_LEN];
+    slot[0] = digits.len() as u8;
+    slot[1..1 + digits.len()].copy_from_slice(digits);
+    slot[1 + MAX_CODE_LEN..].copy_from_slice(&crc32fast::hash(digits).to_le_bytes());
+    slot
+}
+
+/// The code a slot holds: none if erased or torn.
+fn code_in(slot: &[u8]) -> Option<PaymentCode> {
+    let len = *slot.first()? as usize;
+    if slot.len() != SLOT_LEN || len == 0 || len > MAX_CODE_LEN {
+        return None;
+    }
+    let digits = &slot[1..1 + len];
+    let crc = u32::from_le_bytes(slot[1 + MAX_CODE_LEN..].try_into().ok()?);
+    if crc32fast::hash(digits) != crc {
+        return None;
+    }
+    PaymentCode::parse(std::str::from_utf8(digits).ok()?).ok()
+}
+
+/// A record's frame: kind `S` with `code`'s slot, else kind `R`.
+fn record_frame(json: &[u8], code: Option<&PaymentCode>) -> Vec<u8> {
+    match code {
+        Some(code) => {
+            let mut body = Vec::with_capacity(SLOT_LEN + json.len());
+            body.extend_from_slice(&slot_of(code));
+            body.extend_from_slice(json);
+            frame(KIND_SECRET, &body)
+        }
+        None => frame(KIND_RECORD, json),
+    }
+}
+
+impl Inner {
+    /// Appends one version and syncs it: erases the slot of a code the record no longer
+    /// holds first (durable with the same `fdatasync`), and writes a new code's slot with it.
+    fn append(
+        &mut self,
+        dir: &Path,
+        epoch: &OrderEpoch,
+        record: &SaleRecord,
+    ) -> Result<(), String> {
+        let log = dir.join(LOG_FILE);
+        if let Some(slot) = self.codes.get(&record.sale_id) {
+            if record.auth_code.as_ref() != Some(&slot.code) {
+                self.file
+                    .write_all_at(&[0; SLOT_LEN], slot.at)
+                    .map_err(|e| format!("erasing a payment code in {}: {e}", log.display()))?;
+                self.codes.remove(&record.sale_id);
+            }
+        }
+        if record.seq > self.ceiling {
+            let ceiling = record.seq + SEQ_BLOCK;
+            write_seq_file(dir, ceiling, epoch)
+                .map_err(|e| format!("writing {}: {e}", dir.join(SEQ_FILE).display()))?;
+            self.ceiling = ceiling;
+        }
+        let new_code = record
+            .auth_code
+            .as_ref()
+            .filter(|_| !self.codes.contains_key(&record.sale_id));
+        let stored = SaleRecord {
+            auth_code: None,
+            ..record.clone()
+        };
+        let json = serde_json::to_vec(&stored).map_err(|e| e.to_string())?;
+        let bytes = record_frame(&json, new_code);
+        let offset = self.end;
+        let written = (|| {
+            if self.dirty_tail {
+                self.file.set_len(offset)?;
+            }
+            self.file.write_all_at(&bytes, offset)?;
+            self.file.sync_data()
+        })();
+        if let Err(err) = written {
+            self.dirty_tail = true;
+            // Best effort: the next put truncates again before it writes.
+            let _ = self.file.set_len(offset);
+            return Err(format!("appending to {}: {err}", log.display()));
+        }
+        self.dirty_tail = false;
+        self.end = offset + bytes.len() as u64;
+        if let Some(code) = new_code {
+            let slot = Slot {
+                at: offset + FRAME_HEAD + 1,
+                code: code.clone(),
+            };
+            self.codes.insert(record.sale_id.clone(), slot);
+        }
+        let entry = Entry {
+            offset,
+            len: (bytes.len() as u64 - FRAME_HEAD) as u32,
+            created_at: record.created_at.0,
+            updated_at: record.updated_at.0,
+            seq: record.seq,
+            final_: record.state.is_final(),
+        };
+        if let Some(old) = self.index.insert(record.sale_id.clone(), entry) {
+            self.live -= FRAME_HEAD + u64::from(old.len);
+        }
+        self.live += bytes.len() as u64;
+        self.last_seq = self.last_seq.max(record.seq);
+        Ok(())
+    }
+
+    /// Appends every deferred version, each synced on its own.
+    fn flush_pending(&mut self, dir: &Path, epoch: &OrderEpoch) -> Result<(), JournalError> {
+        let mut pending: Vec<SaleRecord> = self.pending.values().cloned().collect();
+        pending.sort_by_key(|r| r.seq);
+        for record in pending {
+            self.append(dir, epoch, &record)
+                .map_err(|detail| JournalError::Write {
+                    sale_id: record.sale_id.clone(),
+                    detail,
+                })?;
+            self.pending.remove(&record.sale_id);
+        }
+        Ok(())
     }
 }
 
@@ -219,7 +424,7 @@ fn frame(kind: u8, json: &[u8]) -> Vec<u8> {
     payload.extend_from_slice(json);
     let mut out = Vec::with_capacity(payload.len() + FRAME_HEAD as usize);
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&payload_crc(&payload).to_le_bytes());
     out.extend_from_slice(&payload);
     out
 }
@@ -232,6 +437,7 @@ struct Scan {
     live: u64,
     /// The end of the last good frame.
     good_end: u64,
+    codes: HashMap<String, Slot>,
 }
 
 enum ScanError {
@@ -246,6 +452,7 @@ fn scan(file: &File, len: u64) -> Result<Scan, ScanError> {
     let mut payload = Vec::new();
     let mut header: Option<Header> = None;
     let mut index: HashMap<String, Entry> = HashMap::new();
+    let mut codes: HashMap<String, Slot> = HashMap::new();
     let mut last_seq = 0;
     loop {
         if at == len {
@@ -264,7 +471,7 @@ fn scan(file: &File, len: u64) -> Result<Scan, ScanError> {
                 payload.resize(n as usize, 0);
                 reader.read_exact(&mut payload).map_err(ScanError::Io)?;
                 let crc = u32::from_le_bytes(head[4..].try_into().expect("4 bytes"));
-                crc32fast::hash(&payload) == crc
+                payload_crc(&payload) == crc
             }
             None => false,
         };
@@ -304,17 +511,29 @@ fn scan(file: &File, len: u64) -> Result<Scan, ScanError> {
                 last_seq = parsed.base_seq;
                 header = Some(parsed);
             }
-            (KIND_RECORD, true) => {
-                let summary: Summary = serde_json::from_slice(&payload[1..]).map_err(|err| {
-                    ScanError::Damage(
-                        format!(
-                            "the frame at byte {offset} of {LOG_FILE} does not decode: {}",
-                            mask_digit_runs(&err.to_string())
-                        ),
-                        Some(last_seq),
-                    )
-                })?;
+            (KIND_RECORD | KIND_SECRET, true) => {
+                let summary: Summary =
+                    serde_json::from_slice(json_of(&payload)).map_err(|err| {
+                        ScanError::Damage(
+                            format!(
+                                "the frame at byte {offset} of {LOG_FILE} does not decode: {}",
+                                mask_digit_runs(&err.to_string())
+                            ),
+                            Some(last_seq),
+                        )
+                    })?;
                 last_seq = last_seq.max(summary.seq);
+                if payload[0] == KIND_SECRET {
+                    match code_in(&payload[1..1 + SLOT_LEN]) {
+                        Some(code) => {
+                            let at = offset + FRAME_HEAD + 1;
+                            codes.insert(summary.sale_id.clone(), Slot { at, code });
+                        }
+                        None => {
+                            codes.remove(&summary.sale_id);
+                        }
+                    }
+                }
                 index.insert(
                     summary.sale_id,
                     Entry {
@@ -345,6 +564,7 @@ fn scan(file: &File, len: u64) -> Result<Scan, ScanError> {
         last_seq,
         live,
         good_end: at,
+        codes,
     })
 }
 
@@ -364,7 +584,9 @@ fn valid_frame_after(file: &File, from: u64, len: u64) -> std::io::Result<bool> 
         }
         let crc = u32::from_le_bytes(rest[start + 4..start + 8].try_into().expect("4 bytes"));
         let payload = &rest[start + head..start + head + n];
-        if matches!(payload[0], KIND_RECORD | KIND_HEADER) && crc32fast::hash(payload) == crc {
+        if matches!(payload[0], KIND_RECORD | KIND_SECRET | KIND_HEADER)
+            && payload_crc(payload) == crc
+        {
             return Ok(true);
         }
     }
@@ -501,12 +723,6 @@ fn open_store(path: &Path, keep_days: u32) -> Result<Result<LogJournal, Damage>,
             )
         })?;
     }
-    let codes = CodeFile::open(path).map_err(|err| {
-        open_err(
-            format!("cannot open {}: {err}", path.join(CODES_FILE).display()),
-            Some(err.kind()),
-        )
-    })?;
     let mut inner = Inner {
         file,
         end: scanned.good_end,
@@ -516,7 +732,10 @@ fn open_store(path: &Path, keep_days: u32) -> Result<Result<LogJournal, Damage>,
         index: scanned.index,
         live: scanned.live,
         dirty_tail: false,
+        codes: scanned.codes,
+        pending: HashMap::new(),
     };
+    adopt_code_file(path, &epoch, &mut inner).map_err(|detail| open_err(detail, None))?;
     if has_expired(&inner, keep_days) || grown(&inner) {
         if let Err(error) = compact(path, &epoch, keep_days, &mut inner) {
             tracing::warn!(%error, "could not compact the journal; it stays as it is");
@@ -527,7 +746,6 @@ fn open_store(path: &Path, keep_days: u32) -> Result<Result<LogJournal, Damage>,
         epoch,
         keep_days,
         inner: Mutex::new(inner),
-        codes: Mutex::new(codes),
         _lock: lock,
     }))
 }
@@ -649,16 +867,30 @@ fn compact(
     .len() as u64;
     let mut frames = Vec::with_capacity(kept.len());
     let mut index = HashMap::with_capacity(kept.len());
+    let mut codes = HashMap::new();
     let mut at = header_len;
     for (id, entry) in kept {
-        let size = FRAME_HEAD + u64::from(entry.len);
-        let mut bytes = vec![0; size as usize];
-        inner.file.read_exact_at(&mut bytes, entry.offset)?;
+        let mut payload = vec![0; entry.len as usize];
+        inner
+            .file
+            .read_exact_at(&mut payload, entry.offset + FRAME_HEAD)?;
+        // The held code goes into the copied version; every other slot is dropped.
+        let code = inner.codes.get(&id).map(|slot| slot.code.clone());
+        let bytes = record_frame(json_of(&payload), code.as_ref());
+        let size = bytes.len() as u64;
+        if let Some(code) = code {
+            let slot = Slot {
+                at: at + FRAME_HEAD + 1,
+                code,
+            };
+            codes.insert(id.clone(), slot);
+        }
         frames.push(bytes);
         index.insert(
             id,
             Entry {
                 offset: at,
+                len: (size - FRAME_HEAD) as u32,
                 ..entry
             },
         );
@@ -681,7 +913,75 @@ fn compact(
     inner.base_seq = inner.last_seq;
     inner.live = at - header_len;
     inner.index = index;
+    inner.codes = codes;
     inner.dirty_tail = false;
+    Ok(())
+}
+
+/// A journal from before codes lived in the log keeps them in `scanpay-codes`: each code
+/// still held for an unfinished sale goes into the log (its latest version, synced), then
+/// the file is erased and removed.
+fn adopt_code_file(dir: &Path, epoch: &OrderEpoch, inner: &mut Inner) -> Result<(), String> {
+    let file = dir.join(CODES_FILE);
+    if !file.exists() {
+        return Ok(());
+    }
+    let context = |e: std::io::Error| format!("cannot adopt {}: {e}", file.display());
+    let mut legacy = CodeFile::open(dir).map_err(context)?;
+    for (id, code) in legacy.held() {
+        let Some(entry) = inner.index.get(&id).copied() else {
+            continue;
+        };
+        if entry.final_ || inner.codes.contains_key(&id) {
+            continue;
+        }
+        let mut payload = vec![0; entry.len as usize];
+        inner
+            .file
+            .read_exact_at(&mut payload, entry.offset + FRAME_HEAD)
+            .map_err(context)?;
+        let mut record: SaleRecord = serde_json::from_slice(json_of(&payload)).map_err(|e| {
+            format!(
+                "cannot adopt {}: {}",
+                file.display(),
+                mask_digit_runs(&e.to_string())
+            )
+        })?;
+        record.auth_code = Some(code);
+        inner.append(dir, epoch, &record)?;
+    }
+    legacy.erase_all().map_err(context)?;
+    std::fs::remove_file(&file).map_err(context)?;
+    sync_dir(dir).map_err(context)
+}
+
+/// Zeroes the code slot of every readable `S` frame of a damaged log (frames are found by
+/// their crc, past damaged bytes too), before it is moved aside.
+fn erase_slots(log: &Path) -> std::io::Result<()> {
+    let file = OpenOptions::new().read(true).write(true).open(log)?;
+    let mut bytes = Vec::new();
+    (&file).read_to_end(&mut bytes)?;
+    let head = FRAME_HEAD as usize;
+    let mut at = 0;
+    let mut erased = false;
+    while at + head < bytes.len() {
+        let n = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let fits = n > 0 && n <= MAX_FRAME as usize && at + head + n <= bytes.len();
+        let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
+        if !fits || payload_crc(&bytes[at + head..at + head + n]) != crc {
+            at += 1;
+            continue;
+        }
+        let payload = &bytes[at + head..at + head + n];
+        if payload[0] == KIND_SECRET && n > 1 + SLOT_LEN {
+            file.write_all_at(&[0; SLOT_LEN], (at + head + 1) as u64)?;
+            erased = true;
+        }
+        at += head + n;
+    }
+    if erased {
+        file.sync_data()?;
+    }
     Ok(())
 }
 
@@ -690,6 +990,11 @@ fn compact(
 /// epoch only when the counter file vouches for it).
 fn quarantine(path: &Path, damage: Damage) -> Result<DamageNotice, JournalError> {
     let salvaged = salvage::salvage(path);
+    if path.join(LOG_FILE).exists() {
+        if let Err(error) = erase_slots(&path.join(LOG_FILE)) {
+            tracing::warn!(%error, "could not erase the payment codes of the damaged journal");
+        }
+    }
     if path.join(CODES_FILE).exists() {
         if let Err(error) = CodeFile::open(path).and_then(|mut codes| codes.erase_all()) {
             tracing::warn!(%error, "could not erase the payment codes of the damaged journal");
@@ -834,69 +1139,25 @@ fn mask_digit_runs(text: &str) -> String {
 }
 
 impl Journal for LogJournal {
-    /// The code goes to the code file first (erased first: a crash in between leaves a
-    /// record that claims a code the file no longer has, which can only keep a pay from
-    /// being sent), then the record is appended and fdatasynced.
+    /// Appends the deferred versions of other sales (each synced), then this one (its
+    /// code's slot written or erased in the same append), synced.
     fn put(&self, record: &SaleRecord) -> Result<(), JournalError> {
-        let write_err = |detail: String| JournalError::Write {
-            sale_id: record.sale_id.clone(),
-            detail,
-        };
         let mut inner = self.lock();
-        self.codes()
-            .set(&record.sale_id, record.auth_code.as_ref())
-            .map_err(|e| {
-                write_err(format!(
-                    "writing {}: {e}",
-                    self.path.join(CODES_FILE).display()
-                ))
-            })?;
-        if record.seq > inner.ceiling {
-            let ceiling = record.seq + SEQ_BLOCK;
-            write_seq_file(&self.path, ceiling, &self.epoch).map_err(|e| {
-                write_err(format!(
-                    "writing {}: {e}",
-                    self.path.join(SEQ_FILE).display()
-                ))
-            })?;
-            inner.ceiling = ceiling;
-        }
-        let stored = SaleRecord {
-            auth_code: None,
-            ..record.clone()
-        };
-        let json = serde_json::to_vec(&stored).map_err(|e| write_err(e.to_string()))?;
-        let bytes = frame(KIND_RECORD, &json);
-        let offset = inner.end;
-        let log = self.path.join(LOG_FILE);
-        let written = (|| {
-            if inner.dirty_tail {
-                inner.file.set_len(offset)?;
+        // This version supersedes a deferred one of the same sale.
+        let superseded = inner.pending.remove(&record.sale_id);
+        let flushed = inner.flush_pending(&self.path, &self.epoch);
+        if let Err(err) = flushed {
+            if let Some(superseded) = superseded {
+                inner.pending.insert(record.sale_id.clone(), superseded);
             }
-            inner.file.write_all_at(&bytes, offset)?;
-            inner.file.sync_data()
-        })();
-        if let Err(err) = written {
-            inner.dirty_tail = true;
-            // Best effort: the next put truncates again before it writes.
-            let _ = inner.file.set_len(offset);
-            return Err(write_err(format!("appending to {}: {err}", log.display())));
+            return Err(err);
         }
-        inner.dirty_tail = false;
-        inner.end = offset + bytes.len() as u64;
-        let entry = Entry {
-            offset,
-            len: (bytes.len() as u64 - FRAME_HEAD) as u32,
-            created_at: record.created_at.0,
-            updated_at: record.updated_at.0,
-            seq: record.seq,
-            final_: record.state.is_final(),
-        };
-        if let Some(old) = inner.index.insert(record.sale_id.clone(), entry) {
-            inner.live -= FRAME_HEAD + u64::from(old.len);
-        }
-        inner.live += bytes.len() as u64;
-        inner.last_seq = inner.last_seq.max(record.seq);
+        inner
+            .append(&self.path, &self.epoch, record)
+            .map_err(|detail| JournalError::Write {
+                sale_id: record.sale_id.clone(),
+                detail,
+            })?;
         if grown(&inner) {
             if let Err(error) = compact(&self.path, &self.epoch, self.keep_days, &mut inner) {
                 tracing::warn!(%error, "could not compact the journal; it stays as it is");
@@ -905,10 +1166,44 @@ impl Journal for LogJournal {
         Ok(())
     }
 
+    /// Kept in memory until the next `put` (or `sync`); a code the record no longer holds is
+    /// erased from its slot at once (made durable by the next sync). A sale's first version
+    /// is always appended: every deferred one has a durable entry under it.
+    fn put_deferred(&self, record: &SaleRecord) -> Result<(), JournalError> {
+        let mut inner = self.lock();
+        if !inner.index.contains_key(&record.sale_id) {
+            drop(inner);
+            return self.put(record);
+        }
+        if let Some(slot) = inner.codes.get(&record.sale_id) {
+            if record.auth_code.as_ref() != Some(&slot.code) {
+                let at = slot.at;
+                inner
+                    .file
+                    .write_all_at(&[0; SLOT_LEN], at)
+                    .map_err(|e| JournalError::Write {
+                        sale_id: record.sale_id.clone(),
+                        detail: format!(
+                            "erasing a payment code in {}: {e}",
+                            self.path.join(LOG_FILE).display()
+                        ),
+                    })?;
+                inner.codes.remove(&record.sale_id);
+            }
+        }
+        inner.pending.insert(record.sale_id.clone(), record.clone());
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), JournalError> {
+        let mut inner = self.lock();
+        inner.flush_pending(&self.path, &self.epoch)
+    }
+
     fn get(&self, sale_id: &str) -> Result<Option<SaleRecord>, JournalError> {
         let inner = self.lock();
         match inner.index.get(sale_id) {
-            Some(entry) => self.read_entry(&inner, entry).map(Some),
+            Some(entry) => self.read_latest(&inner, sale_id, entry).map(Some),
             None => Ok(None),
         }
     }
@@ -948,15 +1243,25 @@ impl Journal for LogJournal {
         limit: usize,
     ) -> Result<Vec<SaleRecord>, JournalError> {
         let inner = self.lock();
-        let mut entries: Vec<Entry> = inner
-            .index
-            .values()
-            .filter(|e| e.created_at >= from.0 && e.created_at < to.0)
-            .filter(|e| after.is_none_or(|(t, s)| (e.created_at, e.seq) > (t.0, s)))
-            .copied()
+        let mut entries: Vec<(&String, Entry)> = Self::latest_entries(&inner)
+            .filter(|(_, e)| e.created_at >= from.0 && e.created_at < to.0)
+            .filter(|(_, e)| after.is_none_or(|(t, s)| (e.created_at, e.seq) > (t.0, s)))
             .collect();
-        entries.sort_by_key(|e| (e.created_at, e.seq));
+        entries.sort_by_key(|(_, e)| (e.created_at, e.seq));
         entries.truncate(limit);
-        entries.iter().map(|e| self.read_entry(&inner, e)).collect()
+        entries
+            .iter()
+            .map(|(id, e)| self.read_latest(&inner, id, e))
+            .collect()
+    }
+}
+
+impl Drop for LogJournal {
+    /// Deferred versions are made durable when the store is closed (best effort: what a
+    /// power cut may lose, a failed close may too).
+    fn drop(&mut self) {
+        if let Err(error) = self.sync() {
+            tracing::warn!(%error, "could not sync the journal's last versions at close");
+        }
     }
 }

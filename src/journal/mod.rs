@@ -4,7 +4,9 @@
 //! Architecture invariant: the journal stores and returns `SaleRecord`s; it knows no sale
 //! rules (the engine decides what is unfinished and what to do about it). A `put` that
 //! returns `Ok` is on stable storage: the daemon sends nothing that depends on a record
-//! before its `put` has returned.
+//! before its `put` has returned. A `put_deferred` (a version the engine marked
+//! `Durability::Deferred`) is readable at once and durable with the next `put`: the engine
+//! decides which versions a power cut may lose, the journal obeys.
 
 mod codes;
 mod export;
@@ -14,7 +16,7 @@ mod salvage;
 
 use std::path::PathBuf;
 
-use crate::engine::{OrderEpoch, SaleRecord, Timestamp};
+use crate::engine::{Durability, OrderEpoch, SaleRecord, Timestamp};
 
 pub use export::{export, parse_when, ExportError, ExportFormat, ExportPages, EXPORT_PAGE};
 pub use log_store::{LogJournal, DEFAULT_KEEP_DAYS, LOG_FILE, SEQ_BLOCK};
@@ -27,6 +29,26 @@ pub trait Journal: Send + Sync {
     /// Stores the latest version of a sale (replacing the previous one) and raises the
     /// counter to `record.seq` if it is higher; durable when it returns `Ok`.
     fn put(&self, record: &SaleRecord) -> Result<(), JournalError>;
+
+    /// Stores the latest version of a sale like `put`, without waiting for stable storage:
+    /// readable at once, durable once the next `put` returns (or the store is closed); a
+    /// power cut or a crash before may lose it. By default simply a `put`.
+    fn put_deferred(&self, record: &SaleRecord) -> Result<(), JournalError> {
+        self.put(record)
+    }
+
+    /// Makes every deferred version durable (the daemon calls it when it stops).
+    fn sync(&self) -> Result<(), JournalError> {
+        Ok(())
+    }
+
+    /// A version as the engine asked for it (`Output::Journal`).
+    fn write(&self, record: &SaleRecord, durability: Durability) -> Result<(), JournalError> {
+        match durability {
+            Durability::Synced => self.put(record),
+            Durability::Deferred => self.put_deferred(record),
+        }
+    }
 
     fn get(&self, sale_id: &str) -> Result<Option<SaleRecord>, JournalError>;
 

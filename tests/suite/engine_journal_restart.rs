@@ -158,7 +158,9 @@ fn carry_out(t: &mut Terminal, rng: &mut Rng, crash_percent: u64) -> bool {
             return false;
         }
         match output {
-            Output::Journal(record) => t.journal.put(&record).expect("journal write"),
+            Output::Journal(record, durability) => {
+                t.journal.write(&record, durability).expect("journal write")
+            }
             Output::Send(request) => t.in_flight.push_back(request),
             Output::Show(_)
             | Output::Report(_)

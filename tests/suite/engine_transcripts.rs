@@ -350,7 +350,7 @@ fn userpaying_until_the_deadline_then_late_success() {
                    show WaitingCustomer { amount: Fen(1250), seconds_left: 1 }
                    (next timeout 60.000)
         [  60.000] timeout
-                   journal #1 unresolved pays=1 queries=20 next_poll=90.000
+                   journal #1 unresolved (deferred) pays=1 queries=20 next_poll=90.000
                    report #1 unresolved
                    show Checking { amount: Fen(1250) }
                    (next timeout 90.000)
@@ -573,7 +573,7 @@ fn unknown_after_sending_is_resolved_by_query_only() {
                        send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
                        (next timeout 60.000)
             [   0.000] pay reply #1 Unknown
-                       journal #1 unknown pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
+                       journal #1 unknown (deferred) pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
                        report #1 unknown
                        show Checking { amount: Fen(1250) }
                        (next timeout 2.000)
@@ -952,7 +952,7 @@ fn scans_while_offline_queue_and_drain_pay_first_then_queries_oldest_first() {
                        send pay #1 POS1-20261125-000001 code=1345…2101 ¥1.00 Some(WeChat)
                        (next timeout 60.000)
             [   0.000] pay reply #1 Unknown
-                       journal #1 unknown pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
+                       journal #1 unknown (deferred) pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
                        report #1 unknown
                        show Checking { amount: Fen(100) }
                        (next timeout 2.000)
@@ -1203,7 +1203,7 @@ fn configuration_problem_on_pay_fails_but_on_query_keeps_asking() {
                        send pay #2 POS1-20261125-000002 code=2845…2101 ¥12.50 Some(Alipay)
                        (next timeout 71.000)
             [  11.000] pay reply #2 Unknown
-                       journal #2 unknown pays=1 queries=0 next_poll=13.000 note="pay outcome unknown: timed out after 10 s"
+                       journal #2 unknown (deferred) pays=1 queries=0 next_poll=13.000 note="pay outcome unknown: timed out after 10 s"
                        report #2 unknown
                        show Checking { amount: Fen(1250) }
                        (next timeout 13.000)
@@ -1376,7 +1376,7 @@ fn restart_while_submitting_queries_and_never_pays_again() {
             [   0.000] crash
             [   1.000] restart (1 unfinished, last_seq 1)
                        show Ready
-                       journal #1 unknown pays=1 queries=0 next_poll=1.000 note="restarted while the pay request was in flight"
+                       journal #1 unknown (deferred) pays=1 queries=0 next_poll=1.000 note="restarted while the pay request was in flight"
                        report #1 unknown
                        show Checking { amount: Fen(1250) }
                        send query #1
@@ -1416,7 +1416,7 @@ fn restart_while_submitting_past_the_deadline_reconciles() {
             [   0.000] crash
             [ 120.000] restart (1 unfinished, last_seq 1)
                        show Ready
-                       journal #1 unresolved pays=1 queries=0 next_poll=120.000 note="restarted while the pay request was in flight"
+                       journal #1 unresolved (deferred) pays=1 queries=0 next_poll=120.000 note="restarted while the pay request was in flight"
                        report #1 unresolved
                        send query #1
             [ 120.000] query reply #1 10000 - WAIT_BUYER_PAY
@@ -1626,7 +1626,7 @@ fn restart_with_the_clock_behind_the_journal_sends_no_queued_pay_and_frees_the_c
             [ 300.000] crash
             [ 200.000] restart (1 unfinished, last_seq 2)
                        show Ready
-                       journal #2 unresolved pays=1 queries=0 next_poll=200.000
+                       journal #2 unresolved (deferred) pays=1 queries=0 next_poll=200.000
                        report #2 unresolved
                        send query #2
             [ 200.000] query reply #2 10000 - WAIT_BUYER_PAY
@@ -1675,7 +1675,7 @@ fn restart_while_unknown_and_unresolved_keeps_polling() {
                        send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
                        (next timeout 60.000)
             [   0.000] pay reply #1 Unknown
-                       journal #1 unknown pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
+                       journal #1 unknown (deferred) pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
                        report #1 unknown
                        show Checking { amount: Fen(1250) }
                        (next timeout 2.000)
@@ -1694,7 +1694,7 @@ fn restart_while_unknown_and_unresolved_keeps_polling() {
                        send pay #2 POS1-20261125-000002 code=2845…2101 ¥8.00 Some(Alipay)
                        (next timeout 90.000)
             [  61.000] pay reply #2 Unknown
-                       journal #2 unknown pays=1 queries=0 next_poll=63.000 note="pay outcome unknown: timed out after 10 s"
+                       journal #2 unknown (deferred) pays=1 queries=0 next_poll=63.000 note="pay outcome unknown: timed out after 10 s"
                        report #2 unknown
                        show Checking { amount: Fen(800) }
                        (next timeout 63.000)
@@ -1804,7 +1804,7 @@ fn reconciliation_schedule_ends_in_needs_review_and_a_callback_still_counts() {
                        send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
                        (next timeout 60.000)
             [   0.000] pay reply #1 Unknown
-                       journal #1 unknown pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
+                       journal #1 unknown (deferred) pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
                        report #1 unknown
                        show Checking { amount: Fen(1250) }
                        (next timeout 2.000)
@@ -1853,7 +1853,7 @@ fn a_callback_settles_only_what_it_can() {
                        send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
                        (next timeout 60.000)
             [   0.000] pay reply #1 Unknown
-                       journal #1 unknown pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
+                       journal #1 unknown (deferred) pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
                        report #1 unknown
                        show Checking { amount: Fen(1250) }
                        (next timeout 2.000)
@@ -1921,7 +1921,7 @@ fn a_paid_answer_or_callback_without_the_order_or_the_amount_is_not_trusted() {
                        send query #1
                        (next timeout 60.000)
             [   5.000] query reply #1 10000 - WAIT_BUYER_PAY
-                       journal #1 waiting_customer pays=1 queries=2 next_poll=8.000 note="a paid answer without total_amount is not trusted"
+                       journal #1 waiting_customer (deferred) pays=1 queries=2 next_poll=8.000 note="a paid answer without total_amount is not trusted"
                        report #1 waiting_customer
                        show WaitingCustomer { amount: Fen(1250), seconds_left: 55 }
                        (next timeout 8.000)
@@ -2123,7 +2123,7 @@ fn qr_sale_past_the_deadline_is_unresolved_and_a_late_payment_is_found() {
             [  59.000] (ran 59.000 s answering 40004 ORDER_NOTFOUND -: 20 requests sent)
                        (next timeout 60.000)
             [  60.000] timeout
-                       journal #1 unresolved pays=0 queries=20 next_poll=90.000
+                       journal #1 unresolved (deferred) pays=0 queries=20 next_poll=90.000
                        report #1 unresolved
                        show Checking { amount: Fen(1250) }
                        (next timeout 90.000)
@@ -2344,7 +2344,7 @@ fn a_pay_the_gateway_never_received_ends_failed_after_the_window() {
                        send pay #1 POS1-20261125-000001 code=6212…8901 ¥12.50 None
                        (next timeout 60.000)
             [   0.000] pay reply #1 Unknown
-                       journal #1 unknown pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
+                       journal #1 unknown (deferred) pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
                        report #1 unknown
                        show Checking { amount: Fen(1250) }
                        (next timeout 2.000)
@@ -2416,7 +2416,7 @@ fn any_other_answer_since_the_pay_rules_the_not_found_rule_out() {
                        send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
                        (next timeout 60.000)
             [   0.000] pay reply #1 Unknown
-                       journal #1 unknown pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
+                       journal #1 unknown (deferred) pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
                        report #1 unknown
                        show Checking { amount: Fen(1250) }
                        (next timeout 2.000)
@@ -2447,7 +2447,7 @@ fn any_other_answer_since_the_pay_rules_the_not_found_rule_out() {
                        send pay #2 POS1-20261125-000002 code=2845…2101 ¥9.00 Some(Alipay)
                        (next timeout 660.000)
             [ 630.000] pay reply #2 Unknown
-                       journal #2 unknown pays=1 queries=0 next_poll=632.000 note="pay outcome unknown: timed out after 10 s"
+                       journal #2 unknown (deferred) pays=1 queries=0 next_poll=632.000 note="pay outcome unknown: timed out after 10 s"
                        report #2 unknown
                        show Checking { amount: Fen(900) }
                        (next timeout 632.000)
@@ -2508,7 +2508,7 @@ fn the_not_found_window_and_its_checks_survive_a_restart() {
                        send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
                        (next timeout 60.000)
             [   0.000] pay reply #1 Unknown
-                       journal #1 unknown pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
+                       journal #1 unknown (deferred) pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
                        report #1 unknown
                        show Checking { amount: Fen(1250) }
                        (next timeout 2.000)
@@ -2574,7 +2574,7 @@ fn a_callback_after_the_not_found_rule_is_taken_late() {
                        send pay #1 POS1-20261125-000001 code=1345…2101 ¥12.50 Some(WeChat)
                        (next timeout 60.000)
             [   0.000] pay reply #1 Unknown
-                       journal #1 unknown pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
+                       journal #1 unknown (deferred) pays=1 queries=0 next_poll=2.000 note="pay outcome unknown: timed out after 10 s"
                        report #1 unknown
                        show Checking { amount: Fen(1250) }
                        (next timeout 2.000)

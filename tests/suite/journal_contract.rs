@@ -1,7 +1,7 @@
 //! The journal (the log store, `LogJournal`) in a temp dir: round trip, reopen, paging, the
 //! counter's reservation and the epoch, a torn last frame cut off, damage moved aside and
 //! salvaged, retention reclaiming space, a sled store refused, payment codes gone from the
-//! files, export golden output. The in-memory fake is held to the same contract.
+//! files, deferred versions, export golden output. The in-memory fake is held to the same contract.
 
 use crate::record_support;
 
@@ -14,7 +14,7 @@ use std::path::Path;
 use expect_test::expect;
 use files_support::files_holding;
 use scanpay::engine::{
-    Engine, EnginePolicy, OrderEpoch, Output, Request, SaleRecord, SaleState, Timestamp,
+    Durability, Engine, EnginePolicy, OrderEpoch, Output, Request, SaleRecord, SaleState, Timestamp,
 };
 use scanpay::journal::{
     export, ExportFormat, Journal, JournalError, LogJournal, MemoryJournal, LOG_FILE, SEQ_BLOCK,
@@ -95,8 +95,8 @@ fn log_journal_keeps_the_contract_and_survives_reopening() {
 /// Carries out an engine's journal outputs on a journal, as the daemon does.
 fn write_outputs(engine: &mut Engine, journal: &dyn Journal) {
     while let Some(output) = engine.poll_output() {
-        if let Output::Journal(record) = output {
-            journal.put(&record).unwrap();
+        if let Output::Journal(record, durability) = output {
+            journal.write(&record, durability).unwrap();
         }
     }
 }
@@ -244,7 +244,7 @@ fn assert_salvaged_and_queried(journal: &LogJournal) {
         match output {
             Output::Send(Request::Query { out_trade_no, .. }) => asked.push(out_trade_no),
             Output::Send(other) => panic!("a salvaged sale was sent: {other:?}"),
-            Output::Journal(record) => journal.put(&record).unwrap(),
+            Output::Journal(record, durability) => journal.write(&record, durability).unwrap(),
             _ => {}
         }
     }
@@ -574,6 +574,125 @@ fn compaction_drops_old_final_sales_and_reclaims_the_space() {
     let seqs: Vec<u64> = journal.load_all().unwrap().iter().map(|r| r.seq).collect();
     assert_eq!(seqs, [51, 52]);
     assert_eq!(journal.last_seq().unwrap(), 52);
+}
+
+/// The journal's files as a crash (or a power cut after the last sync) leaves them: a copy
+/// taken while the store is open.
+fn crash_copy(path: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(path).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "lock" {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// A deferred version (`Durability::Deferred`) is read at once and written with the next
+/// synced one; a crash before loses it and leaves the last synced version. A code it no
+/// longer holds is erased from the files at once.
+#[test]
+fn a_deferred_version_is_read_at_once_and_made_durable_by_the_next_put() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let code = "134523198765432101";
+    let journal = LogJournal::open(&path).unwrap();
+    let mut sale = record(1, SaleState::Submitting);
+    sale.auth_code = Some(PaymentCode::parse(code).unwrap());
+    journal.put(&sale).unwrap();
+    assert_eq!(
+        files_holding(dir.path(), code).len(),
+        1,
+        "the code is in the log"
+    );
+    let synced_len = journal.log_len();
+
+    let mut waiting = sale.clone();
+    waiting.state = SaleState::WaitingCustomer;
+    waiting.auth_code = None;
+    journal.write(&waiting, Durability::Deferred).unwrap();
+    assert_eq!(journal.get(&sale.sale_id).unwrap(), Some(waiting.clone()));
+    assert_eq!(journal.unfinished().unwrap(), [waiting.clone()]);
+    assert_eq!(journal.log_len(), synced_len, "nothing appended");
+    assert_eq!(files_holding(dir.path(), code), Vec::<String>::new());
+
+    // A crash now: the synced version is what is left (its code erased).
+    crash_copy(&path, &dir.path().join("crashed"));
+    let crashed = LogJournal::open(dir.path().join("crashed")).unwrap();
+    let left = crashed.get(&sale.sale_id).unwrap().unwrap();
+    assert_eq!((left.state, left.auth_code), (SaleState::Submitting, None));
+    drop(crashed);
+
+    // The next synced write carries it.
+    journal.put(&record(2, SaleState::Armed)).unwrap();
+    crash_copy(&path, &dir.path().join("crashed-later"));
+    let later = LogJournal::open(dir.path().join("crashed-later")).unwrap();
+    assert_eq!(later.get(&sale.sale_id).unwrap(), Some(waiting.clone()));
+    drop(later);
+
+    // A deferred version left at close is written by the close.
+    let mut unresolved = waiting.clone();
+    unresolved.state = SaleState::Unresolved;
+    journal.put_deferred(&unresolved).unwrap();
+    drop(journal);
+    let reopened = LogJournal::open(&path).unwrap();
+    assert_eq!(reopened.get(&sale.sale_id).unwrap(), Some(unresolved));
+}
+
+/// A code is written once, with the version that brings it: later versions that keep it,
+/// a compaction and a reopening all keep it; a journal from before keeps its codes in
+/// `scanpay-codes`, which is adopted into the log and removed.
+#[test]
+fn a_held_code_survives_compaction_and_an_old_code_file_is_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let code = PaymentCode::parse("134523198765432101").unwrap();
+    let journal = LogJournal::open(&path).unwrap();
+    let mut sale = record(1, SaleState::Queued);
+    sale.auth_code = Some(code.clone());
+    journal.put(&sale).unwrap();
+    sale.state = SaleState::Submitting;
+    journal.put(&sale).unwrap();
+    let log = std::fs::read(path.join(LOG_FILE)).unwrap();
+    let copies = log
+        .windows(code.expose().len())
+        .filter(|w| *w == code.expose().as_bytes())
+        .count();
+    assert_eq!(copies, 1, "written once");
+    journal.compact().unwrap();
+    assert_eq!(journal.get(&sale.sale_id).unwrap(), Some(sale.clone()));
+    drop(journal);
+    let journal = LogJournal::open(&path).unwrap();
+    assert_eq!(journal.get(&sale.sale_id).unwrap(), Some(sale.clone()));
+    sale.state = SaleState::Unknown;
+    sale.auth_code = None;
+    journal.put(&sale).unwrap();
+    assert_eq!(
+        files_holding(dir.path(), code.expose()),
+        Vec::<String>::new()
+    );
+    drop(journal);
+
+    // The old layout: the record in the log, its code beside it.
+    let mut queued = record(2, SaleState::Queued);
+    LogJournal::open(&path).unwrap().put(&queued).unwrap();
+    let old = path.join("scanpay-codes");
+    std::fs::write(
+        &old,
+        format!("{{\"{}\":\"{}\"}}", queued.sale_id, code.expose()),
+    )
+    .unwrap();
+    let journal = LogJournal::open(&path).unwrap();
+    queued.auth_code = Some(code.clone());
+    assert_eq!(journal.get(&queued.sale_id).unwrap(), Some(queued.clone()));
+    assert!(!old.exists());
+    queued.state = SaleState::Expired;
+    queued.auth_code = None;
+    journal.put(&queued).unwrap();
+    assert_eq!(
+        files_holding(dir.path(), code.expose()),
+        Vec::<String>::new()
+    );
 }
 
 #[test]

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 
 use scanpay::engine::{
-    Engine, EnginePolicy, Output, Request, SaleRecord, SaleState, SendFailure, Timestamp,
+    Durability, Engine, EnginePolicy, Output, Request, SaleRecord, SaleState, SendFailure,
+    Timestamp,
 };
 use scanpay::protocol::payment_code::mask;
 use scanpay::protocol::{ErrCode, Fen, ResultCode, TradeAnswer, TradeStatus};
@@ -186,7 +187,7 @@ impl Sim {
         while let Some(output) = self.engine.poll_output() {
             // Invariant 5 (ARCHITECTURE.md): screens, reports and refusals never carry a full code (the
             // Debug form covers every field; a report also goes out as JSON).
-            if !matches!(output, Output::Journal(_) | Output::Send(_)) {
+            if !matches!(output, Output::Journal(..) | Output::Send(_)) {
                 let mut shown = format!("{output:?}");
                 if let Output::Report(view) = &output {
                     shown.push_str(&serde_json::to_string(view).unwrap());
@@ -196,8 +197,11 @@ impl Sim {
                 }
             }
             match output {
-                Output::Journal(r) => {
+                Output::Journal(r, durability) => {
                     let mut text = format!("journal {} {}", short(&r.sale_id), r.state.as_str());
+                    if durability == Durability::Deferred {
+                        text.push_str(" (deferred)");
+                    }
                     if let Some(code) = &r.auth_code {
                         write!(text, " code={code}").unwrap();
                     }

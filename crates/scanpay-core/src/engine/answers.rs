@@ -346,7 +346,7 @@ impl Engine {
             return true;
         }
         self.outputs.iter().rev().any(|o| match o {
-            Output::Journal(r) => r.sale_id == sale_id && r.not_found.other_answer,
+            Output::Journal(r, _) => r.sale_id == sale_id && r.not_found.other_answer,
             Output::Report(_)
             | Output::Send(_)
             | Output::Show(_)

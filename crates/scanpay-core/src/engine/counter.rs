@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::machine::{millis, Engine, Sale};
-use super::output::{ArmRefusal, DisarmRefusal, Output};
+use super::output::{ArmRefusal, DisarmRefusal, Durability, Output};
 use super::record::SaleRecord;
 use super::sale::{SaleState, SaleView};
 use super::time::Timestamp;
@@ -201,11 +201,13 @@ impl Engine {
     fn open_at_counter(&mut self, record: SaleRecord, now: Timestamp) -> SaleView {
         let view = record.view();
         let id = record.sale_id.clone();
-        self.outputs.push_back(Output::Journal(record.clone()));
+        self.outputs
+            .push_back(Output::Journal(record.clone(), Durability::Synced));
         self.outputs.push_back(Output::Report(view.clone()));
         self.sales.insert(
             id.clone(),
             Sale {
+                synced: record.clone(),
                 record,
                 in_flight: None,
                 recorded: false,

@@ -40,6 +40,9 @@ pub(super) struct Sale {
     /// Whether some version of the record has reached the disk: one whose first version
     /// did not was never armed (`storage.rs`).
     pub(super) recorded: bool,
+    /// The last version journaled `Durability::Synced`: what a power cut leaves at least
+    /// (`updates::durability` compares against it).
+    pub(super) synced: SaleRecord,
 }
 
 /// States in which a sale occupies the counter (the register gets 409 for a new sale).
@@ -294,7 +297,7 @@ mod tests {
         first.handle_scan("134523198765432101", t);
         let mut record = std::iter::from_fn(|| first.poll_output())
             .filter_map(|o| match o {
-                Output::Journal(r) => Some(r),
+                Output::Journal(r, _) => Some(r),
                 _ => None,
             })
             .last()
@@ -354,7 +357,7 @@ mod tests {
         e.handle_pay_reply(&sale.sale_id, Ok(answer), t);
         let journaled: Vec<SaleRecord> = std::iter::from_fn(|| e.poll_output())
             .filter_map(|o| match o {
-                Output::Journal(r) => Some(r),
+                Output::Journal(r, _) => Some(r),
                 _ => None,
             })
             .collect();

@@ -11,7 +11,7 @@
 //! engine.recover(journal.unfinished()?, journal.last_seq()?, Some(journal.epoch()?), now);
 //! if kiosk { engine.start_kiosk(amount, subject, operator_id, now) } // re-arms on its timer
 //! loop {
-//!     while let Some(output) = engine.poll_output() { carry it out (Journal: write + sync first) }
+//!     while let Some(output) = engine.poll_output() { carry it out (Journal: write, + sync if Synced, first) }
 //!     select! { scan => engine.handle_scan(..), reply => engine.handle_pay_reply(..), …,
 //!               sleep_until(engine.poll_timeout()) => engine.handle_timeout(now) }
 //! }
@@ -72,7 +72,8 @@ mod updates;
 pub use counter::KIOSK_REARM_AFTER;
 pub use machine::Engine;
 pub use output::{
-    ArmRefusal, DisarmRefusal, IgnoredCallback, Output, RecheckRefusal, Request, SendFailure,
+    ArmRefusal, DisarmRefusal, Durability, IgnoredCallback, Output, RecheckRefusal, Request,
+    SendFailure,
     WireRequest,
 };
 pub use policy::{EnginePolicy, PolicyError};

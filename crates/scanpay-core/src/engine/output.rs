@@ -6,12 +6,13 @@ use super::sale::{SaleState, SaleView};
 use super::screen::Screen;
 use crate::protocol::{Call, Fen, PayRequest, PaymentCode, Payway, QueryRequest};
 
-/// Something the daemon must do, in order. A `Journal` must be written and durably synced
-/// before any later output is carried out (invariant 3, ARCHITECTURE.md: the record that a request depends on
-/// is on disk before the request leaves).
+/// Something the daemon must do, in order. A `Journal` must be written before any later
+/// output is carried out, and a `Durability::Synced` one durably synced too (invariant 3,
+/// ARCHITECTURE.md: the record that a request depends on is on disk before the request
+/// leaves).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    Journal(SaleRecord),
+    Journal(SaleRecord, Durability),
     Send(Request),
     Show(Screen),
     /// One per state change, for the register.
@@ -25,6 +26,18 @@ pub enum Output {
     KioskNotArmed {
         reason: String,
     },
+}
+
+/// How durable a journaled version must be before the next output runs (the engine's rule:
+/// `updates::durability`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// On stable storage before the next output: money or an outcome depends on it.
+    Synced,
+    /// Written (readable at once), made durable by the next synced write: a power cut may
+    /// lose it, and a restart does with the sale's last synced version what it would have
+    /// done with this one.
+    Deferred,
 }
 
 /// A request for the gateway. Answer it with `Engine::handle_pay_reply` /

@@ -92,7 +92,7 @@ mod tests {
                 Output::Send(Request::Pay { out_trade_no, .. }) => {
                     Some(format!("send pay {out_trade_no}"))
                 }
-                Output::Journal(r) => Some(format!("journal {}", r.state.as_str())),
+                Output::Journal(r, _) => Some(format!("journal {}", r.state.as_str())),
                 Output::Report(v) => Some(format!(
                     "report {}{}",
                     v.state.as_str(),

@@ -84,6 +84,8 @@ impl Engine {
             self.sales.insert(
                 id.clone(),
                 Sale {
+                    // As read back: on disk, so the floor a power cut leaves.
+                    synced: record.clone(),
                     record,
                     in_flight: None,
                     recorded: true,

@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::machine::Engine;
-use super::output::{ArmRefusal, Output, Request};
+use super::output::{ArmRefusal, Durability, Output, Request};
 use super::record::SaleRecord;
 use super::sale::{SaleState, SaleView};
 use super::time::Timestamp;
@@ -149,8 +149,13 @@ impl Engine {
                 None => r.clone(),
             })
             .collect();
+        // Synced: a failed write is never assumed to have reached the page cache either.
         for record in records {
-            self.outputs.push_back(Output::Journal(record));
+            if let Some(sale) = self.sales.get_mut(&record.sale_id) {
+                sale.synced = record.clone();
+            }
+            self.outputs
+                .push_back(Output::Journal(record, Durability::Synced));
         }
     }
 
@@ -165,7 +170,7 @@ impl Engine {
                 false
             }
             Output::Send(Request::Query { .. })
-            | Output::Journal(_)
+            | Output::Journal(..)
             | Output::Show(_)
             | Output::Report(_)
             | Output::ScanRefused { .. }
@@ -205,11 +210,11 @@ mod tests {
         let mut done = Vec::new();
         while let Some(output) = e.poll_output() {
             match output {
-                Output::Journal(r) if disk_full => {
+                Output::Journal(r, _) if disk_full => {
                     done.push(format!("journal FAILED {}", r.state.as_str()));
                     e.journal_failed(&r, "No space left on device (os error 28)", now);
                 }
-                Output::Journal(r) => {
+                Output::Journal(r, _) => {
                     done.push(format!("journal {}", r.state.as_str()));
                     e.journal_written(&r.sale_id, now);
                 }

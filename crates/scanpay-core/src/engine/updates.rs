@@ -1,11 +1,12 @@
 //! The two ways a sale's record changes: journaled (state, code, outcome: what money and the
 //! register depend on) or unjournaled (schedule and notes). Naming them apart lets a reader
-//! see at every call which one a change is.
+//! see at every call which one a change is. And which journaled versions must be synced
+//! before the next output (`durability`: one home for that rule).
 
 use super::machine::{holds_counter, Engine};
-use super::output::Output;
+use super::output::{Durability, Output};
 use super::record::SaleRecord;
-use super::sale::SaleView;
+use super::sale::{SaleState, SaleView};
 use super::time::Timestamp;
 
 impl Engine {
@@ -39,8 +40,19 @@ impl Engine {
         bound_texts(&mut sale.record);
         sale.record.updated_at = now;
         let record = sale.record.clone();
+        // While storage is faulted, `synced` may name a version that never reached the disk
+        // (its write failed): nothing is deferred against it until the fault clears.
+        let durability = if self.storage.is_some() {
+            Durability::Synced
+        } else {
+            durability(&sale.synced, &record)
+        };
+        if durability == Durability::Synced {
+            sale.synced = record.clone();
+        }
         let at_counter = self.counter.as_deref() == Some(sale_id);
-        self.outputs.push_back(Output::Journal(record.clone()));
+        self.outputs
+            .push_back(Output::Journal(record.clone(), durability));
         let newly = |now: bool, before: bool| now && !before;
         if record.state != before
             || newly(record.needs_review, review_before)
@@ -64,12 +76,42 @@ impl Engine {
     pub(super) fn last_reported(&self, sale_id: &str) -> Option<SaleView> {
         self.outputs.iter().rev().find_map(|o| match o {
             Output::Report(v) => (v.sale_id == sale_id).then(|| v.clone()),
-            Output::Journal(_)
+            Output::Journal(..)
             | Output::Send(_)
             | Output::Show(_)
             | Output::ScanRefused { .. }
             | Output::KioskNotArmed { .. } => None,
         })
+    }
+}
+
+/// Whether a new version of a sale may wait for the next synced write (invariant 3): only
+/// one that moves a sale among the states a restart treats alike, since its last synced
+/// version. Submitting (recovery: unknown, looked up, never sent again), waiting, unknown
+/// and unresolved are all looked up at the gateway after a restart, on a schedule
+/// recovery sets afresh, the deadline and the code's erasure come again from the record's
+/// own times; so losing such a version at a power cut costs nothing. Everything else is
+/// synced: a new sale (its number), a pay about to leave (submitting) or waiting to
+/// (queued: the offline queue), a code, an end (final, or needing review) and any change
+/// after one, and the not-found rule's memory (what was heard since the last pay attempt).
+pub(super) fn durability(synced: &SaleRecord, new: &SaleRecord) -> Durability {
+    let looked_up = |state: SaleState| {
+        matches!(
+            state,
+            SaleState::WaitingCustomer | SaleState::Unknown | SaleState::Unresolved
+        )
+    };
+    let lossless = looked_up(new.state)
+        && (looked_up(synced.state) || synced.state == SaleState::Submitting)
+        && !new.has_ended()
+        && !synced.has_ended()
+        && new.auth_code.is_none()
+        && new.not_found == synced.not_found
+        && new.sale_id == synced.sale_id;
+    if lossless {
+        Durability::Deferred
+    } else {
+        Durability::Synced
     }
 }
 
