@@ -194,18 +194,19 @@ pub async fn run(
     Ok(())
 }
 
-/// Reads the journal once at start for both its readers: every sale not yet final resumes in
-/// the engine, and the board learns the recent sales, so the register finds them by id and in
-/// `GET /v1/sales` after a restart (older ones it reads from the journal when asked). Returns
-/// how many sales resumed.
+/// Reads the journal once at start for both its readers: every sale the engine still follows
+/// resumes in the engine, and the board learns the recent sales, so the register finds them
+/// by id and in `GET /v1/sales` after a restart (older ones it reads from the journal by id
+/// when asked). Only those records are read (`Journal::recovery`), so start-up does not grow
+/// with the journal. Returns how many sales resumed.
 pub fn recover(
     journal: &dyn Journal,
     engine: &mut Engine,
     board: &SaleBoard,
     now: Timestamp,
 ) -> Result<usize, JournalError> {
-    let records = journal.load_all()?;
-    board.recall(&records);
+    let records = journal.recovery(register::RECENT_SALES)?;
+    board.recall(&records)?;
     // The engine takes what is unfinished and leaves the rest.
     engine.recover(records, journal.last_seq()?, Some(journal.epoch()?), now);
     Ok(engine.unfinished().len())

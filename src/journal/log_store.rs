@@ -24,8 +24,10 @@
 //!   garbled log numbering continues above the ceiling, under its epoch (invariant 7).
 //! - `lock`: held with `flock` while the store is open (one process at a time).
 //!
-//! In memory: an index `sale_id -> (offset, length, created_at, seq, final)`; reads go to
-//! the file by offset (`pread`).
+//! In memory: an index `sale_id -> (offset, length, created_at, seq, followed)`; reads go to
+//! the file by offset (`pread`). `followed` is `SaleRecord::followed`, read from a summary of
+//! each frame at open: start-up (`Journal::recovery`) reads only the sales the engine still
+//! follows and the newest few, however long the journal.
 //!
 //! Power cuts: a last frame that is short or fails its crc, with nothing valid after it, is
 //! a torn append whose `put` never returned: it is cut off (with a warning). A bad frame
@@ -51,7 +53,7 @@ use std::sync::{Mutex, MutexGuard};
 use super::codes::{CodeFile, CODES_FILE};
 use super::salvage::{self, DamageNotice};
 use super::{Journal, JournalError};
-use crate::engine::{OrderEpoch, SaleRecord, SaleState, Timestamp};
+use crate::engine::{NotFoundWatch, OrderEpoch, SaleRecord, SaleState, Timestamp};
 use crate::protocol::payment_code::MAX_CODE_LEN;
 use crate::protocol::PaymentCode;
 
@@ -121,7 +123,9 @@ struct Entry {
     created_at: u64,
     updated_at: u64,
     seq: u64,
-    final_: bool,
+    /// `SaleRecord::followed`: the engine still follows the sale (never dropped by
+    /// retention, always read at start).
+    followed: bool,
 }
 
 /// The fields read at open (the rest of the JSON is skipped).
@@ -132,6 +136,8 @@ struct Summary {
     created_at: Timestamp,
     updated_at: Timestamp,
     state: SaleState,
+    #[serde(default)]
+    not_found: NotFoundWatch,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -250,7 +256,7 @@ impl LogJournal {
                     id,
                     Entry {
                         updated_at: r.updated_at.0,
-                        final_: r.state.is_final(),
+                        followed: r.followed(),
                         ..*e
                     },
                 ),
@@ -392,7 +398,7 @@ impl Inner {
             created_at: record.created_at.0,
             updated_at: record.updated_at.0,
             seq: record.seq,
-            final_: record.state.is_final(),
+            followed: record.followed(),
         };
         if let Some(old) = self.index.insert(record.sale_id.clone(), entry) {
             self.live -= FRAME_HEAD + u64::from(old.len);
@@ -542,7 +548,7 @@ fn scan(file: &File, len: u64) -> Result<Scan, ScanError> {
                         created_at: summary.created_at.0,
                         updated_at: summary.updated_at.0,
                         seq: summary.seq,
-                        final_: summary.state.is_final(),
+                        followed: SaleRecord::follows(summary.state, &summary.not_found),
                     },
                 );
             }
@@ -806,7 +812,7 @@ fn cutoff(inner: &Inner, keep_days: u32) -> u64 {
 }
 
 fn expired(entry: &Entry, cutoff: u64) -> bool {
-    entry.final_ && entry.created_at < cutoff
+    !entry.followed && entry.created_at < cutoff
 }
 
 fn has_expired(inner: &Inner, keep_days: u32) -> bool {
@@ -932,7 +938,7 @@ fn adopt_code_file(dir: &Path, epoch: &OrderEpoch, inner: &mut Inner) -> Result<
         let Some(entry) = inner.index.get(&id).copied() else {
             continue;
         };
-        if entry.final_ || inner.codes.contains_key(&id) {
+        if inner.codes.contains_key(&id) {
             continue;
         }
         let mut payload = vec![0; entry.len as usize];
@@ -947,6 +953,10 @@ fn adopt_code_file(dir: &Path, epoch: &OrderEpoch, inner: &mut Inner) -> Result<
                 mask_digit_runs(&e.to_string())
             )
         })?;
+        // A sale that has ended never sends its code again: it is not adopted.
+        if record.state.is_final() {
+            continue;
+        }
         record.auth_code = Some(code);
         inner.append(dir, epoch, &record)?;
     }
@@ -1226,7 +1236,37 @@ impl Journal for LogJournal {
     }
 
     fn unfinished(&self) -> Result<Vec<SaleRecord>, JournalError> {
-        self.read_where(|e| !e.final_)
+        self.read_where(|e| e.followed)
+    }
+
+    /// From the index: the newest `newest` entries are found in one pass (no sort of the
+    /// whole index), and only the chosen records are read and decoded (a deferred version
+    /// over its durable one).
+    fn recovery(&self, newest: usize) -> Result<Vec<SaleRecord>, JournalError> {
+        let inner = self.lock();
+        let mut entries: Vec<(&String, Entry)> = Self::latest_entries(&inner).collect();
+        let older = entries.len().saturating_sub(newest);
+        if older > 0 && older < entries.len() {
+            // Everything from `older` on is at least as new as what comes before it.
+            entries.select_nth_unstable_by_key(older, |(_, e)| e.seq);
+        }
+        let mut chosen: Vec<(&String, Entry)> = entries[..older]
+            .iter()
+            .filter(|(_, e)| e.followed)
+            .chain(&entries[older..])
+            .copied()
+            .collect();
+        drop(entries);
+        chosen.sort_by_key(|(_, e)| e.seq);
+        chosen
+            .iter()
+            .map(|(id, e)| self.read_latest(&inner, id, e))
+            .collect()
+    }
+
+    fn each_sale_id(&self, visit: &mut dyn FnMut(&str)) -> Result<(), JournalError> {
+        self.lock().index.keys().for_each(|id| visit(id));
+        Ok(())
     }
 
     fn list(&self, from: Timestamp, to: Timestamp) -> Result<Vec<SaleRecord>, JournalError> {

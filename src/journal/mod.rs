@@ -69,13 +69,39 @@ pub trait Journal: Send + Sync {
         Vec::new()
     }
 
-    /// Sales not yet final: what `Engine::recover` needs at start-up.
+    /// The sales the engine still follows (`SaleRecord::followed`: not final, or failed by
+    /// the not-found rule and still checked), in order number order: what `Engine::recover`
+    /// needs.
     fn unfinished(&self) -> Result<Vec<SaleRecord>, JournalError> {
         Ok(self
             .load_all()?
             .into_iter()
-            .filter(|r| !r.state.is_final())
+            .filter(SaleRecord::followed)
             .collect())
+    }
+
+    /// What the daemon reads at start, in order number order: every sale the engine still
+    /// follows and the `newest` sales by order number (what the register's board shows), and
+    /// nothing else. A store with an index answers without reading the other records, so
+    /// start-up does not grow with the journal.
+    fn recovery(&self, newest: usize) -> Result<Vec<SaleRecord>, JournalError> {
+        let all = self.load_all()?;
+        let window = all.len().saturating_sub(newest);
+        Ok(all
+            .into_iter()
+            .enumerate()
+            .filter(|(position, record)| *position >= window || record.followed())
+            .map(|(_, record)| record)
+            .collect())
+    }
+
+    /// Calls `visit` with the id of every sale held, in no particular order. A store with an
+    /// index answers from it, without reading a record.
+    fn each_sale_id(&self, visit: &mut dyn FnMut(&str)) -> Result<(), JournalError> {
+        for record in self.load_all()? {
+            visit(&record.sale_id);
+        }
+        Ok(())
     }
 
     /// Sales created in `[from, to)`, oldest first.

@@ -24,7 +24,8 @@
 //! # async fn daemon() -> Result<(), Box<dyn std::error::Error>> {
 //! let journal: Arc<dyn Journal> = Arc::new(MemoryJournal::new());
 //! let (board, mut commands) = SaleBoard::new(journal.clone());
-//! board.recall(&journal.load_all()?); // what the journal knows, before serving
+//! // What the journal knows, before serving: the recent sales and every order prefix.
+//! board.recall(&journal.recovery(register::RECENT_SALES)?)?;
 //! let server = register::serve("127.0.0.1:8470".parse()?, None, board.clone()).await?;
 //! while let Some(command) = commands.recv().await {
 //!     match command {
@@ -171,22 +172,25 @@ impl SaleBoard {
         (Arc::new(board), receiver)
     }
 
-    /// Fills the board at start from the journal's records, in journal order (oldest first,
-    /// as `Journal::load_all` returns them): the ended sales among the most recent
-    /// `RECENT_SALES` become the recent list, newest first. They ended before this start, so
-    /// they are neither counted in the metrics nor sent to subscribers. A sale not yet final
-    /// is left to the engine: the daemon's loop publishes it when it starts, like any change.
-    /// Views are built only for the sales kept, so a large journal costs one pass over
-    /// records already read.
-    pub fn recall(&self, records: &[SaleRecord]) {
+    /// Fills the board at start. `records` are in order number order (oldest first, as
+    /// `Journal::recovery` returns them) and hold at least the newest `RECENT_SALES` of the
+    /// journal: the ended sales among those become the recent list, newest first. They ended
+    /// before this start, so they are neither counted in the metrics nor sent to subscribers.
+    /// A sale not yet final is left to the engine: the daemon's loop publishes it when it
+    /// starts, like any change. The order prefixes are learnt from every id the journal
+    /// holds (its index, no record read), so an older sale typed in another case is found.
+    pub fn recall(&self, records: &[SaleRecord]) -> Result<(), JournalError> {
         let window_start = records.len().saturating_sub(RECENT_SALES);
         let mut inner = self.lock();
-        for (position, record) in records.iter().enumerate() {
+        self.journal
+            .each_sale_id(&mut |sale_id| inner.learn_prefix(sale_id))?;
+        for record in &records[window_start..] {
             inner.learn_prefix(&record.sale_id);
-            if position >= window_start && record.state.is_final() {
+            if record.state.is_final() {
                 inner.remember(record.view());
             }
         }
+        Ok(())
     }
 
     /// Records the latest view of a sale and tells every subscriber. Publishing a view equal to

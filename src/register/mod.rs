@@ -61,7 +61,7 @@ pub use backend::{
     ArmError, ArmRequest, DisarmError, Health, LookupError, MetricsSnapshot, QrError, QrRequest,
     QrView, RecheckError, RegisterBackend, StatusView,
 };
-pub use board::{RegisterCommand, SaleBoard};
+pub use board::{RegisterCommand, SaleBoard, RECENT_SALES};
 pub use client::{charge, describe, ChargeError, RegisterClient};
 pub use listen::{BindError, ListenAddr, ListenAddrError};
 pub use server::{serve, RegisterError, ServerHandle};

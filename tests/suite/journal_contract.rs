@@ -92,6 +92,76 @@ fn log_journal_keeps_the_contract_and_survives_reopening() {
     assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [2]);
 }
 
+/// What start-up reads (`Journal::recovery`): exactly the sales the engine still follows
+/// (not final, or failed by the not-found rule and still checked) and the newest by order
+/// number, oldest first; a sale that was followed and has ended since is not among the old.
+fn recovery_contract(journal: &dyn Journal) {
+    for seq in 1..=30 {
+        journal.put(&record(seq, SaleState::Paid)).unwrap();
+    }
+    journal.put(&record(3, SaleState::Unresolved)).unwrap();
+    let mut checking = record(5, SaleState::Failed);
+    checking.not_found.checking = true;
+    journal.put(&checking).unwrap();
+    journal.put(&record(7, SaleState::Queued)).unwrap();
+    // Followed once, ended since.
+    journal.put(&record(9, SaleState::Unknown)).unwrap();
+    journal.put(&record(9, SaleState::Paid)).unwrap();
+    journal.put(&record(28, SaleState::Unresolved)).unwrap();
+    expect_recovery(journal);
+}
+
+fn expect_recovery(journal: &dyn Journal) {
+    let seqs = |v: Vec<SaleRecord>| v.iter().map(|r| r.seq).collect::<Vec<_>>();
+    assert_eq!(
+        seqs(journal.recovery(5).unwrap()),
+        [3, 5, 7, 26, 27, 28, 29, 30]
+    );
+    assert_eq!(seqs(journal.recovery(0).unwrap()), [3, 5, 7, 28]);
+    assert_eq!(seqs(journal.unfinished().unwrap()), [3, 5, 7, 28]);
+    assert_eq!(
+        journal.recovery(100).unwrap(),
+        journal.load_all().unwrap(),
+        "asked for more than it holds: every sale"
+    );
+    let recovered = journal.recovery(5).unwrap();
+    assert_eq!(recovered[1].state, SaleState::Failed);
+    assert!(recovered[1].not_found.checking);
+    assert_eq!(
+        recovered[1],
+        journal.get(&recovered[1].sale_id).unwrap().unwrap()
+    );
+    let mut ids = Vec::new();
+    journal
+        .each_sale_id(&mut |id| ids.push(id.to_string()))
+        .unwrap();
+    ids.sort();
+    let all: Vec<String> = journal
+        .load_all()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.sale_id)
+        .collect();
+    assert_eq!(ids, all);
+}
+
+#[test]
+fn memory_journal_recovers_the_followed_and_the_newest() {
+    recovery_contract(&MemoryJournal::new());
+}
+
+#[test]
+fn log_journal_recovers_the_followed_and_the_newest_from_its_index_also_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    {
+        let journal = LogJournal::open(&path).unwrap();
+        recovery_contract(&journal);
+    }
+    // Reopened: the index, its `followed` flags included, is rebuilt from the log's frames.
+    expect_recovery(&LogJournal::open(&path).unwrap());
+}
+
 /// Carries out an engine's journal outputs on a journal, as the daemon does.
 fn write_outputs(engine: &mut Engine, journal: &dyn Journal) {
     while let Some(output) = engine.poll_output() {

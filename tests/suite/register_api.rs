@@ -1402,6 +1402,34 @@ async fn a_sale_older_than_the_boards_window_is_read_from_the_journal() {
     t.server.shutdown().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_sale_under_a_former_prefix_is_found_in_any_case_after_a_restart() {
+    use scanpay::register::board::RECENT_SALES;
+    let dir = tempfile::tempdir().unwrap();
+    let former = record("Old1", 1, SaleState::Paid);
+    {
+        let journal = LogJournal::open(dir.path().join("journal")).unwrap();
+        journal.put(&former).unwrap();
+        // The prefix changed since: the board's window holds only the new one's sales, and
+        // start-up reads no record older than the window.
+        for seq in 2..=RECENT_SALES as u64 + 5 {
+            journal.put(&record("Shop1", seq, SaleState::Paid)).unwrap();
+        }
+    }
+    let journal = Arc::new(LogJournal::open(dir.path().join("journal")).unwrap());
+    let t = restarted(journal).await;
+    assert!(
+        t.board.held(&former.sale_id).is_none(),
+        "the window is bounded"
+    );
+    for typed in [former.sale_id.clone(), former.sale_id.to_uppercase()] {
+        let found = get(t.addr(), &format!("/v1/sales/{typed}")).await;
+        assert_eq!(found.status, 200, "{typed}: {}", found.body);
+        assert_eq!(found.sale(), former.view());
+    }
+    t.server.shutdown().await.unwrap();
+}
+
 /// A journal whose disk has gone bad: nothing reads.
 struct UnreadableJournal;
 

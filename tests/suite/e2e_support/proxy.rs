@@ -53,7 +53,17 @@ impl Proxy {
         target: String,
         route: impl Fn(&str, &str, &[Exchange]) -> Route + Send + Sync + 'static,
     ) -> Proxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Proxy::start_at("127.0.0.1:0".parse().unwrap(), target, route).await
+    }
+
+    /// Like `start`, listening on `addr`: a gateway that comes up where a daemon has been
+    /// refused a connection (the bench's offline drain).
+    pub async fn start_at(
+        addr: std::net::SocketAddr,
+        target: String,
+        route: impl Fn(&str, &str, &[Exchange]) -> Route + Send + Sync + 'static,
+    ) -> Proxy {
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
             .expect("bind the proxy");
         let url = format!("http://{}", listener.local_addr().unwrap());

@@ -109,7 +109,13 @@ impl SaleRecord {
     /// The engine still follows the sale: it is not final, or it ended failed by the
     /// not-found rule and is still checked in the background.
     pub fn followed(&self) -> bool {
-        !self.state.is_final() || self.not_found.checking
+        SaleRecord::follows(self.state, &self.not_found)
+    }
+
+    /// The rule of [`SaleRecord::followed`] from the two fields it reads: the journal's index
+    /// keeps it per sale from a record's summary, without decoding the whole record.
+    pub fn follows(state: SaleState, not_found: &NotFoundWatch) -> bool {
+        !state.is_final() || not_found.checking
     }
 
     /// The register's view: no payment code.
