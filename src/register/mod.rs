@@ -58,8 +58,8 @@ pub(crate) mod sale_fixtures;
 pub mod server;
 
 pub use backend::{
-    ArmError, ArmRequest, DisarmError, Health, LookupError, MetricsSnapshot, QrError, QrRequest,
-    QrView, RecheckError, RegisterBackend, StatusView,
+    ArmError, ArmRequest, DisarmError, GatewayState, Health, LookupError, MetricsSnapshot, QrError,
+    QrRequest, QrView, RecheckError, RegisterBackend, StatusView,
 };
 pub use board::{RegisterCommand, SaleBoard};
 pub use client::{charge, describe, ChargeError, RegisterClient};

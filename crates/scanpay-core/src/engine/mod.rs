@@ -73,8 +73,7 @@ pub use counter::KIOSK_REARM_AFTER;
 pub use machine::Engine;
 pub use output::{
     ArmRefusal, DisarmRefusal, Durability, IgnoredCallback, Output, RecheckRefusal, Request,
-    SendFailure,
-    WireRequest,
+    SendFailure, WireRequest,
 };
 pub use policy::{EnginePolicy, PolicyError};
 pub use record::{NotFoundWatch, OrderEpoch, SaleRecord, MAX_ORDER_PREFIX};
