@@ -392,11 +392,15 @@ impl<G: Gateway + 'static> Driver<G> {
             Err(ArmRefusal::CounterBusy { sale_id, state }) => {
                 Err(register::QrError::Busy { sale_id, state })
             }
+            Err(refusal @ ArmRefusal::StorageFault { .. }) => {
+                Err(register::QrError::StorageFault {
+                    reason: refusal.to_string(),
+                })
+            }
             Err(
                 refusal @ (ArmRefusal::ZeroAmount { .. }
                 | ArmRefusal::PayPage { .. }
-                | ArmRefusal::BadField { .. }
-                | ArmRefusal::StorageFault { .. }),
+                | ArmRefusal::BadField { .. }),
             ) => Err(register::QrError::Failed {
                 reason: refusal.to_string(),
             }),

@@ -126,6 +126,9 @@ pub enum QrError {
         "the payment daemon is not accepting commands right now (shutting down?); retry shortly"
     )]
     Unavailable,
+    /// The journal cannot write: no page is shown until it can (as `ArmError::StorageFault`).
+    #[error("{reason}")]
+    StorageFault { reason: String },
 }
 
 /// One part of the terminal (scanner, display, gateway): up or not, and a short note for a

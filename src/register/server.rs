@@ -275,7 +275,7 @@ impl From<QrError> for ApiError {
         let status = match e {
             QrError::Busy { .. } => StatusCode::CONFLICT,
             QrError::Failed { .. } => StatusCode::BAD_GATEWAY,
-            QrError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            QrError::Unavailable | QrError::StorageFault { .. } => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError::new(status, e)
     }
