@@ -11,8 +11,8 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::engine::{SaleRecord, SaleState, SaleView, Timestamp};
-use crate::journal::JournalError;
+use crate::engine::{SaleRecord, SaleState, SaleView};
+use crate::journal::{JournalError, PageRequest};
 use crate::protocol::Fen;
 
 /// A validated request to arm a sale (`POST /v1/sales`).
@@ -288,11 +288,5 @@ pub trait RegisterBackend: Send + Sync + 'static {
     fn metrics(&self) -> MetricsSnapshot;
     /// One page of the journal for `GET /v1/journal` (`Journal::list_page`). Blocking: the
     /// server calls it on a blocking thread, page after page, while it streams the export.
-    fn journal_page(
-        &self,
-        from: Timestamp,
-        to: Timestamp,
-        after: Option<(Timestamp, u64)>,
-        limit: usize,
-    ) -> Result<Vec<SaleRecord>, JournalError>;
+    fn journal_page(&self, request: PageRequest) -> Result<Vec<SaleRecord>, JournalError>;
 }
