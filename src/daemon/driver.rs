@@ -23,7 +23,7 @@ use crate::gateway::Gateway;
 use crate::journal::Journal;
 use crate::protocol::messages::WebPayRequest;
 use crate::protocol::{AnswerTo, Call, Fen, Outcome, TradeAnswer};
-use crate::register::{self, Health, RegisterCommand, SaleBoard};
+use crate::register::{self, GatewayState, Health, RegisterCommand, SaleBoard};
 use crate::scanner::ScannerEvent;
 use crate::systemd::{Notification, Notifier};
 
@@ -76,6 +76,8 @@ struct LoopState {
     flags: StatusFlags,
     /// The last request's failure other than "offline", until a verified answer comes.
     gateway_problem: Option<String>,
+    /// Whether any request has come back from the gateway since the start.
+    gateway_contacted: bool,
     /// The last line sent to systemd as STATUS=.
     status_line: String,
     /// `SALE_ID STATE` of the last change reported to the register.
@@ -102,6 +104,7 @@ impl<G: Gateway + 'static> Driver<G> {
                 journal_damaged: false,
             },
             gateway_problem: None,
+            gateway_contacted: false,
             status_line: String::new(),
             last_report: None,
             clock: clock::LoopClock::new(),
@@ -256,6 +259,7 @@ impl<G: Gateway + 'static> Driver<G> {
     fn handle_reply(&mut self, reply: Reply, state: &mut LoopState, now: crate::engine::Timestamp) {
         // The installer's first question is "does the gateway accept us?": an answer that does
         // not verify (wrong key, sign_lowercase_values) shows in /v1/status until one does.
+        state.gateway_contacted = true;
         match &reply.result {
             Ok(_) => state.gateway_problem = None,
             Err(SendFailure::Unknown(detail) | SendFailure::Invalid(detail)) => {
@@ -388,11 +392,15 @@ impl<G: Gateway + 'static> Driver<G> {
             Err(ArmRefusal::CounterBusy { sale_id, state }) => {
                 Err(register::QrError::Busy { sale_id, state })
             }
+            Err(refusal @ ArmRefusal::StorageFault { .. }) => {
+                Err(register::QrError::StorageFault {
+                    reason: refusal.to_string(),
+                })
+            }
             Err(
                 refusal @ (ArmRefusal::ZeroAmount { .. }
                 | ArmRefusal::PayPage { .. }
-                | ArmRefusal::BadField { .. }
-                | ArmRefusal::StorageFault { .. }),
+                | ArmRefusal::BadField { .. }),
             ) => Err(register::QrError::Failed {
                 reason: refusal.to_string(),
             }),
@@ -425,7 +433,7 @@ impl<G: Gateway + 'static> Driver<G> {
     fn after_event(&mut self, state: &mut LoopState) {
         self.drain_outputs(state, true);
         let queue_depth = self.engine.queue_depth() as u64;
-        let reachable = self.engine.is_gateway_reachable();
+        let gateway = self.gateway_state(state).health();
         let storage = self.engine.storage_fault().map(str::to_string);
         if storage.is_none() && state.storage_was_faulted {
             tracing::info!(
@@ -440,11 +448,7 @@ impl<G: Gateway + 'static> Driver<G> {
                 Some(detail) => Health::down(format!("storage fault: {detail}")),
                 None => Health::up("writing"),
             };
-            s.gateway = match (&state.gateway_problem, reachable) {
-                (_, false) => Health::down("unreachable; requests are queued"),
-                (Some(problem), true) => Health::down(format!("no trustworthy answer: {problem}")),
-                (None, true) => Health::up("answering"),
-            };
+            s.gateway = gateway;
         });
         let screen = if state.scanner_missing
             && matches!(state.engine_screen, Screen::Ready | Screen::Armed { .. })
@@ -560,6 +564,14 @@ impl<G: Gateway + 'static> Driver<G> {
         changed
     }
 
+    fn gateway_state<'a>(&self, state: &'a LoopState) -> GatewayState<'a> {
+        GatewayState::of(
+            state.gateway_contacted,
+            self.engine.is_gateway_reachable(),
+            state.gateway_problem.as_deref(),
+        )
+    }
+
     /// One line for `systemctl status`, sent when it changes.
     fn report_status(&self, state: &mut LoopState) {
         let counter = match (self.engine.counter_sale(), &state.last_report) {
@@ -567,11 +579,7 @@ impl<G: Gateway + 'static> Driver<G> {
             (None, Some(last)) => format!("ready (last: sale {last})"),
             (None, None) => "ready".to_string(),
         };
-        let gateway = if self.engine.is_gateway_reachable() {
-            "up"
-        } else {
-            "unreachable"
-        };
+        let gateway = self.gateway_state(state).word();
         let scanner = if state.scanner_missing {
             "missing"
         } else {

@@ -7,7 +7,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::{Journal, JournalError};
+use super::{Journal, JournalError, PageRequest};
 use crate::engine::{SaleRecord, Timestamp};
 
 /// How many sales one page of an export reads from the journal: what bounds its memory.
@@ -195,35 +195,17 @@ pub fn parse_when(text: &str) -> Result<Timestamp, String> {
 pub struct ExportPages<F> {
     fetch: F,
     format: ExportFormat,
-    from: Timestamp,
-    to: Timestamp,
-    after: Option<(Timestamp, u64)>,
-    page: usize,
+    /// The next page to fetch: `after` moves on page by page.
+    next: PageRequest,
     started: bool,
     done: bool,
     count: usize,
 }
 
-/// What fetches one page: `Journal::list_page`'s arguments and answer.
-pub trait FetchPage:
-    FnMut(
-    Timestamp,
-    Timestamp,
-    Option<(Timestamp, u64)>,
-    usize,
-) -> Result<Vec<SaleRecord>, JournalError>
-{
-}
+/// What fetches one page: `Journal::list_page`'s argument and answer.
+pub trait FetchPage: FnMut(PageRequest) -> Result<Vec<SaleRecord>, JournalError> {}
 
-impl<F> FetchPage for F where
-    F: FnMut(
-        Timestamp,
-        Timestamp,
-        Option<(Timestamp, u64)>,
-        usize,
-    ) -> Result<Vec<SaleRecord>, JournalError>
-{
-}
+impl<F> FetchPage for F where F: FnMut(PageRequest) -> Result<Vec<SaleRecord>, JournalError> {}
 
 type Fetch<'j> = Box<dyn FetchPage + 'j>;
 
@@ -236,7 +218,7 @@ impl<'j> ExportPages<Fetch<'j>> {
         format: ExportFormat,
     ) -> Self {
         ExportPages::new(
-            Box::new(move |from, to, after, limit| journal.list_page(from, to, after, limit)),
+            Box::new(move |request| journal.list_page(request)),
             from,
             to,
             format,
@@ -259,10 +241,12 @@ where
         ExportPages {
             fetch,
             format,
-            from,
-            to,
-            after: None,
-            page: page.max(1),
+            next: PageRequest {
+                from,
+                to,
+                after: None,
+                limit: page.max(1),
+            },
             started: false,
             done: false,
             count: 0,
@@ -285,7 +269,7 @@ where
         if self.done {
             return None;
         }
-        let records = match (self.fetch)(self.from, self.to, self.after, self.page) {
+        let records = match (self.fetch)(self.next) {
             Ok(records) => records,
             Err(error) => {
                 // An export that failed part way is over: never carry on past a hole.
@@ -301,11 +285,11 @@ where
         let first = !self.started;
         self.started = true;
         // A short page is the last; so is an empty one.
-        if records.len() < self.page {
+        if records.len() < self.next.limit {
             self.done = true;
         }
         if let Some(last) = records.last() {
-            self.after = Some((last.created_at, last.seq));
+            self.next.after = Some((last.created_at, last.seq));
         }
         for record in &records {
             Row::of(record).write(self.format, &mut text);

@@ -52,7 +52,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::codes::{CodeFile, CODES_FILE};
 use super::salvage::{self, DamageNotice};
-use super::{Journal, JournalError};
+use super::{Journal, JournalError, PageRequest};
 use crate::engine::{NotFoundWatch, OrderEpoch, SaleRecord, SaleState, Timestamp};
 use crate::protocol::payment_code::MAX_CODE_LEN;
 use crate::protocol::PaymentCode;
@@ -1275,20 +1275,13 @@ impl Journal for LogJournal {
         Ok(records)
     }
 
-    fn list_page(
-        &self,
-        from: Timestamp,
-        to: Timestamp,
-        after: Option<(Timestamp, u64)>,
-        limit: usize,
-    ) -> Result<Vec<SaleRecord>, JournalError> {
+    fn list_page(&self, request: PageRequest) -> Result<Vec<SaleRecord>, JournalError> {
         let inner = self.lock();
         let mut entries: Vec<(&String, Entry)> = Self::latest_entries(&inner)
-            .filter(|(_, e)| e.created_at >= from.0 && e.created_at < to.0)
-            .filter(|(_, e)| after.is_none_or(|(t, s)| (e.created_at, e.seq) > (t.0, s)))
+            .filter(|(_, e)| request.admits(Timestamp(e.created_at), e.seq))
             .collect();
         entries.sort_by_key(|(_, e)| (e.created_at, e.seq));
-        entries.truncate(limit);
+        entries.truncate(request.limit);
         entries
             .iter()
             .map(|(id, e)| self.read_latest(&inner, id, e))

@@ -115,23 +115,37 @@ pub trait Journal: Send + Sync {
         Ok(records)
     }
 
-    /// Up to `limit` sales created in `[from, to)` that come after `after` (the
-    /// `(created_at, seq)` of the last sale of the previous page; `None` for the first page),
-    /// oldest first: the live export streams the journal page by page in bounded memory.
-    fn list_page(
-        &self,
-        from: Timestamp,
-        to: Timestamp,
-        after: Option<(Timestamp, u64)>,
-        limit: usize,
-    ) -> Result<Vec<SaleRecord>, JournalError> {
+    /// One page of sales (`PageRequest`), oldest first: the live export streams the journal
+    /// page by page in bounded memory.
+    fn list_page(&self, request: PageRequest) -> Result<Vec<SaleRecord>, JournalError> {
         let mut page: Vec<_> = self
-            .list(from, to)?
+            .list(request.from, request.to)?
             .into_iter()
-            .filter(|r| after.is_none_or(|cursor| (r.created_at, r.seq) > cursor))
+            .filter(|r| request.admits(r.created_at, r.seq))
             .collect();
-        page.truncate(limit);
+        page.truncate(request.limit);
         Ok(page)
+    }
+}
+
+/// One page of the journal for `Journal::list_page`: up to `limit` sales created in
+/// `[from, to)` that come after `after`, oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    /// The `(created_at, seq)` of the last sale of the previous page; `None` for the first.
+    pub after: Option<(Timestamp, u64)>,
+    pub limit: usize,
+}
+
+impl PageRequest {
+    /// Whether the sale created at `created_at` numbered `seq` is on this page or a later
+    /// one (before `limit` is applied).
+    pub fn admits(&self, created_at: Timestamp, seq: u64) -> bool {
+        created_at >= self.from
+            && created_at < self.to
+            && self.after.is_none_or(|cursor| (created_at, seq) > cursor)
     }
 }
 

@@ -11,8 +11,8 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::engine::{SaleRecord, SaleState, SaleView, Timestamp};
-use crate::journal::JournalError;
+use crate::engine::{SaleRecord, SaleState, SaleView};
+use crate::journal::{JournalError, PageRequest};
 use crate::protocol::Fen;
 
 /// A validated request to arm a sale (`POST /v1/sales`).
@@ -126,10 +126,14 @@ pub enum QrError {
         "the payment daemon is not accepting commands right now (shutting down?); retry shortly"
     )]
     Unavailable,
+    /// The journal cannot write: no page is shown until it can (as `ArmError::StorageFault`).
+    #[error("{reason}")]
+    StorageFault { reason: String },
 }
 
 /// One part of the terminal (scanner, display, gateway): up or not, and a short note for a
-/// person (`"serial /dev/serial/by-id/usb-…"`, `"unplugged; retrying"`).
+/// person (`"serial /dev/serial/by-id/usb-…"`, `"unplugged; retrying"`). `ok` is false only
+/// when something is wrong: `scanpay status` exits 1 on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     pub ok: bool,
@@ -152,13 +156,62 @@ impl Health {
     }
 }
 
+/// What the daemon knows of the gateway: the one place this becomes `/v1/status`'s `gateway`
+/// and the word on the systemd status line, so the two never disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayState<'a> {
+    /// No request has come back since the start. Nothing is known to be wrong, so it is not
+    /// a failure: an idle, healthy daemon right after install is here.
+    NotContacted,
+    /// The last request that reached it was answered, and the answer verified.
+    Answering,
+    /// The last request did not reach it; requests are queued until it answers again.
+    Unreachable,
+    /// It answered, but not in a way that verifies (wrong key, bad signature).
+    Untrustworthy(&'a str),
+}
+
+impl GatewayState<'_> {
+    pub fn of(contacted: bool, reachable: bool, problem: Option<&str>) -> GatewayState<'_> {
+        match (reachable, problem, contacted) {
+            (false, _, _) => GatewayState::Unreachable,
+            (true, Some(problem), _) => GatewayState::Untrustworthy(problem),
+            (true, None, false) => GatewayState::NotContacted,
+            (true, None, true) => GatewayState::Answering,
+        }
+    }
+
+    /// `/v1/status`'s `gateway`.
+    pub fn health(&self) -> Health {
+        match self {
+            GatewayState::NotContacted => Health::up("not contacted yet"),
+            GatewayState::Answering => Health::up("answering"),
+            GatewayState::Unreachable => Health::down("unreachable; requests are queued"),
+            GatewayState::Untrustworthy(problem) => {
+                Health::down(format!("no trustworthy answer: {problem}"))
+            }
+        }
+    }
+
+    /// The systemd status line's `gateway …`: short, the detail is in `/v1/status`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            GatewayState::NotContacted => "not contacted yet",
+            GatewayState::Answering => "up",
+            GatewayState::Unreachable => "unreachable",
+            GatewayState::Untrustworthy(_) => "NOT TRUSTWORTHY (see /v1/status)",
+        }
+    }
+}
+
 /// `GET /v1/status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusView {
     pub version: String,
     pub scanner: Health,
     pub display: Health,
-    /// Whether the gateway answered the last request that reached it.
+    /// Whether the gateway answered the last request that reached it (`GatewayState`); ok
+    /// with "not contacted yet" before any request has come back.
     pub gateway: Health,
     /// Pay requests and queries waiting for the gateway to answer again.
     pub queue_depth: u64,
@@ -185,7 +238,7 @@ impl StatusView {
             version: env!("CARGO_PKG_VERSION").to_string(),
             scanner: Health::down("starting"),
             display: Health::down("starting"),
-            gateway: Health::down("not contacted yet"),
+            gateway: GatewayState::NotContacted.health(),
             queue_depth: 0,
             clock_synchronized: false,
             journal_damage: Vec::new(),
@@ -235,11 +288,5 @@ pub trait RegisterBackend: Send + Sync + 'static {
     fn metrics(&self) -> MetricsSnapshot;
     /// One page of the journal for `GET /v1/journal` (`Journal::list_page`). Blocking: the
     /// server calls it on a blocking thread, page after page, while it streams the export.
-    fn journal_page(
-        &self,
-        from: Timestamp,
-        to: Timestamp,
-        after: Option<(Timestamp, u64)>,
-        limit: usize,
-    ) -> Result<Vec<SaleRecord>, JournalError>;
+    fn journal_page(&self, request: PageRequest) -> Result<Vec<SaleRecord>, JournalError>;
 }

@@ -55,8 +55,8 @@ use super::backend::{
     ArmError, ArmRequest, DisarmError, LookupError, MetricsSnapshot, QrError, QrRequest, QrView,
     RecheckError, RegisterBackend, StatusView,
 };
-use crate::engine::{SaleRecord, SaleState, SaleView, Timestamp};
-use crate::journal::{Journal, JournalError};
+use crate::engine::{SaleRecord, SaleState, SaleView};
+use crate::journal::{Journal, JournalError, PageRequest};
 
 /// Every state, in declaration order: the metric series and counter slots.
 pub const ALL_STATES: [SaleState; 10] = [
@@ -472,14 +472,8 @@ impl RegisterBackend for SaleBoard {
         }
     }
 
-    fn journal_page(
-        &self,
-        from: Timestamp,
-        to: Timestamp,
-        after: Option<(Timestamp, u64)>,
-        limit: usize,
-    ) -> Result<Vec<SaleRecord>, JournalError> {
-        self.journal.list_page(from, to, after, limit)
+    fn journal_page(&self, request: PageRequest) -> Result<Vec<SaleRecord>, JournalError> {
+        self.journal.list_page(request)
     }
 }
 

@@ -54,7 +54,7 @@ pub fn render(m: &MetricsSnapshot) -> String {
     gauge(
         &mut out,
         "scanpay_gateway_up",
-        "1 if the gateway answered the last request that reached it.",
+        "0 if the last request did not reach the gateway or got no trustworthy answer; 1 otherwise, also before the first.",
         u64::from(m.status.gateway.ok),
     );
     gauge(
@@ -177,7 +177,7 @@ mod tests {
             # HELP scanpay_queue_depth Requests waiting for the gateway to answer again.
             # TYPE scanpay_queue_depth gauge
             scanpay_queue_depth 4
-            # HELP scanpay_gateway_up 1 if the gateway answered the last request that reached it.
+            # HELP scanpay_gateway_up 0 if the last request did not reach the gateway or got no trustworthy answer; 1 otherwise, also before the first.
             # TYPE scanpay_gateway_up gauge
             scanpay_gateway_up 1
             # HELP scanpay_scanner_up 1 if the barcode scanner is connected.

@@ -23,7 +23,7 @@
 //! | `GET /metrics` | Prometheus text: `scanpay_sales_total{state}`, `scanpay_gateway_errors_total`, `scanpay_scans_refused_total`, `scanpay_queue_depth`, `scanpay_{gateway,scanner,display}_up`, `scanpay_clock_synchronized`, `scanpay_storage_up`, `scanpay_build_info{version}` |
 //! | `GET /v1/journal[?from=][&to=][&format=csv\|jsonl]` | the journal's sales created in `[from, to)` (a day or an RFC 3339 instant), streamed page by page (`journal::ExportPages`); 400 naming a bad parameter; 503 if the journal cannot be read before the first byte; an error later ends the body without its last chunk |
 //! | `GET /v1/openapi.json` | this reference as an OpenAPI 3.1 document (`openapi.json` beside this file) |
-//! | `POST /v1/qr` `{"amount_fen": 880, "subject": "…"}` (addition) | 200 + `{"url", "out_trade_no", "amount_fen"}`: the terminal shows a customer-scans-merchant QR code for the pay page `url`; 409 while a sale is in progress; 502 if the page could not be made |
+//! | `POST /v1/qr` `{"amount_fen": 880, "subject": "…"}` (addition) | 200 + `{"url", "out_trade_no", "amount_fen"}`: the terminal shows a customer-scans-merchant QR code for the pay page `url`; 409 while a sale is in progress; 502 if the page could not be made; 503 naming the storage fault while storage is faulted, as `POST /v1/sales` |
 //!
 //! `subject` (≤ 256 characters) and `operator_id` (≤ 32) are optional (the config's defaults
 //! apply), one line of text each; `amount_fen` is 1 to 10,000,000 (¥100,000.00); unknown
@@ -58,8 +58,8 @@ pub(crate) mod sale_fixtures;
 pub mod server;
 
 pub use backend::{
-    ArmError, ArmRequest, DisarmError, Health, LookupError, MetricsSnapshot, QrError, QrRequest,
-    QrView, RecheckError, RegisterBackend, StatusView,
+    ArmError, ArmRequest, DisarmError, GatewayState, Health, LookupError, MetricsSnapshot, QrError,
+    QrRequest, QrView, RecheckError, RegisterBackend, StatusView,
 };
 pub use board::{RegisterCommand, SaleBoard, RECENT_SALES};
 pub use client::{charge, describe, ChargeError, RegisterClient};

@@ -275,7 +275,7 @@ impl From<QrError> for ApiError {
         let status = match e {
             QrError::Busy { .. } => StatusCode::CONFLICT,
             QrError::Failed { .. } => StatusCode::BAD_GATEWAY,
-            QrError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            QrError::Unavailable | QrError::StorageFault { .. } => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError::new(status, e)
     }
@@ -586,7 +586,7 @@ async fn journal_export<B: RegisterBackend>(
     let (pages_tx, mut pages) = tokio::sync::mpsc::channel(EXPORT_PAGES_AHEAD);
     let backend = state.backend.clone();
     tokio::task::spawn_blocking(move || {
-        let fetch = |from, to, after, limit| backend.journal_page(from, to, after, limit);
+        let fetch = |request| backend.journal_page(request);
         for page in ExportPages::new(fetch, from, to, format, EXPORT_PAGE) {
             let failed = page.is_err();
             // The reader went away: stop reading the journal.

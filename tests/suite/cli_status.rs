@@ -121,3 +121,45 @@ async fn status_shows_every_part_and_exits_1_when_one_needs_a_person() {
     assert_eq!(printed["ok"], false);
     assert_eq!(printed["error"], "unreachable");
 }
+
+/// A daemon that has just started and sold nothing has not contacted the gateway: that is no
+/// failure (the install check and the package's postinst run it then), and it says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_idle_daemon_is_fine_and_says_the_gateway_is_not_contacted_yet() {
+    let mut rig = Rig::start(RigOptions::default()).await;
+    let api = rig.status().await.expect("GET /v1/status");
+    assert!(api.gateway.ok, "{:?}", api.gateway);
+    assert_eq!(api.gateway.detail, "not contacted yet");
+
+    let idle = status(&rig, false).await;
+    assert_eq!(idle.exit, Some(0), "{}{}", idle.stdout, idle.stderr);
+    assert_eq!(
+        idle.stdout.lines().next(),
+        Some("scanpay: everything is working"),
+        "{}",
+        idle.stdout
+    );
+    assert!(
+        idle.stdout
+            .contains("  gateway  ok       not contacted yet"),
+        "{}",
+        idle.stdout
+    );
+    let json = status(&rig, true).await;
+    assert_eq!(json.exit, Some(0), "{}", json.stderr);
+    let printed: Value = serde_json::from_str(&json.stdout).expect("--json prints JSON");
+    assert_eq!(printed["ok"], true);
+    assert_eq!(
+        printed["status"]["gateway"],
+        serde_json::json!({"ok": true, "detail": "not contacted yet"})
+    );
+
+    // Once a sale has gone through, it has answered.
+    let sale = rig.arm(Fen(450)).await;
+    rig.scan(&code(41, 1, 0));
+    let (paid, _) = rig.finish(&sale).await;
+    assert_eq!(paid.state.as_str(), "paid");
+    let api = rig.status().await.expect("GET /v1/status");
+    assert_eq!(api.gateway, scanpay::register::Health::up("answering"));
+    rig.terminate().await;
+}

@@ -657,7 +657,8 @@ async fn immediate_success() {
         .collect();
     assert_eq!(
         statuses.first(),
-        Some(&"ready; gateway up; queue 0; scanner ok")
+        Some(&"ready; gateway not contacted yet; queue 0; scanner ok"),
+        "no request has come back yet: as in /v1/status"
     );
     assert!(
         statuses.contains(

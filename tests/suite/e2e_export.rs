@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use e2e_support::{code, Rig, RigOptions};
 use scanpay::engine::{OrderEpoch, SaleRecord, SaleState, Timestamp};
-use scanpay::journal::{Journal, JournalError, MemoryJournal, EXPORT_PAGE};
+use scanpay::journal::{Journal, JournalError, MemoryJournal, PageRequest, EXPORT_PAGE};
 use scanpay::protocol::Fen;
 use scanpay::register::{serve, ArmRequest, SaleBoard};
 
@@ -112,16 +112,10 @@ impl Journal for Counting {
     fn epoch(&self) -> Result<OrderEpoch, JournalError> {
         self.inner.epoch()
     }
-    fn list_page(
-        &self,
-        from: Timestamp,
-        to: Timestamp,
-        after: Option<(Timestamp, u64)>,
-        limit: usize,
-    ) -> Result<Vec<SaleRecord>, JournalError> {
+    fn list_page(&self, request: PageRequest) -> Result<Vec<SaleRecord>, JournalError> {
         self.pages.fetch_add(1, Ordering::SeqCst);
-        self.largest.fetch_max(limit, Ordering::SeqCst);
-        self.inner.list_page(from, to, after, limit)
+        self.largest.fetch_max(request.limit, Ordering::SeqCst);
+        self.inner.list_page(request)
     }
 }
 

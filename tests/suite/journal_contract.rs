@@ -17,7 +17,8 @@ use scanpay::engine::{
     Durability, Engine, EnginePolicy, OrderEpoch, Output, Request, SaleRecord, SaleState, Timestamp,
 };
 use scanpay::journal::{
-    export, ExportFormat, Journal, JournalError, LogJournal, MemoryJournal, LOG_FILE, SEQ_BLOCK,
+    export, ExportFormat, Journal, JournalError, LogJournal, MemoryJournal, PageRequest, LOG_FILE,
+    SEQ_BLOCK,
 };
 use scanpay::protocol::{Fen, PaymentCode, Payway};
 
@@ -82,12 +83,12 @@ fn log_journal_keeps_the_contract_and_survives_reopening() {
     assert!(all.iter().all(|r| r.auth_code.is_none()));
     assert_eq!(all[2].state, SaleState::Unresolved);
     let page = journal
-        .list_page(
-            Timestamp(0),
-            Timestamp(u64::MAX),
-            Some((all[0].created_at, 1)),
-            1,
-        )
+        .list_page(PageRequest {
+            from: Timestamp(0),
+            to: Timestamp(u64::MAX),
+            after: Some((all[0].created_at, 1)),
+            limit: 1,
+        })
         .unwrap();
     assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [2]);
 }

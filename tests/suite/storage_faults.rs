@@ -183,6 +183,26 @@ async fn arm_is_refused_for_storage(rig: &Rig) {
     }
 }
 
+/// `POST /v1/qr` while storage is faulted: the same 503, in the same shape, as an arm (the
+/// pay page is fine; it is the journal that cannot record the sale).
+async fn qr_is_refused_for_storage(rig: &Rig) {
+    let (status, body) = rig
+        .post("/v1/qr", r#"{"amount_fen": 880, "subject": "e2e tea"}"#)
+        .await
+        .expect("POST /v1/qr");
+    let error: serde_json::Value = serde_json::from_str(&body).expect("a JSON error body");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        error
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect::<Vec<_>>()),
+        Some(vec!["error"]),
+        "{body}"
+    );
+    let message = error["error"].as_str().unwrap();
+    assert!(message.starts_with("storage fault: "), "{body}");
+}
+
 /// The daemon on the FUSE disk: a sale pays; with `faults` on, an arm is refused and a
 /// scanned sale's pay is held until they are off; then a power cut, and both sales are paid
 /// on the durable image, each charged once.
@@ -205,6 +225,7 @@ async fn io_errors_hold_the_pay_and_a_healed_disk_sends_it(faults: IoFaults) {
     rig.wait_status("the storage fault", |s| !s.storage.ok)
         .await;
     arm_is_refused_for_storage(&rig).await;
+    qr_is_refused_for_storage(&rig).await;
     disk.set_faults(IoFaults::default());
     rig.wait_status("storage to clear", |s| s.storage.ok).await;
 

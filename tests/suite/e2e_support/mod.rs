@@ -20,7 +20,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use scanpay::engine::{SaleState, SaleView};
@@ -382,12 +382,19 @@ impl Rig {
 
     /// `GET path` on the register API: the status code and the body, or why it failed.
     pub async fn get(&self, path: &str) -> Result<(u16, String), String> {
-        unix_get(&self.socket, path).await
+        unix_request(&self.socket, "GET", path, None).await
+    }
+
+    /// `POST path` with a JSON body on the register API: the status code and the body, for
+    /// the routes the register client has no call for (`/v1/qr`).
+    #[allow(dead_code)] // storage_faults.rs only
+    pub async fn post(&self, path: &str, json: &str) -> Result<(u16, String), String> {
+        unix_request(&self.socket, "POST", path, Some(json)).await
     }
 
     /// `GET /v1/status`, or why it could not be read.
     pub async fn status(&self) -> Result<StatusView, String> {
-        let (status, body) = unix_get(&self.socket, "/v1/status").await?;
+        let (status, body) = unix_request(&self.socket, "GET", "/v1/status", None).await?;
         if status != 200 {
             return Err(format!("GET /v1/status answered {status}: {body}"));
         }
@@ -614,8 +621,14 @@ fn is_whole_png(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.ends_with(b"IEND\xae\x42\x60\x82")
 }
 
-/// `GET path` over the register API's unix socket; the register client has no status call.
-async fn unix_get(socket: &Path, path: &str) -> Result<(u16, String), String> {
+/// `method path` (with a JSON body, if any) over the register API's unix socket; the register
+/// client has no status call.
+async fn unix_request(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    json: Option<&str>,
+) -> Result<(u16, String), String> {
     let exchange = async {
         let stream = tokio::net::UnixStream::connect(socket)
             .await
@@ -624,26 +637,31 @@ async fn unix_get(socket: &Path, path: &str) -> Result<(u16, String), String> {
             .await
             .map_err(|e| format!("HTTP handshake: {e}"))?;
         tokio::spawn(connection);
-        let request = hyper::Request::get(path)
-            .header(hyper::header::HOST, "localhost")
-            .body(Empty::<Bytes>::new())
-            .expect("a GET request");
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, "localhost");
+        if json.is_some() {
+            request = request.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        let body = Full::new(Bytes::from(json.unwrap_or("").to_string()));
+        let request = request.body(body).expect("a request");
         let response = sender
             .send_request(request)
             .await
-            .map_err(|e| format!("GET {path}: {e}"))?;
+            .map_err(|e| format!("{method} {path}: {e}"))?;
         let status = response.status().as_u16();
         let body = response
             .into_body()
             .collect()
             .await
-            .map_err(|e| format!("GET {path}: reading the body: {e}"))?
+            .map_err(|e| format!("{method} {path}: reading the body: {e}"))?
             .to_bytes();
         Ok((status, String::from_utf8_lossy(&body).into_owned()))
     };
     tokio::time::timeout(Duration::from_secs(5), exchange)
         .await
-        .map_err(|_| format!("GET {path}: no answer within 5 s"))?
+        .map_err(|_| format!("{method} {path}: no answer within 5 s"))?
 }
 
 /// Reads lines until one contains `needle`; every line read is appended to `seen`. Fails
