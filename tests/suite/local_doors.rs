@@ -186,7 +186,7 @@ async fn a_browser_borne_sale_is_refused_and_nothing_is_armed() {
 
 /// Descriptors for the daemon in the test below: what it needs for itself plus the full
 /// connection cap, and far fewer than an unbounded flood of clients would take.
-const LOW_NOFILE: u64 = 128;
+const LOW_NOFILE: libc::rlim_t = 128;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_few_descriptors_a_flood_of_idle_clients_leaves_the_journal_room_to_write() {

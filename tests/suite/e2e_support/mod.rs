@@ -37,6 +37,12 @@ pub mod proxy;
 /// The scanpay binary under test.
 pub const SCANPAY: &str = env!("CARGO_BIN_EXE_scanpay");
 
+/// The binary the rig runs: cargo's build of this package, or `SCANPAY_BIN` (how the
+/// bench measures the shipped `ship` build: `SCANPAY_BIN=target/ship/scanpay cargo bench`).
+pub fn scanpay_bin() -> PathBuf {
+    std::env::var_os("SCANPAY_BIN").map_or_else(|| PathBuf::from(SCANPAY), PathBuf::from)
+}
+
 /// How long any one step may take before the test fails (startup, a state change, an exit).
 pub const STEP: Duration = Duration::from_secs(15);
 
@@ -565,7 +571,8 @@ path = "{storage_path}"
 /// its handle is dropped.
 pub fn spawn_scanpay(args: &[&str], stdin: Stdio, stdout: Stdio, stderr: Stdio) -> Child {
     let _spawning = SPAWN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    Command::new(SCANPAY)
+    let bin = scanpay_bin();
+    Command::new(&bin)
         .args(args)
         .env("RUST_LOG", "info")
         .env_remove("NOTIFY_SOCKET")
@@ -577,17 +584,18 @@ pub fn spawn_scanpay(args: &[&str], stdin: Stdio, stdout: Stdio, stderr: Stdio) 
         .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
-        .unwrap_or_else(|e| panic!("start {SCANPAY} {args:?}: {e}"))
+        .unwrap_or_else(|e| panic!("start {} {args:?}: {e}", bin.display()))
 }
 
 /// Runs `scanpay --config CONFIG ARGS` to the end: its exit code, stdout and stderr.
 pub fn run_scanpay(config: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(SCANPAY)
+    let bin = scanpay_bin();
+    let out = std::process::Command::new(&bin)
         .arg("--config")
         .arg(config)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("run {SCANPAY} {args:?}: {e}"));
+        .unwrap_or_else(|e| panic!("run {} {args:?}: {e}", bin.display()));
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8(out.stdout).unwrap(),
