@@ -126,14 +126,18 @@ fn systemd_analyze_rates_the_unit_ok_or_better() {
     let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/scanpay.service");
     match security_rating(&unit) {
         Some((score, rating)) => {
-            eprintln!("systemd-analyze security: {score} {rating}");
+            crate::fault_support::print_figures(&format!(
+                "systemd-analyze security: {score} {rating}"
+            ));
             assert!(
                 matches!(rating.as_str(), "OK" | "PERFECT"),
                 "exposure {score} {rating}"
             );
         }
         // Not installed: the directive checks above still hold the unit to its design.
-        None => eprintln!("systemd-analyze not installed; exposure not measured"),
+        None => crate::fault_support::print_figures(
+            "systemd-analyze not installed; exposure not measured",
+        ),
     }
 }
 

@@ -98,7 +98,7 @@ async fn power_cuts_never_double_charge_lose_or_misreport_a_sale_and_the_journal
         run.settle_one(sale).await;
     }
     let stats = disk.stats();
-    eprintln!(
+    fault_support::print_figures(&format!(
         "powercut: seed {} names {names:?}: {} cuts, {} writes, {} fsyncs, {} directory fsyncs; \
          {:?} in all, {cutting:?} killing and cutting, {restarting:?} restarting",
         size.seed,
@@ -107,7 +107,7 @@ async fn power_cuts_never_double_charge_lose_or_misreport_a_sale_and_the_journal
         stats.fsyncs,
         stats.dir_fsyncs,
         run_started.elapsed()
-    );
+    ));
     assert!(
         refused_opens.is_empty() && damaged_opens.is_empty(),
         "powercut: seed {}: the journal did not open cleanly after every cut:\n  {}\n{}",

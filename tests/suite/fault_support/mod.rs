@@ -52,6 +52,14 @@ impl Rng {
     }
 }
 
+/// Writes a suite's figures past libtest's output capture (to the stderr descriptor, not
+/// through `eprintln!`, which a passing test's capture swallows): `cargo test`'s log, and so
+/// CI's, shows every suite's seed and figures, not only a failing one's.
+pub fn print_figures(text: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
 /// How big a run is and where it starts.
 #[derive(Debug, Clone, Copy)]
 pub struct RunSize {
@@ -87,10 +95,10 @@ impl RunSize {
             Err(_) if long_size => long,
             Err(_) => ci,
         };
-        eprintln!(
+        print_figures(&format!(
             "{suite}: seed {seed}, {sales} sales ({} size); replay with SCANPAY_SEED={seed} SCANPAY_SALES={sales}",
             if long_size { "long" } else { "ci" }
-        );
+        ));
         RunSize {
             seed,
             sales,
@@ -608,7 +616,7 @@ pub fn audit(
 /// Prints the report and fails unless every figure that must be zero is.
 pub fn assert_zeros(suite: &str, size: &RunSize, audit: &Audit) {
     let report = audit.report(suite, size);
-    eprintln!("{report}");
+    print_figures(&report);
     let f = &audit.figures;
     assert!(
         f.double_charges == 0 && f.lost == 0 && f.mismatched == 0 && f.unresolved == 0,

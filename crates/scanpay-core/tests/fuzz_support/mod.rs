@@ -45,8 +45,15 @@ where
     S::Value: Debug,
 {
     let (cases, seed) = (cases(), seed());
-    // Printed for `--nocapture` runs and kept in the captured output of a failing test.
-    println!("fuzz {target}: {cases} cases, SCANPAY_FUZZ_SEED={seed}");
+    // Written past libtest's capture (the stderr descriptor, not `println!`): every run's
+    // log, CI's too, names each target's case count and seed.
+    {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "fuzz {target}: {cases} cases, SCANPAY_FUZZ_SEED={seed}"
+        );
+    }
     let config = Config {
         cases,
         rng_seed: RngSeed::Fixed(seed),
