@@ -185,7 +185,6 @@ impl SaleBoard {
         self.journal
             .each_sale_id(&mut |sale_id| inner.learn_prefix(sale_id))?;
         for record in &records[window_start..] {
-            inner.learn_prefix(&record.sale_id);
             if record.state.is_final() {
                 inner.remember(record.view());
             }
