@@ -432,15 +432,31 @@ impl<G: Gateway + 'static> Driver<G> {
     /// After every event: carry out the outputs, keep the status current.
     fn after_event(&mut self, state: &mut LoopState) {
         self.drain_outputs(state, true);
-        let queue_depth = self.engine.queue_depth() as u64;
-        let gateway = self.gateway_state(state).health();
-        let storage = self.engine.storage_fault().map(str::to_string);
-        if storage.is_none() && state.storage_was_faulted {
+        let faulted = self.engine.storage_fault().is_some();
+        if !faulted && state.storage_was_faulted {
             tracing::info!(
                 "the journal takes writes again: storage fault cleared, held pays go out"
             );
         }
-        state.storage_was_faulted = storage.is_some();
+        state.storage_was_faulted = faulted;
+        self.refresh_status(state);
+        let screen = if state.scanner_missing
+            && matches!(state.engine_screen, Screen::Ready | Screen::Armed { .. })
+        {
+            Screen::ScannerMissing
+        } else {
+            state.engine_screen.clone()
+        };
+        self.screens.show(screen, state.flags);
+    }
+
+    /// Brings the status's engine-derived parts up to date. Also called just before a sale's
+    /// new state is published, so a client that sees the sale's outcome sees a status at
+    /// least as recent (the gateway's answer behind a paid sale shows as "answering").
+    fn refresh_status(&self, state: &LoopState) {
+        let queue_depth = self.engine.queue_depth() as u64;
+        let gateway = self.gateway_state(state).health();
+        let storage = self.engine.storage_fault().map(str::to_string);
         self.board.update_status(|s| {
             s.queue_depth = queue_depth;
             s.clock_synchronized = !state.flags.clock_unsynced;
@@ -450,14 +466,6 @@ impl<G: Gateway + 'static> Driver<G> {
             };
             s.gateway = gateway;
         });
-        let screen = if state.scanner_missing
-            && matches!(state.engine_screen, Screen::Ready | Screen::Armed { .. })
-        {
-            Screen::ScannerMissing
-        } else {
-            state.engine_screen.clone()
-        };
-        self.screens.show(screen, state.flags);
     }
 
     /// Carries out the engine's outputs in order. Every journal write's result goes back to
@@ -519,6 +527,7 @@ impl<G: Gateway + 'static> Driver<G> {
                         );
                         state.last_report =
                             Some(format!("{} {}", view.sale_id, view.state.as_str()));
+                        self.refresh_status(state);
                         self.board.publish(view);
                     }
                     Output::ScanRefused { reason } => {
