@@ -76,8 +76,8 @@ fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> an
 /// How long blocking tasks still running at exit may take to finish.
 const STRAGGLERS: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The daemon's runtime: several threads, so the register API and requests on the wire
-/// keep moving while the loop waits for a journal write to reach the disk.
+/// The register API's runtime (the sale loop has a thread of its own, `daemon/till.rs`):
+/// two threads, so one slow client (an export of a long day) does not hold up the others.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -82,6 +82,10 @@ struct LoopState {
     status_line: String,
     /// `SALE_ID STATE` of the last change reported to the register.
     last_report: Option<String>,
+    /// Changes the engine reported in a drain that sent a request, published once the
+    /// request is on the wire (`publish_reports`): publishing wakes the register API's
+    /// long-polls, whose threads would take the CPU from the till before the request left.
+    unpublished: Vec<crate::engine::SaleView>,
     /// The engine's time: wall time that never steps back.
     clock: clock::LoopClock,
     /// Whether storage was faulted after the last event (to log when it clears).
@@ -107,6 +111,7 @@ impl<G: Gateway + 'static> Driver<G> {
             gateway_contacted: false,
             status_line: String::new(),
             last_report: None,
+            unpublished: Vec::new(),
             clock: clock::LoopClock::new(),
             storage_was_faulted: false,
         };
@@ -210,6 +215,12 @@ impl<G: Gateway + 'static> Driver<G> {
                 }
                 Event::Timer => self.engine.handle_timeout(now),
                 Event::Watchdog => self.notify(Notification::Watchdog),
+            }
+            if self.drain_outputs(&mut state, true) {
+                // Requests first: their tasks share this thread (`till.rs`), and the screen,
+                // the status and the logs can wait the few microseconds it takes them to
+                // reach the wire.
+                tokio::task::yield_now().await;
             }
             self.after_event(&mut state);
             self.report_status(&mut state);
@@ -432,6 +443,7 @@ impl<G: Gateway + 'static> Driver<G> {
     /// After every event: carry out the outputs, keep the status current.
     fn after_event(&mut self, state: &mut LoopState) {
         self.drain_outputs(state, true);
+        self.publish_reports(state);
         let faulted = self.engine.storage_fault().is_some();
         if !faulted && state.storage_was_faulted {
             tracing::info!(
@@ -473,14 +485,18 @@ impl<G: Gateway + 'static> Driver<G> {
     /// pays waiting behind it (a request must not leave before the state it depends on is on
     /// disk) and faults storage until the record is written again (`engine/storage.rs`).
     /// With `may_send` false (stopping) every request is held back (reported as never sent).
-    fn drain_outputs(&mut self, state: &mut LoopState, may_send: bool) {
+    /// Returns whether a request was sent; if so, the changes to report wait for
+    /// `publish_reports` (see `LoopState::unpublished`), else they are published here.
+    fn drain_outputs(&mut self, state: &mut LoopState, may_send: bool) -> bool {
+        let mut sent = false;
         loop {
             let mut held_back = Vec::new();
             while let Some(output) = self.engine.poll_output() {
                 match output {
                     Output::Journal(record, durability) => {
                         let now = state.clock.now();
-                        match write_durably(self.journal.as_ref(), &record, durability) {
+                        // Blocks the till until the disk has it (`till.rs`).
+                        match self.journal.write(&record, durability) {
                             Ok(()) => self.engine.journal_written(&record.sale_id, now),
                             Err(error) => {
                                 if self.engine.storage_fault().is_none() {
@@ -508,6 +524,7 @@ impl<G: Gateway + 'static> Driver<G> {
                             });
                         } else {
                             state.in_flight += 1;
+                            sent = true;
                             dispatch::spawn_request(
                                 self.gateway.clone(),
                                 self.notify_url.clone(),
@@ -517,19 +534,8 @@ impl<G: Gateway + 'static> Driver<G> {
                         }
                     }
                     Output::Show(screen) => state.engine_screen = screen,
-                    Output::Report(view) => {
-                        tracing::info!(
-                            sale = %view.sale_id,
-                            state = view.state.as_str(),
-                            amount = %view.amount_fen,
-                            err_code = view.err_code.as_deref().unwrap_or(""),
-                            "sale"
-                        );
-                        state.last_report =
-                            Some(format!("{} {}", view.sale_id, view.state.as_str()));
-                        self.refresh_status(state);
-                        self.board.publish(view);
-                    }
+                    // After the journal write before it (an output's order); see `unpublished`.
+                    Output::Report(view) => state.unpublished.push(view),
                     Output::ScanRefused { reason } => {
                         tracing::warn!(%reason, "scan refused");
                         self.board.record_scan_refused();
@@ -540,12 +546,35 @@ impl<G: Gateway + 'static> Driver<G> {
                 }
             }
             if held_back.is_empty() {
-                return;
+                if !sent {
+                    self.publish_reports(state);
+                }
+                return sent;
             }
             let now = state.clock.now();
             for reply in held_back {
                 self.handle_reply(reply, state, now);
             }
+        }
+    }
+
+    /// Logs and publishes the changes `drain_outputs` held (`LoopState::unpublished`), the
+    /// status brought up to date first (see `refresh_status`).
+    fn publish_reports(&self, state: &mut LoopState) {
+        if state.unpublished.is_empty() {
+            return;
+        }
+        self.refresh_status(state);
+        for view in state.unpublished.drain(..) {
+            tracing::info!(
+                sale = %view.sale_id,
+                state = view.state.as_str(),
+                amount = %view.amount_fen,
+                err_code = view.err_code.as_deref().unwrap_or(""),
+                "sale"
+            );
+            state.last_report = Some(format!("{} {}", view.sale_id, view.state.as_str()));
+            self.board.publish(view);
         }
     }
 
@@ -618,22 +647,6 @@ impl<G: Gateway + 'static> Driver<G> {
         if let Err(error) = self.notifier.notify(notification) {
             tracing::warn!(%error, "systemd notification failed");
         }
-    }
-}
-
-/// Writes a record and waits until it is on disk (as durably as the engine asked). The loop
-/// is the only writer, and a money request must wait for this anyway; `block_in_place` lets
-/// the runtime's other tasks (the register API, requests in flight) run meanwhile.
-fn write_durably(
-    journal: &dyn Journal,
-    record: &crate::engine::SaleRecord,
-    durability: crate::engine::Durability,
-) -> Result<(), crate::journal::JournalError> {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
-            tokio::task::block_in_place(|| journal.write(record, durability))
-        }
-        _ => journal.write(record, durability),
     }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! `run` opens the journal, recovers every unfinished sale into the engine and the recent
 //! sales onto the register's board (`recover`: one read of the journal), connects the
-//! gateway client, starts the register API, the scanner task, the display thread and the
-//! optional callback listener, tells systemd it is ready, and hands everything to `Driver`.
+//! gateway client, starts the register API, the display thread and the optional callback
+//! listener, and hands everything to `Driver` on the till thread (`till.rs`: the scanner
+//! task, the loop and its gateway requests on one thread), which tells systemd it is ready.
 
 pub mod clock;
 pub mod demo;
@@ -11,6 +12,7 @@ mod dispatch;
 mod driver;
 mod notify;
 pub mod screen_task;
+mod till;
 mod wiring;
 
 use std::future::Future;
@@ -32,6 +34,7 @@ use crate::journal::{Journal, JournalError, LogJournal};
 use crate::register::{self, ListenAddr, RegisterError, SaleBoard};
 use crate::scanner::spawn_scanner;
 use crate::systemd::{self, Notifier, SystemdNotifier};
+use till::Till;
 
 /// Why the daemon could not start. Each names the part and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +53,10 @@ pub enum DaemonError {
         addr: SocketAddr,
         io: std::io::Error,
     },
+    #[error(
+        "cannot start the till thread (the scanner, the sale loop and its gateway requests): {0}"
+    )]
+    Till(std::io::Error),
 }
 
 impl DaemonError {
@@ -60,7 +67,9 @@ impl DaemonError {
         match self {
             DaemonError::Policy(_) | DaemonError::Gateway(_) => true,
             DaemonError::Journal(error) => error.restart_cannot_help(),
-            DaemonError::Register(_) | DaemonError::NotifyListen { .. } => false,
+            DaemonError::Register(_) | DaemonError::NotifyListen { .. } | DaemonError::Till(_) => {
+                false
+            }
         }
     }
 }
@@ -132,7 +141,6 @@ pub async fn run(
     (options.on_listening)(server.addr());
 
     let (scan_tx, scan_rx) = mpsc::channel(64);
-    let scanner_task = spawn_scanner(scanner_config(&config.scanner), scan_tx);
 
     let (display, open_error) = match options.display {
         Some(make) => (make(server.addr()), None),
@@ -181,9 +189,22 @@ pub async fn run(
         drain_timeout: config.gateway.request_timeout + Duration::from_secs(1),
         clock_synced: Box::new(clock_synced),
     };
-    driver.run(shutdown).await;
+    let scanner = scanner_config(&config.scanner);
+    let mut till = Till::spawn(move |stop| async move {
+        let scanner_task = spawn_scanner(scanner, scan_tx);
+        driver
+            .run(async {
+                let _ = stop.await;
+            })
+            .await;
+        scanner_task.abort();
+    })
+    .map_err(DaemonError::Till)?;
+    tokio::select! {
+        () = shutdown => till.stop().await,
+        () = till.ended() => {}
+    }
 
-    scanner_task.abort();
     if let Some(listener) = notify_listener {
         listener.stop();
     }

@@ -197,7 +197,11 @@ async fn pump<D: ScanDevice>(
                 return Pumped::ReceiverGone;
             }
             match logged {
-                ScannerEvent::Scanned(text) => tracing::info!(%source, code = %text, "scanned"),
+                ScannerEvent::Scanned(text) => {
+                    // Debug, not info: this runs on the till before the payment goes out, and
+                    // the sale's own line ("sale … submitting") follows at once.
+                    tracing::debug!(%source, code = %text, "scanned");
+                }
                 ScannerEvent::Refused { reason } => {
                     tracing::warn!(%source, %reason, "scan refused")
                 }
