@@ -81,7 +81,23 @@ impl PowerDisk {
     /// The power cut. Whoever had files open on the disk must be dead already.
     pub fn cut(&mut self, rng: &mut Rng) -> CutReport {
         if let Some(session) = self.session.take() {
-            session.join();
+            // fuser's `join` unmounts, then unwraps the session thread's result. Once in CI
+            // (x86_64, 1 cut of 112) the thread's last read of /dev/fuse at the unmount
+            // returned ECONNABORTED instead of ENODEV: the connection ended either way, and
+            // what the disk holds is decided under its lock, below. Any other error still
+            // fails the test.
+            let joined = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.join()));
+            if let Err(panic) = joined {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("");
+                if !message.contains("ConnectionAborted") {
+                    std::panic::resume_unwind(panic);
+                }
+                eprintln!("powercut: the FUSE session ended with ECONNABORTED at the unmount; taken as ended");
+            }
         }
         let mut disk = self.disk.lock().unwrap_or_else(|e| e.into_inner());
         if std::env::var_os("SCANPAY_POWERCUT_DEBUG").is_some() {
