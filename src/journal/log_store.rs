@@ -3,10 +3,18 @@
 //! Layout of the journal directory:
 //! - `sales.log`: frames `[len u32 LE][crc32 u32 LE][kind u8][body]`, `len` counting kind and
 //!   body. The first frame (kind `H`) holds the numbering epoch and the counter the file was
-//!   started at; every later frame is one version of a sale: kind `R`, the record's JSON
-//!   without its payment code, or kind `S` (the version that brings a code): a code slot,
-//!   then the JSON. A `put` appends one frame and calls `fdatasync` once: an append's size
-//!   change is metadata needed to read the data, which fdatasync commits. A `put_deferred`
+//!   started at; every later frame is one version of a sale: kind `r`, the index's fields of
+//!   the record (`IndexHead`: id, number, times, followed) then its JSON without its payment
+//!   code, or kind `s` (the version that brings a code): a code slot, then the same. Open
+//!   reads the index from those fields and decodes no JSON (most of start-up's time with
+//!   100,000 sales when it did). Kinds `R` and `S`, the same without the index's fields, are
+//!   what logs written before them hold: they are read (their JSON decoded at open) and the
+//!   next compaction rewrites them. A `put` appends one frame and calls `fdatasync` once. The file is grown
+//!   ahead in zeroed chunks (`GROW_CHUNK`), written with the frame that needs the room and
+//!   synced by its `fdatasync`: later frames overwrite blocks that are already allocated and
+//!   inside the file's size, so their sync flushes data only and does not also commit a new
+//!   size through the filesystem's journal (on ext4 that halves it). The log ends at the
+//!   first frame head that is all zeros with nothing but zeros after it. A `put_deferred`
 //!   is kept in memory (reads see it) and appended with the next `put`, each in its own
 //!   synced append (one frame per sync, so a cut can only tear the last one), or at `sync`.
 //!
@@ -30,7 +38,8 @@
 //! follows and the newest few, however long the journal.
 //!
 //! Power cuts: a last frame that is short or fails its crc, with nothing valid after it, is
-//! a torn append whose `put` never returned: it is cut off (with a warning). A bad frame
+//! a torn append whose `put` never returned: it is cut off (with a warning), the zeroed room
+//! after it too (the next append grows the file again). A bad frame
 //! followed by a valid one, or a bad header, is damage: the store is salvaged and moved
 //! aside exactly as before (`salvage`, `DamageNotice`).
 //!
@@ -40,12 +49,13 @@
 //! Retention: `compact` rewrites the log with the latest version of each sale, leaving out
 //! final sales created more than `keep_days` before the newest record (not before the
 //! clock: a Pi whose clock jumped years ahead must not drop its records), into
-//! `sales.log.tmp`, synced, renamed over, the directory synced. It runs at open and when the
-//! log has grown past twice its live size plus 1 MiB.
+//! `sales.log.tmp`, synced, renamed over, the directory synced. It runs at open (when a sale
+//! is due to be dropped, the log has grown, or it holds an older version's `R`/`S` frames)
+//! and when the log has grown past twice its live size plus 1 MiB.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Read as _};
+use std::io::{BufReader, BufWriter, Read as _, Write};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -68,15 +78,21 @@ pub const SEQ_BLOCK: u64 = 1000;
 /// The default retention of final sales, in days (the export is the archive).
 pub const DEFAULT_KEEP_DAYS: u32 = 400;
 const KIND_HEADER: u8 = b'H';
-const KIND_RECORD: u8 = b'R';
+const KIND_RECORD: u8 = b'r';
 /// A version with its payment code's slot (see the module docs).
-const KIND_SECRET: u8 = b'S';
+const KIND_SECRET: u8 = b's';
+/// `KIND_RECORD` and `KIND_SECRET` without the index's fields (logs written before them).
+const KIND_JSON_RECORD: u8 = b'R';
+const KIND_JSON_SECRET: u8 = b'S';
 const SLOT_LEN: usize = 1 + MAX_CODE_LEN + 4;
 const FRAME_HEAD: u64 = 8;
 /// No record comes near this (the engine bounds the texts it keeps): a longer length field
 /// is garbage.
 const MAX_FRAME: u32 = 1 << 20;
 const DAY_MS: u64 = 86_400_000;
+/// How far the file is grown ahead of its frames (see the module docs): about 35 sales, a
+/// growth a month at a quiet shop's pace and a few milliseconds of zeros to sync.
+const GROW_CHUNK: u64 = 64 << 10;
 
 /// The journal on disk. Open it once per process (it is locked).
 #[derive(Debug)]
@@ -93,6 +109,8 @@ struct Inner {
     file: File,
     /// The end of the last durable frame: the next frame goes here.
     end: u64,
+    /// The file's size: zeros from `end` to here (room the next frames need not grow into).
+    allocated: u64,
     /// The counter the file was started at (sales before it may have been compacted away).
     base_seq: u64,
     last_seq: u64,
@@ -128,9 +146,9 @@ struct Entry {
     followed: bool,
 }
 
-/// The fields read at open (the rest of the JSON is skipped).
+/// The index's fields of a `R`/`S` frame, read from its JSON at open (the rest is skipped).
 #[derive(serde::Deserialize)]
-struct Summary {
+struct JsonSummary {
     sale_id: String,
     seq: u64,
     created_at: Timestamp,
@@ -277,11 +295,15 @@ impl LogJournal {
     }
 }
 
+fn has_slot(kind: u8) -> bool {
+    matches!(kind, KIND_SECRET | KIND_JSON_SECRET)
+}
+
 /// A frame's checksum: over the whole payload, but a code slot's bytes (see the module docs).
 fn payload_crc(payload: &[u8]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
     match payload.first() {
-        Some(&KIND_SECRET) if payload.len() > 1 + SLOT_LEN => {
+        Some(&kind) if has_slot(kind) && payload.len() > 1 + SLOT_LEN => {
             hasher.update(&payload[..1]);
             hasher.update(&payload[1 + SLOT_LEN..]);
         }
@@ -290,13 +312,90 @@ fn payload_crc(payload: &[u8]) -> u32 {
     hasher.finalize()
 }
 
-/// The JSON of a record frame's payload (past the kind, and past a code slot).
-fn json_of(payload: &[u8]) -> &[u8] {
-    match payload.first() {
-        Some(&KIND_SECRET) if payload.len() > 1 + SLOT_LEN => &payload[1 + SLOT_LEN..],
-        Some(_) => &payload[1..],
-        None => payload,
+/// What a `r`/`s` frame holds ahead of its JSON: the fields of the record the index keeps,
+/// `[seq u64][created_at u64][updated_at u64][followed u8][id length u16][id]`, all LE.
+#[derive(Debug, PartialEq)]
+struct IndexHead<'a> {
+    sale_id: &'a str,
+    seq: u64,
+    created_at: u64,
+    updated_at: u64,
+    followed: bool,
+}
+
+const INDEX_HEAD_FIXED: usize = 3 * 8 + 1 + 2;
+
+impl<'a> IndexHead<'a> {
+    fn of(record: &'a SaleRecord) -> IndexHead<'a> {
+        IndexHead {
+            sale_id: &record.sale_id,
+            seq: record.seq,
+            created_at: record.created_at.0,
+            updated_at: record.updated_at.0,
+            followed: record.followed(),
+        }
     }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.seq.to_le_bytes());
+        out.extend_from_slice(&self.created_at.to_le_bytes());
+        out.extend_from_slice(&self.updated_at.to_le_bytes());
+        out.push(u8::from(self.followed));
+        let id = self.sale_id.as_bytes();
+        out.extend_from_slice(&(id.len() as u16).to_le_bytes());
+        out.extend_from_slice(id);
+    }
+
+    /// Whether the id fits the head's length field (order numbers are 32 characters at most;
+    /// a longer id is stored in a `R`/`S` frame, its index read from the JSON).
+    fn fits(&self) -> bool {
+        self.sale_id.len() <= usize::from(u16::MAX)
+    }
+
+    /// The head at the start of `bytes`, and where the JSON after it starts.
+    fn decode(bytes: &'a [u8]) -> Option<(IndexHead<'a>, usize)> {
+        let fixed = bytes.get(..INDEX_HEAD_FIXED)?;
+        let u64_at = |at: usize| u64::from_le_bytes(fixed[at..at + 8].try_into().expect("8"));
+        let id_len = usize::from(u16::from_le_bytes([fixed[25], fixed[26]]));
+        let end = INDEX_HEAD_FIXED + id_len;
+        let sale_id = std::str::from_utf8(bytes.get(INDEX_HEAD_FIXED..end)?).ok()?;
+        let followed = match fixed[24] {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        let head = IndexHead {
+            sale_id,
+            seq: u64_at(0),
+            created_at: u64_at(8),
+            updated_at: u64_at(16),
+            followed,
+        };
+        Some((head, end))
+    }
+}
+
+/// A record frame's payload past its kind and code slot: the index's head (none in `R`/`S`
+/// frames) and the JSON; `None` if the head does not decode.
+fn record_parts(payload: &[u8]) -> Option<(Option<IndexHead<'_>>, &[u8])> {
+    let kind = *payload.first()?;
+    let body = if has_slot(kind) {
+        payload.get(1 + SLOT_LEN..)?
+    } else {
+        &payload[1..]
+    };
+    match kind {
+        KIND_RECORD | KIND_SECRET => {
+            let (head, json_at) = IndexHead::decode(body)?;
+            Some((Some(head), &body[json_at..]))
+        }
+        _ => Some((None, body)),
+    }
+}
+
+/// The JSON of a record frame's payload (past the kind, a code slot and the index's head).
+fn json_of(payload: &[u8]) -> &[u8] {
+    record_parts(payload).map_or(&[], |(_, json)| json)
 }
 
 fn slot_of(code: &PaymentCode) -> [u8; SLOT_LEN] {
@@ -322,17 +421,23 @@ fn code_in(slot: &[u8]) -> Option<PaymentCode> {
     PaymentCode::parse(std::str::from_utf8(digits).ok()?).ok()
 }
 
-/// A record's frame: kind `S` with `code`'s slot, else kind `R`.
-fn record_frame(json: &[u8], code: Option<&PaymentCode>) -> Vec<u8> {
-    match code {
-        Some(code) => {
-            let mut body = Vec::with_capacity(SLOT_LEN + json.len());
-            body.extend_from_slice(&slot_of(code));
-            body.extend_from_slice(json);
-            frame(KIND_SECRET, &body)
-        }
-        None => frame(KIND_RECORD, json),
+/// A record's frame: kind `s` with `code`'s slot, else kind `r`.
+fn record_frame(head: &IndexHead<'_>, json: &[u8], code: Option<&PaymentCode>) -> Vec<u8> {
+    let mut body = Vec::with_capacity(SLOT_LEN + INDEX_HEAD_FIXED + 64 + json.len());
+    if let Some(code) = code {
+        body.extend_from_slice(&slot_of(code));
     }
+    if head.fits() {
+        head.encode(&mut body);
+    }
+    body.extend_from_slice(json);
+    let kind = match (head.fits(), code.is_some()) {
+        (true, true) => KIND_SECRET,
+        (true, false) => KIND_RECORD,
+        (false, true) => KIND_JSON_SECRET,
+        (false, false) => KIND_JSON_RECORD,
+    };
+    frame(kind, &body)
 }
 
 impl Inner {
@@ -368,23 +473,29 @@ impl Inner {
             ..record.clone()
         };
         let json = serde_json::to_vec(&stored).map_err(|e| e.to_string())?;
-        let bytes = record_frame(&json, new_code);
+        let bytes = record_frame(&IndexHead::of(record), &json, new_code);
         let offset = self.end;
+        let frame_end = offset + bytes.len() as u64;
         let written = (|| {
             if self.dirty_tail {
                 self.file.set_len(offset)?;
+                self.allocated = offset;
             }
             self.file.write_all_at(&bytes, offset)?;
+            if frame_end > self.allocated {
+                self.allocated = self.grow(frame_end);
+            }
             self.file.sync_data()
         })();
         if let Err(err) = written {
             self.dirty_tail = true;
             // Best effort: the next put truncates again before it writes.
             let _ = self.file.set_len(offset);
+            self.allocated = offset;
             return Err(format!("appending to {}: {err}", log.display()));
         }
         self.dirty_tail = false;
-        self.end = offset + bytes.len() as u64;
+        self.end = frame_end;
         if let Some(code) = new_code {
             let slot = Slot {
                 at: offset + FRAME_HEAD + 1,
@@ -406,6 +517,23 @@ impl Inner {
         self.live += bytes.len() as u64;
         self.last_seq = self.last_seq.max(record.seq);
         Ok(())
+    }
+
+    /// Zeroes the room after a frame that ends past the file's old size, up to the next
+    /// `GROW_CHUNK` boundary, for the frame's own sync to make durable; returns the file's
+    /// size. A disk too full for the room is no error: the frame is in, and the next frame
+    /// tries again.
+    fn grow(&self, frame_end: u64) -> u64 {
+        let to = frame_end.next_multiple_of(GROW_CHUNK);
+        let zeros = vec![0; (to - frame_end) as usize];
+        match self.file.write_all_at(&zeros, frame_end) {
+            Ok(()) => to,
+            Err(error) => {
+                tracing::debug!(%error, "no room to grow the journal ahead of its frames");
+                // Whatever part of the zeros went in is zeros: only the frame's end is sure.
+                frame_end
+            }
+        }
     }
 
     /// Appends every deferred version, each synced on its own.
@@ -443,6 +571,10 @@ struct Scan {
     live: u64,
     /// The end of the last good frame.
     good_end: u64,
+    /// Bytes after `good_end` are a torn frame (else zeros, or nothing).
+    torn: bool,
+    /// Some frames are `R`/`S` (an older version's), which open reads slowly.
+    older_kinds: bool,
     codes: HashMap<String, Slot>,
 }
 
@@ -460,6 +592,8 @@ fn scan(file: &File, len: u64) -> Result<Scan, ScanError> {
     let mut index: HashMap<String, Entry> = HashMap::new();
     let mut codes: HashMap<String, Slot> = HashMap::new();
     let mut last_seq = 0;
+    let mut torn = false;
+    let mut older_kinds = false;
     loop {
         if at == len {
             break;
@@ -488,6 +622,10 @@ fn scan(file: &File, len: u64) -> Result<Scan, ScanError> {
                     None,
                 ));
             }
+            if zeros_from(file, at, len).map_err(ScanError::Io)? {
+                // The room grown ahead of the frames: the log's clean end.
+                break;
+            }
             if valid_frame_after(file, at + 1, len).map_err(ScanError::Io)? {
                 return Err(ScanError::Damage(
                     format!(
@@ -501,6 +639,7 @@ fn scan(file: &File, len: u64) -> Result<Scan, ScanError> {
                 len,
                 "the journal's last write was cut short (a power cut?): the unfinished frame is dropped"
             );
+            torn = true;
             break;
         }
         let n = u64::from(frame_len.expect("a good frame has a length"));
@@ -517,40 +656,29 @@ fn scan(file: &File, len: u64) -> Result<Scan, ScanError> {
                 last_seq = parsed.base_seq;
                 header = Some(parsed);
             }
-            (KIND_RECORD | KIND_SECRET, true) => {
-                let summary: Summary =
-                    serde_json::from_slice(json_of(&payload)).map_err(|err| {
-                        ScanError::Damage(
-                            format!(
-                                "the frame at byte {offset} of {LOG_FILE} does not decode: {}",
-                                mask_digit_runs(&err.to_string())
-                            ),
-                            Some(last_seq),
-                        )
-                    })?;
-                last_seq = last_seq.max(summary.seq);
-                if payload[0] == KIND_SECRET {
+            (KIND_RECORD | KIND_SECRET | KIND_JSON_RECORD | KIND_JSON_SECRET, true) => {
+                let (sale_id, entry) = index_entry(&payload, offset).map_err(|detail| {
+                    ScanError::Damage(
+                        format!(
+                            "the frame at byte {offset} of {LOG_FILE} does not decode: {detail}"
+                        ),
+                        Some(last_seq),
+                    )
+                })?;
+                last_seq = last_seq.max(entry.seq);
+                older_kinds |= matches!(payload[0], KIND_JSON_RECORD | KIND_JSON_SECRET);
+                if has_slot(payload[0]) {
                     match code_in(&payload[1..1 + SLOT_LEN]) {
                         Some(code) => {
                             let at = offset + FRAME_HEAD + 1;
-                            codes.insert(summary.sale_id.clone(), Slot { at, code });
+                            codes.insert(sale_id.clone(), Slot { at, code });
                         }
                         None => {
-                            codes.remove(&summary.sale_id);
+                            codes.remove(&sale_id);
                         }
                     }
                 }
-                index.insert(
-                    summary.sale_id,
-                    Entry {
-                        offset,
-                        len: n as u32,
-                        created_at: summary.created_at.0,
-                        updated_at: summary.updated_at.0,
-                        seq: summary.seq,
-                        followed: SaleRecord::follows(summary.state, &summary.not_found),
-                    },
-                );
+                index.insert(sale_id, entry);
             }
             (kind, _) => {
                 return Err(ScanError::Damage(
@@ -570,7 +698,50 @@ fn scan(file: &File, len: u64) -> Result<Scan, ScanError> {
         last_seq,
         live,
         good_end: at,
+        torn,
+        older_kinds,
         codes,
+    })
+}
+
+/// Whether `[from, len)` of the file holds only zeros.
+fn zeros_from(file: &File, from: u64, len: u64) -> std::io::Result<bool> {
+    let mut rest = vec![0; (len - from) as usize];
+    file.read_exact_at(&mut rest, from)?;
+    Ok(rest.iter().all(|&b| b == 0))
+}
+
+/// The index's entry for the record frame at `offset` (its whole payload): from its head, or
+/// from its JSON in a `R`/`S` frame.
+fn index_entry(payload: &[u8], offset: u64) -> Result<(String, Entry), String> {
+    let Some((head, json)) = record_parts(payload) else {
+        return Err("its index fields are cut short or garbled".into());
+    };
+    let entry = |seq, created_at, updated_at, followed| Entry {
+        offset,
+        len: payload.len() as u32,
+        created_at,
+        updated_at,
+        seq,
+        followed,
+    };
+    Ok(match head {
+        Some(head) => (
+            head.sale_id.to_string(),
+            entry(head.seq, head.created_at, head.updated_at, head.followed),
+        ),
+        None => {
+            let summary: JsonSummary =
+                serde_json::from_slice(json).map_err(|err| mask_digit_runs(&err.to_string()))?;
+            let followed = SaleRecord::follows(summary.state, &summary.not_found);
+            let made = entry(
+                summary.seq,
+                summary.created_at.0,
+                summary.updated_at.0,
+                followed,
+            );
+            (summary.sale_id, made)
+        }
     })
 }
 
@@ -590,8 +761,10 @@ fn valid_frame_after(file: &File, from: u64, len: u64) -> std::io::Result<bool> 
         }
         let crc = u32::from_le_bytes(rest[start + 4..start + 8].try_into().expect("4 bytes"));
         let payload = &rest[start + head..start + head + n];
-        if matches!(payload[0], KIND_RECORD | KIND_SECRET | KIND_HEADER)
-            && payload_crc(payload) == crc
+        if matches!(
+            payload[0],
+            KIND_RECORD | KIND_SECRET | KIND_JSON_RECORD | KIND_JSON_SECRET | KIND_HEADER
+        ) && payload_crc(payload) == crc
         {
             return Ok(true);
         }
@@ -642,7 +815,7 @@ fn open_store(path: &Path, keep_days: u32) -> Result<Result<LogJournal, Damage>,
             )
         })?;
         let base = numbering.clone().ok().flatten().map_or(0, |(seq, _)| seq);
-        write_new_log(path, &epoch, base, &[]).map_err(|err| {
+        write_new_log(path, &epoch, base, |_| Ok(())).map_err(|err| {
             open_err(
                 format!("cannot create {}: {err}", log_path.display()),
                 Some(err.kind()),
@@ -709,7 +882,7 @@ fn open_store(path: &Path, keep_days: u32) -> Result<Result<LogJournal, Damage>,
             )));
         }
     }
-    if scanned.good_end < len {
+    if scanned.torn {
         file.set_len(scanned.good_end)
             .and_then(|()| file.sync_data())
             .map_err(|err| {
@@ -729,9 +902,11 @@ fn open_store(path: &Path, keep_days: u32) -> Result<Result<LogJournal, Damage>,
             )
         })?;
     }
+    let older_kinds = scanned.older_kinds;
     let mut inner = Inner {
         file,
         end: scanned.good_end,
+        allocated: if scanned.torn { scanned.good_end } else { len },
         base_seq: scanned.header.base_seq,
         last_seq: scanned.last_seq,
         ceiling,
@@ -742,7 +917,7 @@ fn open_store(path: &Path, keep_days: u32) -> Result<Result<LogJournal, Damage>,
         pending: HashMap::new(),
     };
     adopt_code_file(path, &epoch, &mut inner).map_err(|detail| open_err(detail, None))?;
-    if has_expired(&inner, keep_days) || grown(&inner) {
+    if has_expired(&inner, keep_days) || grown(&inner) || older_kinds {
         if let Err(error) = compact(path, &epoch, keep_days, &mut inner) {
             tracing::warn!(%error, "could not compact the journal; it stays as it is");
         }
@@ -824,12 +999,14 @@ fn grown(inner: &Inner) -> bool {
     inner.end > 2 * inner.live + (1 << 20)
 }
 
-/// Writes a new log at `path/sales.log` through a synced temporary renamed over the old one.
+/// Writes a new log at `path/sales.log` through a synced temporary renamed over the old one:
+/// the header, then what `write_frames` writes (streamed: a compaction of a long log never
+/// holds it in memory).
 fn write_new_log(
     path: &Path,
     epoch: &OrderEpoch,
     base_seq: u64,
-    frames: &[Vec<u8>],
+    write_frames: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let tmp = path.join(TMP_LOG_FILE);
     let header = serde_json::to_vec(&Header {
@@ -837,12 +1014,12 @@ fn write_new_log(
         base_seq,
     })
     .map_err(std::io::Error::other)?;
-    let mut bytes = frame(KIND_HEADER, &header);
-    for f in frames {
-        bytes.extend_from_slice(f);
-    }
     let file = File::create(&tmp)?;
-    file.write_all_at(&bytes, 0)?;
+    let mut out = BufWriter::with_capacity(1 << 16, &file);
+    out.write_all(&frame(KIND_HEADER, &header))?;
+    write_frames(&mut out)?;
+    out.flush()?;
+    drop(out);
     file.sync_all()?;
     std::fs::rename(&tmp, path.join(LOG_FILE))?;
     sync_dir(path)
@@ -871,38 +1048,46 @@ fn compact(
         .map_err(std::io::Error::other)?,
     )
     .len() as u64;
-    let mut frames = Vec::with_capacity(kept.len());
     let mut index = HashMap::with_capacity(kept.len());
     let mut codes = HashMap::new();
     let mut at = header_len;
-    for (id, entry) in kept {
-        let mut payload = vec![0; entry.len as usize];
-        inner
-            .file
-            .read_exact_at(&mut payload, entry.offset + FRAME_HEAD)?;
-        // The held code goes into the copied version; every other slot is dropped.
-        let code = inner.codes.get(&id).map(|slot| slot.code.clone());
-        let bytes = record_frame(json_of(&payload), code.as_ref());
-        let size = bytes.len() as u64;
-        if let Some(code) = code {
-            let slot = Slot {
-                at: at + FRAME_HEAD + 1,
-                code,
+    let file = &inner.file;
+    let held = &inner.codes;
+    write_new_log(path, epoch, inner.last_seq, |out| {
+        for (id, entry) in kept {
+            let mut payload = vec![0; entry.len as usize];
+            file.read_exact_at(&mut payload, entry.offset + FRAME_HEAD)?;
+            // The held code goes into the copied version; every other slot is dropped.
+            let code = held.get(&id).map(|slot| slot.code.clone());
+            let head = IndexHead {
+                sale_id: &id,
+                seq: entry.seq,
+                created_at: entry.created_at,
+                updated_at: entry.updated_at,
+                followed: entry.followed,
             };
-            codes.insert(id.clone(), slot);
+            let bytes = record_frame(&head, json_of(&payload), code.as_ref());
+            let size = bytes.len() as u64;
+            if let Some(code) = code {
+                let slot = Slot {
+                    at: at + FRAME_HEAD + 1,
+                    code,
+                };
+                codes.insert(id.clone(), slot);
+            }
+            out.write_all(&bytes)?;
+            index.insert(
+                id,
+                Entry {
+                    offset: at,
+                    len: (size - FRAME_HEAD) as u32,
+                    ..entry
+                },
+            );
+            at += size;
         }
-        frames.push(bytes);
-        index.insert(
-            id,
-            Entry {
-                offset: at,
-                len: (size - FRAME_HEAD) as u32,
-                ..entry
-            },
-        );
-        at += size;
-    }
-    write_new_log(path, epoch, inner.last_seq, &frames)?;
+        Ok(())
+    })?;
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -916,6 +1101,7 @@ fn compact(
     );
     inner.file = file;
     inner.end = at;
+    inner.allocated = at;
     inner.base_seq = inner.last_seq;
     inner.live = at - header_len;
     inner.index = index;
@@ -983,7 +1169,7 @@ fn erase_slots(log: &Path) -> std::io::Result<()> {
             continue;
         }
         let payload = &bytes[at + head..at + head + n];
-        if payload[0] == KIND_SECRET && n > 1 + SLOT_LEN {
+        if has_slot(payload[0]) && n > 1 + SLOT_LEN {
             file.write_all_at(&[0; SLOT_LEN], (at + head + 1) as u64)?;
             erased = true;
         }
@@ -1057,12 +1243,13 @@ fn quarantine(path: &Path, damage: Damage) -> Result<DamageNotice, JournalError>
     salvage::write_notice(&moved_to, &detail);
     let seed = || -> std::io::Result<()> {
         std::fs::create_dir_all(path)?;
-        let frames = salvaged
-            .iter()
-            .map(|r| serde_json::to_vec(r).map(|json| frame(KIND_RECORD, &json)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(std::io::Error::other)?;
-        write_new_log(path, &epoch, seq, &frames)?;
+        write_new_log(path, &epoch, seq, |out| {
+            for record in &salvaged {
+                let json = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+                out.write_all(&record_frame(&IndexHead::of(record), &json, None))?;
+            }
+            Ok(())
+        })?;
         write_seq_file(path, seq, &epoch)?;
         sync_parent(path)
     };

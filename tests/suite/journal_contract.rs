@@ -9,6 +9,7 @@ use record_support::sale_record;
 
 use crate::files_support;
 
+use std::os::unix::fs::FileExt as _;
 use std::path::Path;
 
 use expect_test::expect;
@@ -271,17 +272,71 @@ fn spoil_second_frame(log: &Path) {
 }
 
 /// Appends a well-formed record frame ([len][crc32][kind R][payload]) holding `json`, as
-/// another version or a hand edit might have written it.
+/// an older version (whose frames carry no index fields) or a hand edit might have written
+/// it: after the last frame, in the zeroed room the journal grows ahead of its frames.
 fn append_frame(log: &Path, json: &[u8]) {
-    use std::io::Write as _;
-    let mut payload = vec![b'R'];
-    payload.extend_from_slice(json);
+    append_payload(log, b'R', json);
+}
+
+/// Appends a frame of `kind` with a good crc (see `append_frame`).
+fn append_payload(log: &Path, kind: u8, body: &[u8]) {
+    let mut payload = vec![kind];
+    payload.extend_from_slice(body);
     let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
     frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
     frame.extend_from_slice(&payload);
-    let mut file = std::fs::OpenOptions::new().append(true).open(log).unwrap();
-    file.write_all(&frame).unwrap();
-    // A valid sale after it, so the bad one is in the middle, not a torn tail.
+    let bytes = std::fs::read(log).unwrap();
+    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let file = std::fs::OpenOptions::new().write(true).open(log).unwrap();
+    file.write_all_at(&frame, end as u64).unwrap();
+}
+
+/// A log written before frames carried the index's fields (kinds `R`): read, and rewritten
+/// at open in the current kinds, which the next open reads without decoding JSON.
+#[test]
+fn an_older_logs_frames_are_read_and_rewritten_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let (paid, open) = (record(1, SaleState::Paid), record(2, SaleState::Unresolved));
+    {
+        LogJournal::open(&path).unwrap();
+    }
+    for sale in [&paid, &open] {
+        append_frame(&path.join(LOG_FILE), &serde_json::to_vec(sale).unwrap());
+    }
+    let kinds = |bytes: &[u8]| {
+        let mut at = 0;
+        let mut kinds = Vec::new();
+        while at + 8 < bytes.len() {
+            let n = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            if n == 0 {
+                break;
+            }
+            kinds.push(bytes[at + 8] as char);
+            at += 8 + n;
+        }
+        kinds
+    };
+    assert_eq!(
+        kinds(&std::fs::read(path.join(LOG_FILE)).unwrap()),
+        ['H', 'R', 'R']
+    );
+    for _ in 0..2 {
+        let journal = LogJournal::open(&path).unwrap();
+        assert!(journal.damage().is_empty());
+        assert_eq!(journal.load_all().unwrap(), [paid.clone(), open.clone()]);
+        let unfinished: Vec<u64> = journal
+            .unfinished()
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(unfinished, [2]);
+        assert_eq!(
+            kinds(&std::fs::read(path.join(LOG_FILE)).unwrap()),
+            ['H', 'r', 'r']
+        );
+    }
 }
 
 fn store_with_sales(path: &Path) -> (OrderEpoch, PaymentCode) {
@@ -393,6 +448,19 @@ fn an_entry_that_does_not_decode_is_damage_and_the_rest_is_salvaged() {
     }
     let journal = LogJournal::open(&path).unwrap();
     assert_moved_aside(&journal, &path);
+    assert_salvaged_and_queried(&journal);
+}
+
+/// A frame with a good crc whose index fields are cut short (a bug, a hand edit) is damage.
+#[test]
+fn a_frame_whose_index_fields_do_not_decode_is_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    store_with_sales(&path);
+    append_payload(&path.join(LOG_FILE), b'r', &[7; 20]);
+    let journal = LogJournal::open(&path).unwrap();
+    let said = assert_moved_aside(&journal, &path);
+    assert!(said.contains("index fields"), "{said}");
     assert_salvaged_and_queried(&journal);
 }
 
@@ -591,32 +659,114 @@ fn the_counter_file_reserves_a_block_of_numbers() {
     );
 }
 
-/// A power cut in the middle of an append: the torn frame is cut off, the rest kept.
+/// A power cut in the middle of an append: the torn frame is cut off, the rest kept. The
+/// frame may have been written into the room grown ahead of it (zeros after its written
+/// part), or past the file's end (a log from before the room, or a disk too full for it).
 #[test]
 fn a_torn_last_frame_is_cut_off_and_the_journal_goes_on() {
+    for tear in ["zeroed", "cut short"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        let (good_len, end) = {
+            let journal = LogJournal::open(&path).unwrap();
+            journal.put(&record(1, SaleState::Paid)).unwrap();
+            let len = journal.log_len();
+            journal.put(&record(2, SaleState::Unresolved)).unwrap();
+            (len, journal.log_len())
+        };
+        let log = path.join(LOG_FILE);
+        let file = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
+        match tear {
+            "zeroed" => file.write_all_at(&[0; 10], end - 10).unwrap(),
+            _ => file.set_len(end - 10).unwrap(),
+        }
+        drop(file);
+        let journal = LogJournal::open(&path).unwrap();
+        assert!(journal.damage().is_empty(), "{tear}");
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), good_len, "{tear}");
+        assert_eq!(journal.load_all().unwrap().len(), 1, "{tear}");
+        journal.put(&record(3, SaleState::Paid)).unwrap();
+        drop(journal);
+        let journal = LogJournal::open(&path).unwrap();
+        let seqs: Vec<u64> = journal.load_all().unwrap().iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, [1, 3], "{tear}");
+    }
+}
+
+/// The log is grown ahead of its frames in zeroed room, so an append's sync need not commit a
+/// new file size: the room is no damage and no torn frame, a reopened journal keeps it and
+/// the next frame goes right after the last one.
+#[test]
+fn the_room_grown_ahead_of_the_frames_is_the_logs_clean_end() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal");
-    let good_len = {
+    let log = path.join(LOG_FILE);
+    let (end, size) = {
         let journal = LogJournal::open(&path).unwrap();
         journal.put(&record(1, SaleState::Paid)).unwrap();
-        let len = journal.log_len();
-        journal.put(&record(2, SaleState::Unresolved)).unwrap();
-        len
+        let size = std::fs::metadata(&log).unwrap().len();
+        // The second frame goes into the room: the file keeps its size.
+        journal.put(&record(2, SaleState::Paid)).unwrap();
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), size);
+        (journal.log_len(), size)
     };
-    let log = path.join(LOG_FILE);
-    let full = std::fs::metadata(&log).unwrap().len();
-    let file = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
-    file.set_len(full - 10).unwrap();
-    drop(file);
+    assert!(size > end + 1000, "room after the frames: {end} of {size}");
+    let bytes = std::fs::read(&log).unwrap();
+    assert!(bytes[end as usize..].iter().all(|&b| b == 0));
+    assert_ne!(bytes[end as usize - 1], 0);
+
     let journal = LogJournal::open(&path).unwrap();
     assert!(journal.damage().is_empty());
-    assert_eq!(std::fs::metadata(&log).unwrap().len(), good_len);
-    assert_eq!(journal.load_all().unwrap().len(), 1);
+    assert_eq!(journal.log_len(), end);
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().len(),
+        size,
+        "the room is kept"
+    );
     journal.put(&record(3, SaleState::Paid)).unwrap();
+    assert_ne!(
+        std::fs::read(&log).unwrap()[end as usize],
+        0,
+        "appended at the end"
+    );
     drop(journal);
     let journal = LogJournal::open(&path).unwrap();
     let seqs: Vec<u64> = journal.load_all().unwrap().iter().map(|r| r.seq).collect();
-    assert_eq!(seqs, [1, 3]);
+    assert_eq!(seqs, [1, 2, 3]);
+}
+
+/// Zeros where a frame should be are the log's end only when nothing but zeros follows: a
+/// zeroed frame with readable ones after it is damage, and the rest is salvaged.
+#[test]
+fn a_zeroed_frame_followed_by_readable_ones_is_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let (first, second) = {
+        let journal = LogJournal::open(&path).unwrap();
+        journal.put(&record(1, SaleState::Paid)).unwrap();
+        let first = journal.log_len();
+        journal.put(&record(2, SaleState::Unresolved)).unwrap();
+        (first, journal.log_len())
+    };
+    let header_end = {
+        // The first record's frame starts where the header's ends: its length field says.
+        let bytes = std::fs::read(path.join(LOG_FILE)).unwrap();
+        8 + u32::from_le_bytes(bytes[..4].try_into().unwrap()) as u64
+    };
+    assert!(header_end < first && first < second);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path.join(LOG_FILE))
+        .unwrap();
+    file.write_all_at(&vec![0; (first - header_end) as usize], header_end)
+        .unwrap();
+    drop(file);
+    let journal = LogJournal::open(&path).unwrap();
+    let said = assert_moved_aside(&journal, &path);
+    assert!(said.contains("damaged frame"), "{said}");
+    let sales = journal.load_all().unwrap();
+    assert_eq!(sales.len(), 1, "{sales:?}");
+    assert_eq!(sales[0].seq, 2);
 }
 
 /// Retention: final sales older than keep_days are dropped at open and the file shrinks;

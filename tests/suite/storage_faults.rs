@@ -91,10 +91,11 @@ async fn a_full_disk_holds_the_pay_says_storage_fault_and_resumes_by_itself() {
     rig.scan(&code(71, 1, 0));
     assert_eq!(rig.finish(&before).await.0.state, SaleState::Paid);
 
-    // tmpfs hands out whole pages: an append that fits in the log's last page needs no new
-    // one. So the sale is armed where its scan's record does not fit, then the disk filled.
+    // The log is grown ahead of its frames, and tmpfs hands out whole pages: an append that
+    // fits in the file needs no new page. So the sale is armed where its scan's record does
+    // not fit, then the disk filled.
     let log = disk.path().join("state").join("journal").join("sales.log");
-    let sale = arm_near_a_page_end(&rig, &log).await;
+    let sale = arm_near_the_end_of_the_room(&rig, &log).await;
     let filler = disk.fill();
     rig.scan(&code(72, 1, 0));
     held_until_the_disk_heals(&mut rig, &sale, || std::fs::remove_file(&filler).unwrap()).await;
@@ -107,20 +108,38 @@ async fn a_full_disk_holds_the_pay_says_storage_fault_and_resumes_by_itself() {
     rig.terminate().await;
 }
 
-/// Arms (and disarms) until the armed sale leaves less room in the log's last page than its
-/// scan's record needs: that record's append crosses into a new page.
-async fn arm_near_a_page_end(rig: &Rig, log: &Path) -> SaleView {
+/// Less room than a scan's record needs (a few hundred bytes).
+const SCAN_RECORD: u64 = 400;
+
+/// Arms (and disarms) until the armed sale's record ends where `near(frames_end, file_len)`
+/// holds: the journal grows its log ahead of the frames in zeroed room, so where the next
+/// record lands is read off the file (its frames end at its last non-zero byte).
+async fn arm_where(rig: &Rig, log: &Path, near: impl Fn(u64, u64) -> bool) -> SaleView {
     let mut tries = 0;
     loop {
         let sale = rig.arm(Fen(2300)).await;
-        let len = std::fs::metadata(log).unwrap().len() as usize;
-        if PAGE - len % PAGE < 400 {
+        let bytes = std::fs::read(log).unwrap();
+        let frames_end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1) as u64;
+        if near(frames_end, bytes.len() as u64) {
             return sale;
         }
         rig.client().disarm(&sale.sale_id).await.unwrap();
         tries += 1;
-        assert!(tries < 100, "the log never came near a page boundary");
+        assert!(tries < 2000, "the log never came where it was wanted");
     }
+}
+
+/// The scan's record will not fit in the log's file: its append needs a new page.
+async fn arm_near_the_end_of_the_room(rig: &Rig, log: &Path) -> SaleView {
+    arm_where(rig, log, |end, len| len - end < SCAN_RECORD).await
+}
+
+/// The scan's record will straddle a page boundary.
+async fn arm_near_a_page_end(rig: &Rig, log: &Path) -> SaleView {
+    arm_where(rig, log, |end, _| {
+        (PAGE as u64) - end % (PAGE as u64) < SCAN_RECORD
+    })
+    .await
 }
 
 /// What every storage fault must do to a sale scanned while its record cannot be written: the
