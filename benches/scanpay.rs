@@ -41,6 +41,7 @@ use scanpay::display::{changed_regions, Framebuffer, Language, PanelColor, Scree
 use scanpay::engine::{OrderEpoch, SaleRecord, SaleState, Timestamp};
 use scanpay::journal::{Journal, LogJournal, SEQ_BLOCK};
 use scanpay::protocol::{Fen, Payway};
+use scanpay::simulator::{EditedState, OrderEdit};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -224,9 +225,21 @@ async fn latency(report: &mut Report, sales: u32) -> (Rig, Proxy) {
     // The same arrivals on the clock another process can read too (the floor's own client).
     let arrivals_ns: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
     let sim = Rig::start_simulator().await;
+    // Every query's arrival, by order (the USERPAYING reaction).
+    let queried: Arc<Mutex<HashMap<String, Vec<Instant>>>> = Arc::default();
     let noted = arrivals.clone();
     let noted_ns = arrivals_ns.clone();
+    let noted_queries = queried.clone();
     let proxy = Proxy::start(sim.base_url(), move |path, body, _| {
+        if path.contains("query") {
+            let order = serde_json::from_str::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v["out_trade_no"].as_str().map(String::from));
+            if let Some(order) = order {
+                let mut queried = noted_queries.lock().unwrap();
+                queried.entry(order).or_default().push(Instant::now());
+            }
+        }
         if path.contains("codepay") {
             let order = serde_json::from_str::<serde_json::Value>(body)
                 .ok()
@@ -294,6 +307,7 @@ async fn latency(report: &mut Report, sales: u32) -> (Rig, Proxy) {
     }
     let peak_rss = proc_status_kib(pid, "VmHWM");
     let journal_after = disk_bytes(&rig.state_dir());
+    let reactions = userpaying_reactions(&mut rig, &frames, &queried, sales.min(30)).await;
 
     // The floor twice: from the proxy's own process (as before), and from a process of its
     // own (`floor_from_another_process`), the one the budget is judged against.
@@ -389,6 +403,38 @@ async fn latency(report: &mut Report, sales: u32) -> (Rig, Proxy) {
         "<= 20 ms",
         Some(ms(s99) <= 20.0),
     );
+    println!("-- USERPAYING reaction ({} sales)", reactions.len());
+    let (mut total, mut to_query, mut answered): (Vec<_>, Vec<_>, Vec<_>) = (
+        reactions.iter().map(|r| r.0).collect(),
+        reactions.iter().map(|r| r.1).collect(),
+        reactions.iter().map(|r| r.2).collect(),
+    );
+    report.add(
+        "gateway flips to paid -> paid on screen, p50 / p99",
+        format!(
+            "{:.0} / {:.0} ms",
+            ms(percentile(&mut total, 50.0)),
+            ms(percentile(&mut total, 99.0))
+        ),
+        "-",
+        None,
+    );
+    report.add(
+        "  of which the wait for the next query, p50",
+        format!("{:.0} ms", ms(percentile(&mut to_query, 50.0))),
+        "-",
+        None,
+    );
+    report.add(
+        "  that query at the gateway -> paid on screen, p50/p99",
+        format!(
+            "{:.2} / {:.2} ms",
+            ms(percentile(&mut answered, 50.0)),
+            ms(percentile(&mut answered, 99.0))
+        ),
+        "-",
+        None,
+    );
     println!("-- memory");
     report.add(
         "idle RSS",
@@ -417,6 +463,72 @@ async fn latency(report: &mut Report, sales: u32) -> (Rig, Proxy) {
         None,
     );
     (rig, proxy)
+}
+
+/// The USERPAYING reaction over `count` sales: the customer takes a while to confirm (the
+/// gateway answers USERPAYING, script 09), then the gateway flips the order to paid (the
+/// simulator's books edited at an instant spread over the polling cycle). Per sale: flip ->
+/// paid frame, flip -> the next query's arrival, and that arrival -> paid frame.
+async fn userpaying_reactions(
+    rig: &mut Rig,
+    frames: &FrameLog,
+    queried: &Mutex<HashMap<String, Vec<Instant>>>,
+    count: u32,
+) -> Vec<(Duration, Duration, Duration)> {
+    let mut out = Vec::new();
+    for n in 0..count {
+        let sale = rig.arm(Fen(88)).await;
+        rig.scan(&code(500_000 + n, 9, 0));
+        let (waiting, seen) = rig
+            .follow(&sale, Duration::from_secs(5), |s| {
+                s == SaleState::WaitingCustomer || s.is_final()
+            })
+            .await;
+        assert_eq!(
+            waiting.state,
+            SaleState::WaitingCustomer,
+            "USERPAYING sale {n}: {seen:?}"
+        );
+        // Anywhere in the cycle of queries (200 ms apart, backing off to 1 s).
+        tokio::time::sleep(Duration::from_millis(100 + u64::from(n) * 37 % 900)).await;
+        let flipped = Instant::now();
+        rig.sim
+            .edit_order(
+                &sale.out_trade_no,
+                &OrderEdit {
+                    state: Some(EditedState::Paid),
+                    amount_fen: None,
+                },
+            )
+            .expect("the simulator flips the order to paid");
+        let (done, _) = rig.finish(&sale).await;
+        assert_eq!(done.state, SaleState::Paid, "USERPAYING sale {n}: {done:?}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let shown = loop {
+            let shown = frames
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(at, paid)| *paid && *at > flipped)
+                .map(|(at, _)| *at);
+            if let Some(at) = shown {
+                break at;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "USERPAYING sale {n}: no paid frame"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        let query = queried
+            .lock()
+            .unwrap()
+            .get(&sale.out_trade_no)
+            .and_then(|at| at.iter().find(|at| **at > flipped).copied())
+            .expect("a query after the flip");
+        out.push((shown - flipped, query - flipped, shown - query));
+    }
+    out
 }
 
 /// Durable syncs per sale, counted by strace on the running daemon (if strace is here).
