@@ -88,14 +88,30 @@ impl RgbImage {
         [self.data[i], self.data[i + 1], self.data[i + 2]]
     }
 
+    /// The PNG of the golden images and the contact sheet: screens are flat colour, and the
+    /// best compression keeps the files committed to the repository small.
     pub fn encode_png(&self) -> Result<Vec<u8>, png::EncodingError> {
+        self.encode_png_as(png::Compression::Best, png::AdaptiveFilterType::Adaptive)
+    }
+
+    /// The PNG the `png` backend writes at every change of screen: fast compression, as the
+    /// next screen may be waiting behind it (a paid screen behind "processing"); the files
+    /// are a few KiB larger and read the same.
+    pub fn encode_frame_png(&self) -> Result<Vec<u8>, png::EncodingError> {
+        self.encode_png_as(png::Compression::Fast, png::AdaptiveFilterType::NonAdaptive)
+    }
+
+    fn encode_png_as(
+        &self,
+        compression: png::Compression,
+        filter: png::AdaptiveFilterType,
+    ) -> Result<Vec<u8>, png::EncodingError> {
         let mut out = Vec::new();
         let mut encoder = png::Encoder::new(&mut out, self.width, self.height);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
-        // Screens are flat colour: the best compression keeps goldens and the sheet small.
-        encoder.set_compression(png::Compression::Best);
-        encoder.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+        encoder.set_compression(compression);
+        encoder.set_adaptive_filter(filter);
         let mut writer = encoder.write_header()?;
         writer.write_image_data(&self.data)?;
         writer.finish()?;
@@ -129,14 +145,19 @@ impl RgbImage {
     /// Not fsynced: a frame lost to a power cut is harmless, and SD cards wear.
     pub fn write_png(&self, path: &Path) -> Result<(), std::io::Error> {
         let bytes = self.encode_png().map_err(std::io::Error::other)?;
-        let tmp = path.with_extension("png.tmp");
-        {
-            let mut file = BufWriter::new(fs::File::create(&tmp)?);
-            std::io::Write::write_all(&mut file, &bytes)?;
-            std::io::Write::flush(&mut file)?;
-        }
-        fs::rename(&tmp, path)
+        write_atomically(path, &bytes)
     }
+}
+
+/// Writes `bytes` through a temporary file and a rename (see `RgbImage::write_png`).
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), std::io::Error> {
+    let tmp = path.with_extension("png.tmp");
+    {
+        let mut file = BufWriter::new(fs::File::create(&tmp)?);
+        std::io::Write::write_all(&mut file, bytes)?;
+        std::io::Write::flush(&mut file)?;
+    }
+    fs::rename(&tmp, path)
 }
 
 /// Renders `screen` at `layout` as an RGB image (monochrome layouts as white-on-black).
@@ -239,9 +260,13 @@ impl Display for PngDisplay {
             device: format!("png file {}", path.display()),
             detail: e.to_string(),
         };
-        image.write_png(&path).map_err(|e| fail(&path, e))?;
+        // Encoded once for both files.
+        let bytes = image
+            .encode_frame_png()
+            .map_err(|e| fail(&path, std::io::Error::other(e)))?;
+        write_atomically(&path, &bytes).map_err(|e| fail(&path, e))?;
         let latest = self.dir.join("latest.png");
-        image.write_png(&latest).map_err(|e| fail(&latest, e))?;
+        write_atomically(&latest, &bytes).map_err(|e| fail(&latest, e))?;
         // A countdown makes a frame a second: keep the folder bounded.
         if self.keep_frames > 0 && self.next > self.keep_frames {
             let old = self.dir.join(frame_name(self.next - self.keep_frames));
