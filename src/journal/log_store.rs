@@ -8,14 +8,14 @@
 //!   code, or kind `s` (the version that brings a code): a code slot, then the same. Open
 //!   reads the index from those fields and decodes no JSON (most of start-up's time with
 //!   100,000 sales when it did). Kinds `R` and `S`, the same without the index's fields, are
-//!   what logs written before them hold: they are read (their JSON decoded at open) and the
-//!   next compaction rewrites them. A `put` appends one frame and calls `fdatasync` once. The file is grown
-//!   ahead in zeroed chunks (`GROW_CHUNK`), written with the frame that needs the room and
-//!   synced by its `fdatasync`: later frames overwrite blocks that are already allocated and
-//!   inside the file's size, so their sync flushes data only and does not also commit a new
-//!   size through the filesystem's journal (on ext4 that halves it). The log ends at the
-//!   first frame head that is all zeros with nothing but zeros after it. A `put_deferred`
-//!   is kept in memory (reads see it) and appended with the next `put`, each in its own
+//!   what logs written before them hold: they are read (their JSON decoded) and rewritten by
+//!   a compaction at that first open. A `put` appends one frame and calls `fdatasync` once.
+//!   The file is grown ahead in zeroed chunks (`GROW_CHUNK`), written with the frame that
+//!   needs the room and synced by its `fdatasync`: later frames overwrite blocks that are
+//!   already allocated and inside the file's size, so their sync flushes data only and does
+//!   not also commit a new size through the filesystem's journal (on ext4 that halves it).
+//!   The log ends at the first frame head that is all zeros with nothing but zeros after it.
+//!   A `put_deferred` is kept in memory (reads see it) and appended with the next `put`, each in its own
 //!   synced append (one frame per sync, so a cut can only tear the last one), or at `sync`.
 //!
 //! Payment codes (invariant 5, ARCHITECTURE.md): the slot `[len u8][digits, zero-padded to
