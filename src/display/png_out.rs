@@ -96,7 +96,7 @@ impl RgbImage {
 
     /// The PNG the `png` backend writes at every change of screen: fast compression, as the
     /// next screen may be waiting behind it (a paid screen behind "processing"); the files
-    /// are a few KiB larger and read the same.
+    /// are larger and decode to the same pixels.
     pub fn encode_frame_png(&self) -> Result<Vec<u8>, png::EncodingError> {
         self.encode_png_as(png::Compression::Fast, png::AdaptiveFilterType::NonAdaptive)
     }
