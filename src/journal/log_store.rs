@@ -622,11 +622,14 @@ fn scan(file: &File, len: u64) -> Result<Scan, ScanError> {
                     None,
                 ));
             }
-            if zeros_from(file, at, len).map_err(ScanError::Io)? {
+            // Only on a bad frame, which is rare: the rest of the file, read once.
+            let mut rest = vec![0; (len - at) as usize];
+            file.read_exact_at(&mut rest, at).map_err(ScanError::Io)?;
+            if rest.iter().all(|&b| b == 0) {
                 // The room grown ahead of the frames: the log's clean end.
                 break;
             }
-            if valid_frame_after(file, at + 1, len).map_err(ScanError::Io)? {
+            if has_valid_frame(&rest[1..]) {
                 return Err(ScanError::Damage(
                     format!(
                         "{LOG_FILE} holds a damaged frame at byte {at} followed by readable ones"
@@ -704,13 +707,6 @@ fn scan(file: &File, len: u64) -> Result<Scan, ScanError> {
     })
 }
 
-/// Whether `[from, len)` of the file holds only zeros.
-fn zeros_from(file: &File, from: u64, len: u64) -> std::io::Result<bool> {
-    let mut rest = vec![0; (len - from) as usize];
-    file.read_exact_at(&mut rest, from)?;
-    Ok(rest.iter().all(|&b| b == 0))
-}
-
 /// The index's entry for the record frame at `offset` (its whole payload): from its head, or
 /// from its JSON in a `R`/`S` frame.
 fn index_entry(payload: &[u8], offset: u64) -> Result<(String, Entry), String> {
@@ -745,14 +741,9 @@ fn index_entry(payload: &[u8], offset: u64) -> Result<(String, Entry), String> {
     })
 }
 
-/// Whether a frame with a valid crc starts anywhere in `[from, len)`: a bad frame with a good
-/// one after it is damage, not a torn append. Only run on a bad frame, which is rare.
-fn valid_frame_after(file: &File, from: u64, len: u64) -> std::io::Result<bool> {
-    if from >= len {
-        return Ok(false);
-    }
-    let mut rest = vec![0; (len - from) as usize];
-    file.read_exact_at(&mut rest, from)?;
+/// Whether a frame with a valid crc starts anywhere in `rest` (the bytes after a bad frame's
+/// first): a bad frame with a good one after it is damage, not a torn append.
+fn has_valid_frame(rest: &[u8]) -> bool {
     let head = FRAME_HEAD as usize;
     for start in 0..rest.len().saturating_sub(head) {
         let n = u32::from_le_bytes(rest[start..start + 4].try_into().expect("4 bytes")) as usize;
@@ -766,10 +757,10 @@ fn valid_frame_after(file: &File, from: u64, len: u64) -> std::io::Result<bool> 
             KIND_RECORD | KIND_SECRET | KIND_JSON_RECORD | KIND_JSON_SECRET | KIND_HEADER
         ) && payload_crc(payload) == crc
         {
-            return Ok(true);
+            return true;
         }
     }
-    Ok(false)
+    false
 }
 
 fn open_store(path: &Path, keep_days: u32) -> Result<Result<LogJournal, Damage>, JournalError> {

@@ -13,7 +13,7 @@ use std::os::unix::fs::FileExt as _;
 use std::path::Path;
 
 use expect_test::expect;
-use files_support::files_holding;
+use files_support::{files_holding, log_frames_end};
 use scanpay::engine::{
     Durability, Engine, EnginePolicy, OrderEpoch, Output, Request, SaleRecord, SaleState, Timestamp,
 };
@@ -285,10 +285,9 @@ fn append_payload(log: &Path, kind: u8, body: &[u8]) {
     let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
     frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
     frame.extend_from_slice(&payload);
-    let bytes = std::fs::read(log).unwrap();
-    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let (end, _) = log_frames_end(log);
     let file = std::fs::OpenOptions::new().write(true).open(log).unwrap();
-    file.write_all_at(&frame, end as u64).unwrap();
+    file.write_all_at(&frame, end).unwrap();
 }
 
 /// A log written before frames carried the index's fields (kinds `R`): read, and rewritten
@@ -659,6 +658,16 @@ fn the_counter_file_reserves_a_block_of_numbers() {
     );
 }
 
+/// A journal at `path` with sale 1 paid, then sale 2 unresolved: where its frames end after
+/// each (the journal closed after).
+fn paid_then_unresolved(path: &Path) -> (u64, u64) {
+    let journal = LogJournal::open(path).unwrap();
+    journal.put(&record(1, SaleState::Paid)).unwrap();
+    let first = journal.log_len();
+    journal.put(&record(2, SaleState::Unresolved)).unwrap();
+    (first, journal.log_len())
+}
+
 /// A power cut in the middle of an append: the torn frame is cut off, the rest kept. The
 /// frame may have been written into the room grown ahead of it (zeros after its written
 /// part), or past the file's end (a log from before the room, or a disk too full for it).
@@ -667,13 +676,7 @@ fn a_torn_last_frame_is_cut_off_and_the_journal_goes_on() {
     for tear in ["zeroed", "cut short"] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal");
-        let (good_len, end) = {
-            let journal = LogJournal::open(&path).unwrap();
-            journal.put(&record(1, SaleState::Paid)).unwrap();
-            let len = journal.log_len();
-            journal.put(&record(2, SaleState::Unresolved)).unwrap();
-            (len, journal.log_len())
-        };
+        let (good_len, end) = paid_then_unresolved(&path);
         let log = path.join(LOG_FILE);
         let file = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
         match tear {
@@ -741,13 +744,7 @@ fn the_room_grown_ahead_of_the_frames_is_the_logs_clean_end() {
 fn a_zeroed_frame_followed_by_readable_ones_is_damage() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal");
-    let (first, second) = {
-        let journal = LogJournal::open(&path).unwrap();
-        journal.put(&record(1, SaleState::Paid)).unwrap();
-        let first = journal.log_len();
-        journal.put(&record(2, SaleState::Unresolved)).unwrap();
-        (first, journal.log_len())
-    };
+    let (first, second) = paid_then_unresolved(&path);
     let header_end = {
         // The first record's frame starts where the header's ends: its length field says.
         let bytes = std::fs::read(path.join(LOG_FILE)).unwrap();

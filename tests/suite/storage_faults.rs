@@ -13,6 +13,7 @@
 
 use crate::e2e_support;
 use crate::fault_support;
+use crate::files_support::log_frames_end;
 use crate::powercut_support;
 
 use std::io::Write as _;
@@ -118,9 +119,8 @@ async fn arm_where(rig: &Rig, log: &Path, near: impl Fn(u64, u64) -> bool) -> Sa
     let mut tries = 0;
     loop {
         let sale = rig.arm(Fen(2300)).await;
-        let bytes = std::fs::read(log).unwrap();
-        let frames_end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1) as u64;
-        if near(frames_end, bytes.len() as u64) {
+        let (frames_end, file_len) = log_frames_end(log);
+        if near(frames_end, file_len) {
             return sale;
         }
         rig.client().disarm(&sale.sale_id).await.unwrap();

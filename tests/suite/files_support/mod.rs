@@ -2,6 +2,15 @@
 
 use std::path::Path;
 
+/// Where the frames of a journal's `sales.log` end, and the file's size: the journal grows
+/// the file ahead of its frames in zeroed room, and a frame ends in JSON (never a zero byte),
+/// so the frames end at the last non-zero byte.
+pub fn log_frames_end(log: &Path) -> (u64, u64) {
+    let bytes = std::fs::read(log).unwrap_or_else(|e| panic!("reading {}: {e}", log.display()));
+    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    (end as u64, bytes.len() as u64)
+}
+
 /// Every file under `dir` (recursively) whose bytes contain `needle`. A regular file that
 /// cannot be read fails the test (a search that skipped it would prove nothing); sockets and
 /// other special files hold no bytes to search.
